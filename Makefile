@@ -1,0 +1,32 @@
+# `make demo` and `make test` each build .venv if needed, install, pull the shipped models, then run.
+PY      ?= python3.11
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+OUT     ?= demo-out
+
+.PHONY: install models demo test clean
+
+$(BIN)/python:
+	$(shell command -v $(PY) >/dev/null 2>&1 && echo $(PY) || echo python3) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml requirements-nodeps.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -m facex_video.envcheck
+	touch $(STAMP)
+
+install: $(STAMP)
+
+models: install
+	$(BIN)/facex models pull
+
+demo: models
+	$(BIN)/python scripts/demo.py --out $(OUT)
+
+test: models
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

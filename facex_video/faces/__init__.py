@@ -1,0 +1,1 @@
+"""Faces: detection, 478-point landmarks, tracks across frames and shots, canonical alignment."""

@@ -1,0 +1,43 @@
+"""Real face photos that ship inside installed packages: the demo's and the tests' material.
+
+No package ships a video with a face, so clips are synthesised from these (see media/synth.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise InputError(name, "package is not installed; run `make install`")
+    return Path(spec.origin).parent
+
+
+def sample_path(name: str) -> Path:
+    """Path of a shipped photo: 't1' (6 faces), 'tom_hanks', 'grace_hopper'."""
+    paths = {
+        "t1": lambda: _package_dir("insightface") / "data" / "images" / "t1.jpg",
+        "tom_hanks": lambda: _package_dir("insightface") / "data" / "images" / "Tom_Hanks_54745.png",
+        "grace_hopper": lambda: _package_dir("matplotlib") / "mpl-data" / "sample_data" / "grace_hopper.jpg",
+    }
+    if name not in paths:
+        raise KeyError(f"unknown sample {name!r}; known: {sorted(paths)} and 'astronaut'")
+    return paths[name]()
+
+
+def load_sample(name: str) -> np.ndarray:
+    """RGB uint8 image of a shipped photo; 'astronaut' comes from scikit-image's data module."""
+    if name == "astronaut":
+        from skimage import data
+
+        return np.ascontiguousarray(data.astronaut())
+    from .media.image import read_image
+
+    return read_image(sample_path(name))
