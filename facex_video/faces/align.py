@@ -1,0 +1,93 @@
+"""Canonical 512x512 face crops and their exact inverse: paste an (edited) crop back into its frame.
+
+The template is the FFHQ-style 5-point layout used by GFPGAN/CodeFormer (facexlib) at 512 px: eyes,
+nose tip and mouth corners sit in the middle, leaving room for hair, ears and chin, which FORD's
+environment (hair, background) and the head/hair tasks need. A similarity transform (rotation, uniform
+scale, translation) maps the frame to the crop; pasting uses its analytic inverse, so crop -> paste of an
+unchanged crop returns the frame up to resampling error.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+CANONICAL_SIZE = 512
+
+# eye centres (subject's right eye first = image left), nose tip, mouth corners, at 512 x 512
+TEMPLATE_512 = np.array(
+    [
+        [192.98138, 239.94708],
+        [318.90277, 240.1936],
+        [256.63416, 314.01935],
+        [201.26117, 371.41043],
+        [313.08905, 371.15118],
+    ]
+)
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (Umeyama 1991) mapping src (n, 2) onto dst (n, 2), as a 2x3 matrix."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
+    rot = u @ sign @ vt
+    scale = np.trace(np.diag(sig) @ sign) / (s**2).sum(axis=1).mean()
+    m = np.zeros((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - m[:, :2] @ mu_s
+    return m
+
+
+def alignment_matrix(five_points: np.ndarray, size: int = CANONICAL_SIZE) -> np.ndarray:
+    """2x3 frame -> crop transform putting the 5 points on the canonical template at `size` px."""
+    return similarity_transform(five_points, TEMPLATE_512 * (size / CANONICAL_SIZE))
+
+
+def invert(m: np.ndarray) -> np.ndarray:
+    """Analytic inverse of a 2x3 affine matrix."""
+    return cv2.invertAffineTransform(np.asarray(m, np.float64))
+
+
+def crop_face(frame: np.ndarray, m: np.ndarray, size: int = CANONICAL_SIZE) -> np.ndarray:
+    """The canonical crop of a face: frame resampled through `m` (bicubic, edges replicated)."""
+    return cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+def feather_mask(size: int = CANONICAL_SIZE, margin: float = 0.06) -> np.ndarray:
+    """float32 (size, size) alpha that is 1 inside and ramps smoothly to 0 over the outer `margin`."""
+    ramp = np.clip(np.minimum(np.arange(size) + 0.5, size - np.arange(size) - 0.5) / (margin * size), 0, 1)
+    ramp = ramp * ramp * (3 - 2 * ramp)  # smoothstep: no visible seam where the ramp meets the plateau
+    return np.outer(ramp, ramp).astype(np.float32)
+
+
+def paste_face(
+    frame: np.ndarray, crop: np.ndarray, m: np.ndarray, alpha: np.ndarray | None = None
+) -> np.ndarray:
+    """Blend `crop` back into `frame` (in place, returned) through the inverse of `m`.
+
+    alpha: (size, size) float in [0, 1] in crop coordinates (e.g. a renderer's face mask); it is
+    multiplied by the feathered border so the crop's square edge never shows. Only the region the crop
+    covers is resampled, so the cost scales with the face, not the frame.
+    """
+    size = crop.shape[0]
+    weight = feather_mask(size) if alpha is None else feather_mask(size) * np.asarray(alpha, np.float32)
+    inv = invert(m)
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64) @ inv[:, :2].T + inv[:, 2]
+    h, w = frame.shape[:2]
+    x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int) - 2, 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 2, [w, h])
+    if x1 <= x0 or y1 <= y0:
+        return frame
+    roi_inv = inv.copy()
+    roi_inv[:, 2] -= [x0, y0]
+    roi_size = (int(x1 - x0), int(y1 - y0))
+    patch = cv2.warpAffine(crop, roi_inv, roi_size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    a = cv2.warpAffine(weight, roi_inv, roi_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
+    roi = frame[y0:y1, x0:x1].astype(np.float32)
+    frame[y0:y1, x0:x1] = np.clip(roi + a * (patch.astype(np.float32) - roi) + 0.5, 0, 255).astype(np.uint8)
+    return frame
