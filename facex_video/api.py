@@ -1,0 +1,86 @@
+"""Python entry points behind the `facex` commands; each validates outputs first, then streams the input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .atomic import check_writable_dir, write_text_atomic
+from .errors import OutputError
+from .faces.analyze import FaceAnalyzer
+from .media import VideoWriter, is_image_path, output_check, write_image
+from .preview import ContactSheet, save_sheet
+from .video.source import Source, open_source
+from .video.stages import TrackingResult, passthrough_frame, sample_indices, track_frames, track_summary
+
+
+def _sheet_for(source: Source, preview: str | Path | None) -> ContactSheet | None:
+    if preview is None:
+        return None
+    if not is_image_path(preview):
+        raise OutputError(preview, "preview must be an image file (.png or .jpg)")
+    check_writable_dir(preview)
+    return ContactSheet(set(sample_indices(source.frame_count)), float(source.fps))
+
+
+def tracks(input: str | Path, output: str | Path, *, preview: str | Path | None = None, progress: bool = True) -> dict:
+    """Find and track every face of an image or video; write the tracks as JSON (and a contact sheet)."""
+    check_writable_dir(output)
+    source = open_source(input)
+    sheet = _sheet_for(source, preview)
+    result = TrackingResult(source)
+    with FaceAnalyzer() as analyzer:
+        for frame in track_frames(source, analyzer, result, progress=progress, desc="tracks"):
+            if sheet:
+                sheet.offer(frame.index, frame.rgb, frame.faces, frame.cut)
+    summary = track_summary(result)
+    write_text_atomic(output, json.dumps(summary, indent=1))
+    if sheet:
+        save_sheet(preview, sheet.render(result.final_id))
+    return summary
+
+
+def passthrough(
+    input: str | Path,
+    output: str | Path,
+    *,
+    preview: str | Path | None = None,
+    crf: int = 16,
+    preset: str = "medium",
+    progress: bool = True,
+) -> dict:
+    """Crop every tracked face to the canonical alignment, paste it back unchanged, re-encode.
+
+    The round trip every edit makes, with the edit left out: a check of alignment, paste-back and
+    encoding on the user's own footage. Returns the same summary as `tracks`.
+    """
+    source = open_source(input)
+    if source.is_image != is_image_path(output):
+        kind = "an image" if source.is_image else "a video"
+        raise OutputError(output, f"input {source.path.name} is {kind}; give an output of the same kind")
+    if source.is_image:
+        check_writable_dir(output)
+    else:
+        output_check(output)
+    sheet = _sheet_for(source, preview)
+    result = TrackingResult(source)
+    with FaceAnalyzer() as analyzer:
+        frames = track_frames(source, analyzer, result, progress=progress, desc="passthrough")
+        if source.is_image:
+            for frame in frames:
+                write_image(output, passthrough_frame(frame))
+                if sheet:
+                    sheet.offer(frame.index, frame.rgb, frame.faces, frame.cut)
+        else:
+            info = source.video
+            with VideoWriter(
+                output, fps=info.fps, width=info.width, height=info.height, crf=crf, preset=preset,
+                time_base=info.time_base, audio_from=source.path,
+            ) as writer:
+                for frame in frames:
+                    writer.write(passthrough_frame(frame), pts=frame.pts)
+                    if sheet:
+                        sheet.offer(frame.index, frame.rgb, frame.faces, frame.cut)
+    if sheet:
+        save_sheet(preview, sheet.render(result.final_id))
+    return track_summary(result)

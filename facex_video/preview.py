@@ -1,0 +1,91 @@
+"""Contact sheets: sampled frames of an input with every face track drawn and labelled.
+
+Frames are thumbnailed as they stream past, and labels are drawn at the end, when final track ids exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .faces.types import TrackedFace
+
+# tab10: distinct, readable on skin and on dark backgrounds
+PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+
+
+@dataclass
+class _Thumb:
+    index: int
+    seconds: float
+    image: np.ndarray
+    scale: float
+    cut: bool
+    faces: list[tuple[int, np.ndarray, np.ndarray]]  # provisional id, box, five points (frame px)
+
+
+@dataclass
+class ContactSheet:
+    """Collects thumbnails of the frames in `indices`; `render` draws boxes, 5 points and track labels."""
+
+    indices: set[int]
+    fps: float
+    thumb_width: int = 480
+    columns: int = 4
+    thumbs: list[_Thumb] = field(default_factory=list)
+
+    def offer(self, index: int, rgb: np.ndarray, faces: list[TrackedFace], cut: bool) -> None:
+        """Keep a thumbnail if `index` is one of the sampled frames."""
+        if index not in self.indices:
+            return
+        scale = min(1.0, self.thumb_width / rgb.shape[1])
+        thumb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        info = [(f.track_id, f.detection.box.copy(), f.five_points()) for f in faces]
+        self.thumbs.append(_Thumb(index, index / self.fps, thumb, scale, cut, info))
+
+    def render(self, final_id: Callable[[int], int | None]) -> np.ndarray:
+        """The sheet as an RGB image; faces on dropped (too short) tracks are drawn grey and unlabelled."""
+        tiles = [self._draw(t, final_id) for t in sorted(self.thumbs, key=lambda t: t.index)]
+        if not tiles:
+            raise ValueError("contact sheet has no frames")
+        h = max(t.shape[0] for t in tiles)
+        w = max(t.shape[1] for t in tiles)
+        cols = min(self.columns, len(tiles))
+        rows = -(-len(tiles) // cols)
+        sheet = np.full((rows * (h + 4) + 4, cols * (w + 4) + 4, 3), 24, np.uint8)
+        for k, tile in enumerate(tiles):
+            r, c = divmod(k, cols)
+            sheet[4 + r * (h + 4) : 4 + r * (h + 4) + tile.shape[0], 4 + c * (w + 4) : 4 + c * (w + 4) + tile.shape[1]] = tile
+        return sheet
+
+    def _draw(self, thumb: _Thumb, final_id: Callable[[int], int | None]) -> np.ndarray:
+        img = np.ascontiguousarray(thumb.image.copy())
+        s = thumb.scale
+        for prov, box, pts in thumb.faces:
+            tid = final_id(prov)
+            color = (160, 160, 160) if tid is None else PALETTE[tid % len(PALETTE)]
+            x0, y0, x1, y1 = (box * s).round().astype(int)
+            cv2.rectangle(img, (x0, y0), (x1, y1), color, 2, cv2.LINE_AA)
+            for p in pts * s:
+                cv2.circle(img, tuple(int(v) for v in p.round()), 2, color, -1, cv2.LINE_AA)
+            if tid is not None:
+                label = f"T{tid}"
+                (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+                cv2.rectangle(img, (x0, max(0, y0 - th - 6)), (x0 + tw + 6, max(th + 6, y0)), color, -1)
+                cv2.putText(img, label, (x0 + 3, max(th + 3, y0 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        caption = f"#{thumb.index}  {thumb.seconds:.2f}s" + ("  CUT" if thumb.cut else "")
+        cv2.rectangle(img, (0, img.shape[0] - 20), (img.shape[1], img.shape[0]), (0, 0, 0), -1)
+        cv2.putText(img, caption, (6, img.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        return img
+
+
+def save_sheet(path: str | Path, sheet: np.ndarray) -> None:
+    """Write the sheet atomically (PNG/JPEG by extension)."""
+    from .media import write_image
+
+    write_image(path, sheet)

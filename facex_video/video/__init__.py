@@ -1,0 +1,1 @@
+"""Orchestration of the stages over a whole input (image or video); nothing below this package imports it."""
