@@ -41,3 +41,14 @@ def load_sample(name: str) -> np.ndarray:
     from .media.image import read_image
 
     return read_image(sample_path(name))
+
+
+def demo_shots() -> list:
+    """The demo / acceptance clip: a slow pan over t1.jpg's six faces, then hard cuts to two portraits."""
+    from .media.synth import Shot
+
+    return [
+        Shot(load_sample("t1"), seconds=4.0, zoom=(0.95, 0.95), pan=((0.49, 0.40), (0.51, 0.40))),
+        Shot(load_sample("grace_hopper"), seconds=3.0, zoom=(0.75, 0.65), pan=((0.5, 0.42), (0.52, 0.38))),
+        Shot(load_sample("astronaut"), seconds=3.0, zoom=(0.8, 0.7), pan=((0.45, 0.35), (0.5, 0.3)), rotate=(-4.0, 4.0)),
+    ]

@@ -1,0 +1,82 @@
+"""Passthrough cost against the floor every video tool pays: bare PyAV decode + H.264 encode.
+
+Prints, from one run on one clip: passthrough time / bare decode+encode time (same CRF and preset), and
+face analysis (detection + landmarks) in milliseconds per face per frame. Ratios, not seconds, are the result:
+machines are noisy, and both sides run back to back on the same clip.
+
+    python benchmarks/passthrough.py [--seconds 10] [--size 1280x720]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from facex_video import api
+from facex_video.faces.analyze import FaceAnalyzer
+from facex_video.media.synth import write_clip
+from facex_video.samples import demo_shots
+from facex_video.video.source import open_source
+
+
+def bare_decode_encode(src: Path, dst: Path, crf: int, preset: str) -> None:
+    """The baseline: decode every frame with PyAV and re-encode it with libx264, nothing else."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vin = inp.streams.video[0]
+        vout = out.add_stream("libx264", rate=vin.average_rate, options={"crf": str(crf), "preset": preset})
+        vout.width, vout.height, vout.pix_fmt = vin.width, vin.height, "yuv420p"
+        for frame in inp.decode(vin):
+            out.mux(vout.encode(frame.reformat(format="yuv420p")))
+        out.mux(vout.encode(None))
+
+
+def analysis_ms_per_face(src: Path) -> tuple[float, int]:
+    """Face analysis alone over every frame: ms per face per frame, and the number of faces seen."""
+    source = open_source(src)
+    faces = 0
+    with FaceAnalyzer() as analyzer:
+        start = time.perf_counter()
+        for _, rgb, _ in source.frames():
+            faces += len(analyzer.analyze(rgb))
+        elapsed = time.perf_counter() - start
+    return 1000 * elapsed / max(faces, 1), faces
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--size", default="1280x720")
+    parser.add_argument("--crf", type=int, default=16)
+    parser.add_argument("--preset", default="medium")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        clip = tmp / "clip.mp4"
+        shots = demo_shots()
+        scale = args.seconds / sum(s.seconds for s in shots)
+        for s in shots:
+            s.seconds *= scale
+        write_clip(clip, shots, size=(width, height), fps=Fraction(25))
+        t0 = time.perf_counter()
+        bare_decode_encode(clip, tmp / "bare.mp4", args.crf, args.preset)
+        bare = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        summary = api.passthrough(clip, tmp / "pass.mp4", crf=args.crf, preset=args.preset, progress=False)
+        full = time.perf_counter() - t0
+        ms_face, faces = analysis_ms_per_face(clip)
+    frames = summary["frame_count"]
+    print(f"clip: {frames} frames {width}x{height}, {len(summary['tracks'])} tracks, {faces} face-frames")
+    print(f"bare PyAV decode+encode: {bare:.2f} s ({frames / bare:.1f} fps)")
+    print(f"facex passthrough:       {full:.2f} s ({frames / full:.1f} fps)")
+    print(f"ratio passthrough / bare decode+encode: {full / bare:.2f}x")
+    print(f"face analysis: {ms_face:.1f} ms per face per frame")
+
+
+if __name__ == "__main__":
+    main()
