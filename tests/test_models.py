@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import stat
 import tarfile
 import zipfile
 from pathlib import Path
@@ -26,6 +27,7 @@ SDIST_B_BYTES = b"sdist model b " * 50
 # an isolated build environment, and this backend needs nothing installed there (no index, no setuptools).
 BACKEND = '''
 import os
+import stat
 
 def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
     info = os.path.join(metadata_directory, "fakesdist-1.0.dist-info")
@@ -148,6 +150,7 @@ def test_pull_installs_verified_files_with_one_download_per_package(
     assert [p.read_bytes() for p in paths] == [WHEEL_BYTES, SDIST_A_BYTES, SDIST_B_BYTES]
     assert sorted(downloads) == ["fakesdist==1.0", "fakewheel==1.0"]
     assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in paths)
     rows = status(tmp_path, registry=TEST_REGISTRY)
     assert [r.state for r in rows] == ["verified", "verified", "verified", "user-supplied"]
     assert model_path("sdist_b", home=tmp_path, registry=TEST_REGISTRY) == folder / "b.dat"

