@@ -17,6 +17,8 @@ def check_writable_dir(path: str | Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise OutputError(path, "is a folder; give a file name")
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(path, f"{parent} is not a folder")
     if not parent.is_dir():
         raise OutputError(path, f"output folder {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):

@@ -1,0 +1,111 @@
+"""Detection, landmarks and canonical alignment on real photos that ship in packages."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import psnr
+from facex_video.faces.align import TEMPLATE_512, alignment_matrix, crop_face, paste_face, similarity_transform
+from facex_video.faces.detect import tile_windows
+
+
+def test_finds_all_six_faces_of_t1_with_full_landmarks(analyzer, t1):
+    faces = analyzer.analyze(t1)
+    assert len(faces) == 6
+    for f in faces:
+        assert f.landmarks.shape == (478, 3)
+        assert f.blendshapes.shape == (52,)
+        assert f.pose_matrix.shape == (4, 4)
+        # landmarks lie inside their own box and the box is a plausible face size for this photo
+        w = f.box[2] - f.box[0]
+        assert 60 < w < 200
+    # the six faces are six different places
+    centres = np.array([(f.box[:2] + f.box[2:]) / 2 for f in faces])
+    d = np.linalg.norm(centres[:, None] - centres[None], axis=-1) + np.eye(6) * 1e9
+    assert d.min() > 80
+
+
+def test_small_far_face_is_found(analyzer, astronaut):
+    # the astronaut shrunk so her face is ~45 px wide (2% of the width), far in the corner of a 1080p frame
+    small = cv2.resize(astronaut, (250, 250), interpolation=cv2.INTER_AREA)
+    frame = np.full((1080, 1920, 3), 90, np.uint8)
+    frame[780:1030, 1570:1820] = small
+    faces = analyzer.analyze(frame)
+    assert len(faces) == 1
+    x0, y0, x1, y1 = faces[0].box
+    assert 1570 < x0 < x1 < 1820 and 780 < y0 < y1 < 1030
+    assert 35 < x1 - x0 < 60
+
+
+def test_no_face_gives_empty_list(analyzer):
+    from skimage import data
+
+    assert analyzer.analyze(np.ascontiguousarray(data.coffee())) == []
+    assert analyzer.analyze(np.zeros((360, 640, 3), np.uint8)) == []
+
+
+def test_tiles_cover_the_frame():
+    for w, h in [(1280, 720), (1920, 1080), (720, 1280), (3840, 2160)]:
+        covered = np.zeros((h, w), bool)
+        for x, y, side in tile_windows(w, h):
+            assert x + side <= w and y + side <= h
+            covered[y : y + side, x : x + side] = True
+        assert covered.all()
+    assert tile_windows(512, 512) == []
+
+
+def test_similarity_transform_recovers_a_known_transform():
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 500, (5, 2))
+    angle, scale, shift = np.deg2rad(23), 1.7, np.array([12.0, -40.0])
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    m = similarity_transform(src, src @ rot.T + shift)
+    np.testing.assert_allclose(m[:, :2], rot, atol=1e-9)
+    np.testing.assert_allclose(m[:, 2], shift, atol=1e-7)
+
+
+def test_alignment_is_invariant_to_in_plane_rotation(analyzer, astronaut):
+    """The canonical crop of the astronaut rotated by 15 degrees matches the crop of the upright photo."""
+    face = analyzer.analyze(astronaut)[0]
+    crop = crop_face(astronaut, alignment_matrix(face.five_points()))
+    rot = cv2.getRotationMatrix2D((256, 256), 15, 1.0)
+    rotated = cv2.warpAffine(astronaut, rot, (512, 512), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    face_r = analyzer.analyze(rotated)[0]
+    m_r = alignment_matrix(face_r.five_points())
+    assert np.rad2deg(np.arctan2(m_r[1, 0], m_r[0, 0])) == pytest.approx(15, abs=2)
+    crop_r = crop_face(rotated, m_r)
+    centre = (slice(160, 400), slice(150, 360))  # the face itself, away from the reflected border
+    assert psnr(crop[centre], crop_r[centre]) > 24
+    # and the five points land on the template
+    pts = face.five_points() @ alignment_matrix(face.five_points())[:, :2].T + alignment_matrix(face.five_points())[:, 2]
+    assert np.abs(pts - TEMPLATE_512).max() < 12
+
+
+def test_paste_of_unchanged_crop_restores_the_frame(analyzer, t1):
+    out = t1.copy()
+    for f in analyzer.analyze(t1):
+        m = alignment_matrix(f.five_points())
+        paste_face(out, crop_face(t1, m), m)
+    assert psnr(out, t1) > 45
+
+
+def test_paste_puts_an_edit_exactly_where_the_face_is(analyzer, astronaut):
+    """A crop painted white inside the template's eye-to-mouth box lands on the face's landmarks."""
+    face = analyzer.analyze(astronaut)[0]
+    m = alignment_matrix(face.five_points())
+    crop = crop_face(astronaut, m)
+    crop[230:380, 190:325] = 255
+    out = paste_face(astronaut.copy(), crop, m)
+    changed = np.abs(out.astype(int) - astronaut).sum(axis=2) > 30
+    ys, xs = np.nonzero(changed)
+    # the template box maps back around the eyes-to-mouth landmarks of the real face
+    five = face.five_points()
+    assert xs.min() < five[:, 0].min() < five[:, 0].max() < xs.max()
+    assert ys.min() < five[:, 1].min() < five[:, 1].max() < ys.max()
+    # nothing changed far from the face
+    far = np.ones_like(changed)
+    x0, y0, x1, y1 = face.box.astype(int)
+    far[max(0, y0 - 60) : y1 + 60, max(0, x0 - 60) : x1 + 60] = False
+    assert not changed[far].any()
