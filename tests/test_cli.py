@@ -29,7 +29,7 @@ def pan_then_cut(tmp_path_factory, t1, grace_hopper) -> Path:
         path,
         [
             Shot(t1, seconds=2.0, zoom=(0.95, 0.95), pan=((0.49, 0.40), (0.51, 0.40))),
-            Shot(grace_hopper, seconds=1.0, zoom=(0.75, 0.7), pan=((0.5, 0.42), (0.5, 0.40))),
+            Shot(grace_hopper, seconds=1.0, zoom=(1.0, 0.95), pan=((0.5, 0.40), (0.5, 0.38))),
         ],
         size=(1280, 720),
         fps=Fraction(25),

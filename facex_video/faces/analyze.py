@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .detect import FaceBox, FaceBoxDetector, non_max_suppression
+from .detect import FaceBoxDetector, box_area, intersection_area
 from .landmarks import CropLandmarker
 from .types import FaceDetection
 
@@ -40,8 +40,14 @@ class FaceAnalyzer:
             face = self.landmarker.landmarks(rgb, box)
             if face is not None:
                 faces.append(face)
-        # two detector boxes can land on one face: dedupe on the landmark boxes
-        boxes = [FaceBox(f.box, f.score, f.keypoints) for f in faces]
-        kept = {id(b) for b in non_max_suppression(boxes, iou_threshold=0.5)}
-        faces = [f for f, b in zip(faces, boxes) if id(b) in kept]
-        return sorted(faces, key=lambda f: f.box[0])
+        return sorted(drop_nested(faces), key=lambda f: f.box[0])
+
+
+def drop_nested(faces: list[FaceDetection], max_inside: float = 0.7) -> list[FaceDetection]:
+    """Remove faces lying mostly inside a larger one: two detector boxes on one face, or a 'face' the
+    landmarker hallucinates in a close-up's eye or glasses, which plain IoU suppression keeps."""
+    kept: list[FaceDetection] = []
+    for face in sorted(faces, key=lambda f: -box_area(f.box)):
+        if all(intersection_area(face.box, k.box) < max_inside * box_area(face.box) for k in kept):
+            kept.append(face)
+    return kept

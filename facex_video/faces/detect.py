@@ -25,13 +25,22 @@ class FaceBox:
     keypoints: np.ndarray
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two x0, y0, x1, y1 boxes."""
+def box_area(a: np.ndarray) -> float:
+    return float(max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1]))
+
+
+def intersection_area(a: np.ndarray, b: np.ndarray) -> float:
+    """Area shared by two x0, y0, x1, y1 boxes."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+    return float(ix * iy)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two x0, y0, x1, y1 boxes."""
+    inter = intersection_area(a, b)
+    union = box_area(a) + box_area(b) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def non_max_suppression(boxes: list[FaceBox], iou_threshold: float = 0.3) -> list[FaceBox]:
