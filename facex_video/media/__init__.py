@@ -1,0 +1,23 @@
+"""Media I/O: probe, streaming decode (decord; PyAV fallback), atomic H.264 encode with audio, images, synthetic clips."""
+
+from .decode import FrameChunk, iter_chunks
+from .encode import VideoWriter, output_check
+from .image import read_image, write_image
+from .probe import AudioStreamInfo, VideoInfo, is_image_path, probe
+from .synth import Shot, render_shot_frames, write_clip
+
+__all__ = [
+    "AudioStreamInfo",
+    "FrameChunk",
+    "Shot",
+    "VideoInfo",
+    "VideoWriter",
+    "is_image_path",
+    "iter_chunks",
+    "output_check",
+    "probe",
+    "read_image",
+    "render_shot_frames",
+    "write_clip",
+    "write_image",
+]

@@ -1,0 +1,34 @@
+"""Up-front output checks and temp names shared by the video and image writers."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..atomic import check_writable_dir
+from ..errors import OutputError
+
+
+def check_output_path(path: Path, extensions: Iterable[str], kind: str) -> None:
+    """Fail before heavy work: unknown extension, missing folder, or a folder we cannot create files in.
+
+    A real file is created and removed because permission bits lie (root ignores them; read-only
+    mounts and ACLs do not show in os.access).
+    """
+    extensions = sorted(extensions)
+    if path.suffix.lower() not in extensions:
+        raise OutputError(path, f"unsupported {kind} extension {path.suffix or '(none)'!r}; "
+                                f"use one of {', '.join(extensions)}")
+    check_writable_dir(path)
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}.partial-", suffix=".probe"):
+            pass
+    except OSError as e:
+        raise OutputError(path, f"cannot create files in {path.parent} ({e.strerror})") from None
+
+
+def partial_path(dest: Path) -> Path:
+    """Hidden temporary beside dest, same extension (muxers pick the format from it)."""
+    return dest.with_name(f".{dest.stem}.partial-{uuid.uuid4().hex[:8]}{dest.suffix}")

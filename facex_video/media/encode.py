@@ -1,0 +1,278 @@
+"""H.264 encoding with the source's exact frame rate and timestamps, its audio muxed back, written atomically.
+
+Video is encoded into a hidden temporary beside the destination; when audio is wanted, the finished video
+packets and the source's audio are remuxed into a second temporary; only a complete file is renamed onto
+the destination. A failure (or an exception inside `with VideoWriter(...)`) leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from ..errors import InputError, OutputError
+from ._output import check_output_path, partial_path
+from .probe import open_input
+
+log = logging.getLogger("facex_video.media")
+
+# Extension -> FFmpeg muxer. H.264 in these plays everywhere; .avi/.webm are left out (no B-frame
+# friendly timestamps / no H.264).
+VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "ipod", ".mov": "mov", ".mkv": "matroska"}
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+
+# Audio codecs stream-copied into each muxer (and only if FFmpeg's muxer accepts them); anything else is
+# transcoded to AAC. MP4 can technically hold PCM, but few players read it, so PCM is copied only into
+# .mov/.mkv. None: whatever the muxer accepts.
+_COPY_AUDIO: dict[str, frozenset[str] | None] = {
+    "mp4": frozenset({"aac", "mp3", "alac", "opus", "flac", "ac3", "eac3"}),
+    "ipod": frozenset({"aac", "alac", "ac3"}),
+    "mov": frozenset({"aac", "mp3", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be",
+                      "pcm_s32le", "pcm_s32be", "pcm_f32le", "pcm_f32be"}),
+    "matroska": None,
+}
+_AAC_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+_AAC_RATES = frozenset({96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350})
+FASTSTART = {"movflags": "+faststart"}  # index up front so players can start before the download ends
+
+# Rec. 601 limited range: what libswscale uses by default for RGB -> YUV, so tag the stream with it.
+_BT601 = 6  # AVCOL_SPC/PRI/TRC_SMPTE170M
+_LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
+
+
+def output_check(path: str | Path) -> None:
+    """Raise OutputError now if the video could not be written later (extension, folder, permissions)."""
+    check_output_path(Path(path), VIDEO_FORMATS, "video")
+
+
+def add_h264_stream(
+    container: av.container.OutputContainer, fps: Fraction, width: int, height: int, *, crf: int, preset: str,
+    time_base: Fraction,
+) -> av.video.stream.VideoStream:
+    """libx264 yuv420p at exactly fps, pts in time_base, tagged Rec. 601 like the RGB -> YUV conversion."""
+    stream = container.add_stream("libx264", rate=fps)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.options = {"crf": str(crf), "preset": preset}
+    ctx = stream.codec_context
+    ctx.time_base = stream.time_base = time_base
+    ctx.colorspace = ctx.color_primaries = ctx.color_trc = _BT601
+    ctx.color_range = _LIMITED_RANGE
+    return stream
+
+
+def yuv420_frame(rgb: np.ndarray) -> av.VideoFrame:
+    """RGB -> yuv420p with area-averaged chroma: ~1 dB better than swscale's default bilinear when
+    re-encoding decoded frames (measured 45.9 vs 44.9 dB RGB PSNR for the conversion alone)."""
+    return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
+        format="yuv420p", interpolation="AREA")
+
+
+@dataclass(frozen=True)
+class _AudioPlan:
+    index: int  # stream index in the audio source
+    copy: bool  # stream copy, else transcode to AAC
+
+
+def _codec_id(stream) -> str:
+    """FFmpeg's codec name ("mp3"), not the decoder's ("mp3float"): what muxers and our tables speak."""
+    return stream.codec.canonical_name
+
+
+def _plan_audio(source: Path, muxer: str, supported: set[str]) -> list[_AudioPlan]:
+    """Which audio streams to copy and which to transcode; InputError now rather than after encoding."""
+    allowed = _COPY_AUDIO[muxer]
+    plans = []
+    with open_input(source) as container:
+        for s in container.streams.audio:
+            copy = _codec_id(s) in supported and (allowed is None or _codec_id(s) in allowed)
+            if not copy and s.codec_context.channels not in _AAC_LAYOUTS:
+                raise InputError(source, f"audio stream {s.index} has {s.codec_context.channels} channels: "
+                                         f"{muxer} cannot carry {_codec_id(s)} and AAC holds at most 8")
+            plans.append(_AudioPlan(s.index, copy))
+    return plans
+
+
+class VideoWriter:
+    """Encode RGB frames to H.264 (yuv420p) with the source's exact frame rate and timestamps.
+
+    Odd sizes are padded to even (last row/column repeated) because yuv420p subsamples chroma 2x2.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        fps: Fraction,
+        width: int,
+        height: int,
+        crf: int = 16,
+        preset: str = "medium",
+        time_base: Fraction | None = None,
+        audio_from: str | Path | None = None,
+    ):
+        self.path = Path(path)
+        output_check(self.path)
+        fps = Fraction(fps)
+        if fps <= 0 or width < 1 or height < 1:
+            raise ValueError(f"need fps > 0 and a positive size, got fps={fps} size={width}x{height}")
+        if not 0 <= crf <= 51:
+            raise ValueError(f"crf must be in 0..51, got {crf}")
+        if preset not in X264_PRESETS:
+            raise ValueError(f"unknown x264 preset {preset!r}; use one of {', '.join(X264_PRESETS)}")
+        self.fps, self.width, self.height = fps, width, height
+        self.time_base = Fraction(time_base) if time_base is not None else 1 / fps
+        self._pad = (height % 2, width % 2)
+        if any(self._pad):
+            log.warning("%s: %dx%d is odd and yuv420p needs even sizes; encoding %dx%d (edge row/column repeated)",
+                        self.path.name, width, height, width + self._pad[1], height + self._pad[0])
+        self._muxer = VIDEO_FORMATS[self.path.suffix.lower()]
+        self._audio_from = Path(audio_from) if audio_from is not None else None
+        self._temps: list[Path] = [partial_path(self.path)]
+        self._count = 0
+        self._last_pts: int | None = None
+        self._container: av.container.OutputContainer | None = None
+        try:
+            self._container = av.open(str(self._temps[0]), "w", format=self._muxer)
+            supported = set(self._container.supported_codecs)
+            self._audio = _plan_audio(self._audio_from, self._muxer, supported) if self._audio_from else []
+            if not self._audio and self._muxer != "matroska":
+                self._container.options.update(FASTSTART)  # this temp becomes the output: no remux step
+            self._stream = add_h264_stream(self._container, fps, width + self._pad[1], height + self._pad[0],
+                                           crf=crf, preset=preset, time_base=self.time_base)
+        except BaseException:
+            self.abort()
+            raise
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def write(self, frame: np.ndarray, pts: int | None = None) -> None:
+        """Encode one RGB uint8 (H, W, 3) frame; pts in time_base, default the frame counter at 1/fps."""
+        if self._container is None:
+            raise ValueError(f"{self.path}: writer is closed")
+        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"expected uint8 frames of shape {(self.height, self.width, 3)}, "
+                             f"got {frame.dtype} {frame.shape}")
+        if pts is None:
+            pts = round(self._count / (self.fps * self.time_base))
+        if self._last_pts is not None and pts <= self._last_pts:
+            raise ValueError(f"pts must increase: {pts} after {self._last_pts}")
+        if any(self._pad):
+            frame = cv2.copyMakeBorder(frame, 0, self._pad[0], 0, self._pad[1], cv2.BORDER_REPLICATE)
+        vf = yuv420_frame(frame)
+        vf.pts, vf.time_base = int(pts), self.time_base
+        try:
+            self._container.mux(self._stream.encode(vf))
+        except OSError as e:  # disk full and the like; the caller's `with` aborts
+            raise OutputError(self.path, f"writing failed ({e.strerror or e})") from e
+        self._count += 1
+        self._last_pts = int(pts)
+
+    def close(self) -> None:
+        """Flush the encoder, mux the audio, rename into place. Idempotent."""
+        if self._container is None:
+            return
+        try:
+            if self._count == 0:
+                raise ValueError(f"{self.path}: no frames were written")
+            self._container.mux(self._stream.encode(None))
+            self._container.close()
+            self._container = None
+            if self._audio:
+                self._temps.append(partial_path(self.path))
+                _remux_with_audio(self._temps[0], self._audio_from, self._audio, self._temps[1], self._muxer,
+                                  self.fps)
+            os.replace(self._temps[-1], self.path)
+        except OSError as e:
+            self.abort()
+            raise OutputError(self.path, f"writing failed ({e.strerror or e})") from e
+        except BaseException:
+            self.abort()
+            raise
+        self.abort()  # only the unused video-only temp is left, if any
+
+    def abort(self) -> None:
+        """Drop everything written so far; the destination is untouched."""
+        if self._container is not None:
+            try:
+                self._container.close()
+            except (av.FFmpegError, OSError):
+                pass  # half-written temp: deleted just below
+            self._container = None
+        for temp in self._temps:
+            temp.unlink(missing_ok=True)
+
+
+_Timed = tuple[float, int, av.Packet]  # (seconds, tie-breaker, packet): heapq never compares packets
+_order = itertools.count()
+
+
+def _timed(packet: av.Packet) -> _Timed:
+    ts = packet.dts if packet.dts is not None else packet.pts
+    return float(ts * packet.time_base) if ts is not None else 0.0, next(_order), packet
+
+
+def _copied(container: av.container.InputContainer, stream, out_stream) -> Iterator[_Timed]:
+    for packet in container.demux(stream):
+        if packet.size == 0:  # demuxer's end-of-stream marker
+            continue
+        packet.stream = out_stream
+        yield _timed(packet)
+
+
+def _transcoded(container: av.container.InputContainer, stream, out_stream) -> Iterator[_Timed]:
+    for packet in container.demux(stream):
+        for frame in packet.decode():
+            for out in out_stream.encode(frame):
+                yield _timed(out)
+    for out in out_stream.encode(None):
+        yield _timed(out)
+
+
+def _remux_with_audio(
+    video: Path, audio_from: Path, plans: list[_AudioPlan], dest: Path, muxer: str, fps: Fraction
+) -> None:
+    """Video packets as they are plus every planned audio stream, interleaved by time."""
+    options = {} if muxer == "matroska" else FASTSTART
+    with ExitStack() as stack:
+        vin = stack.enter_context(av.open(str(video)))
+        out = stack.enter_context(av.open(str(dest), "w", format=muxer, options=options))
+        # a copied stream has no frame rate of its own; without it Matroska writes 1/time_base
+        sources = [_copied(vin, vin.streams.video[0], out.add_stream_from_template(vin.streams.video[0], rate=fps))]
+        for plan in plans:
+            ain = stack.enter_context(open_input(audio_from))  # one demuxer per stream keeps each in order
+            stream = ain.streams[plan.index]
+            if plan.copy:
+                out_stream = out.add_stream_from_template(stream)
+            else:
+                ctx = stream.codec_context
+                rate = ctx.sample_rate if ctx.sample_rate in _AAC_RATES else 48000
+                # a named layout for the channel count: AAC rejects unordered ones like "2 channels"
+                out_stream = out.add_stream("aac", rate=rate, layout=_AAC_LAYOUTS[ctx.channels])
+                out_stream.bit_rate = max(128_000, 64_000 * ctx.channels)
+            out_stream.metadata.update(stream.metadata)
+            sources.append((_copied if plan.copy else _transcoded)(ain, stream, out_stream))
+        try:
+            for _, _, packet in heapq.merge(*sources):
+                out.mux(packet)
+        except av.FFmpegError as e:
+            if isinstance(e, OSError):  # disk full, permissions: an output problem, close() says so
+                raise
+            raise InputError(audio_from, f"audio could not be copied or transcoded ({e})") from None

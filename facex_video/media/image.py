@@ -1,0 +1,48 @@
+"""Still images in and out, RGB uint8, with the same error contract as video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..atomic import atomic_path
+from ..errors import InputError, OutputError
+from ._output import check_output_path
+from .probe import IMAGE_EXTENSIONS
+
+_ENCODE_PARAMS = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """RGB uint8 (H, W, 3), upright.
+
+    cv2.IMREAD_COLOR applies the EXIF orientation tag (so phone photos come out upright), converts
+    grayscale to 3 channels, drops alpha without compositing and scales 16-bit data to 8 bits.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file not found")
+    if path.is_dir():
+        raise InputError(path, "is a folder, not an image file")
+    if path.stat().st_size == 0:
+        raise InputError(path, "empty file (0 bytes)")
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(path, "not an image OpenCV can decode (corrupt or unsupported format)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def write_image(path: str | Path, rgb: np.ndarray) -> None:
+    """Encode by extension (JPEG at quality 95) and rename into place, so no half-written image appears."""
+    path = Path(path)
+    check_output_path(path, IMAGE_EXTENSIONS, "image")
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {rgb.dtype} {rgb.shape}")
+    ok, data = cv2.imencode(path.suffix.lower(), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                            _ENCODE_PARAMS.get(path.suffix.lower(), []))
+    if not ok:
+        raise OutputError(path, f"OpenCV cannot encode {path.suffix} images")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data.tobytes())
