@@ -58,11 +58,21 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_to_stderr() -> None:
+    """Warnings of the facex_video loggers as `facex: warning: ...` lines on the current stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("facex: %(levelname)s: %(message)s"))
+    logger = logging.getLogger("facex_video")
+    logger.handlers = [handler]
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from .errors import FacexError
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="facex: %(levelname)s: %(message)s")
+    _log_to_stderr()
     try:
         return _run(args)
     except FacexError as err:
