@@ -45,13 +45,9 @@ def iter_chunks(
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     path = Path(path)
-    info = info or probe(path)
-    if backend == "pyav":
-        yield from _pyav_chunks(path, info, chunk_size)
-    elif backend == "decord":
-        yield from _decord_chunks(path, info, chunk_size)
-    else:
-        yield from _auto_chunks(path, info, chunk_size)
+    info = info or probe(path)  # here, not on first next(): bad input fails at the call
+    chunks = {"pyav": _pyav_chunks, "decord": _decord_chunks, "auto": _auto_chunks}[backend]
+    return chunks(path, info, chunk_size)
 
 
 def _auto_chunks(path: Path, info: VideoInfo, chunk_size: int) -> Iterator[FrameChunk]:
