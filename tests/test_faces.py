@@ -69,18 +69,23 @@ def test_similarity_transform_recovers_a_known_transform():
 def test_alignment_is_invariant_to_in_plane_rotation(analyzer, astronaut):
     """The canonical crop of the astronaut rotated by 15 degrees matches the crop of the upright photo."""
     face = analyzer.analyze(astronaut)[0]
-    crop = crop_face(astronaut, alignment_matrix(face.five_points()))
+    m = alignment_matrix(face.five_points())
+    crop = crop_face(astronaut, m)
     rot = cv2.getRotationMatrix2D((256, 256), 15, 1.0)
     rotated = cv2.warpAffine(astronaut, rot, (512, 512), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
     face_r = analyzer.analyze(rotated)[0]
     m_r = alignment_matrix(face_r.five_points())
-    assert np.rad2deg(np.arctan2(m_r[1, 0], m_r[0, 0])) == pytest.approx(15, abs=2)
+    def angle(mat: np.ndarray) -> float:
+        return float(np.rad2deg(np.arctan2(mat[1, 0], mat[0, 0])))
+
+    # the alignment undoes the 15 degree roll on top of whatever tilt the upright photo has
+    assert angle(m_r) - angle(m) == pytest.approx(15, abs=2)
     crop_r = crop_face(rotated, m_r)
     centre = (slice(160, 400), slice(150, 360))  # the face itself, away from the reflected border
     assert psnr(crop[centre], crop_r[centre]) > 24
-    # and the five points land on the template
-    pts = face.five_points() @ alignment_matrix(face.five_points())[:, :2].T + alignment_matrix(face.five_points())[:, 2]
-    assert np.abs(pts - TEMPLATE_512).max() < 12
+    # and the five points land on the template: eyes closely, nose and mouth as far as a smile allows
+    err = np.linalg.norm(face.five_points() @ m[:, :2].T + m[:, 2] - TEMPLATE_512, axis=1)
+    assert err[:2].max() < 7 and err.max() < 20
 
 
 def test_paste_of_unchanged_crop_restores_the_frame(analyzer, t1):
