@@ -43,7 +43,8 @@ def _shots(photo: np.ndarray, seconds: float = 1.0) -> list[Shot]:
 
 def _decode_all(path: Path, backend: str = "auto", chunk_size: int = 32) -> tuple[np.ndarray, np.ndarray, list[int]]:
     chunks = list(iter_chunks(path, backend=backend, chunk_size=chunk_size))
-    return np.concatenate([c.frames for c in chunks]), np.concatenate([c.pts for c in chunks]), [c.start for c in chunks]
+    starts = [c.start for c in chunks]
+    return np.concatenate([c.frames for c in chunks]), np.concatenate([c.pts for c in chunks]), starts
 
 
 def _audio_samples(path: Path) -> np.ndarray:
@@ -152,6 +153,16 @@ def test_decord_and_pyav_agree_pixel_for_pixel(clips, key):
     assert set(np.diff(pts["pyav"]) * info.time_base) == {1 / info.fps}
     with pytest.raises(ValueError, match="backend"):
         iter_chunks(clips[key], backend="opencv")  # at the call, not at the first next()
+
+
+def test_auto_falls_back_to_pyav_where_decord_breaks(tmp_path, astronaut):
+    frames = np.stack(list(render_shot_frames(Shot(astronaut, 0.2), (48, 64), Fraction(25))))
+    path = _plain_clip(tmp_path / "narrow.mp4", frames)  # decord 0.6.0 fails on 48 px wide frames
+    with pytest.raises(InputError, match="narrow.mp4: decord failed after 0 of 5 frames"):
+        list(iter_chunks(path, backend="decord"))
+    auto, auto_pts, _ = _decode_all(path, "auto")
+    pyav, pyav_pts, _ = _decode_all(path, "pyav")
+    assert np.array_equal(auto, pyav) and np.array_equal(auto_pts, pyav_pts) and psnr(auto, frames) > 30
 
 
 def test_decode_memory_is_flat_in_clip_length(tmp_path, astronaut):

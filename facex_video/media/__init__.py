@@ -1,4 +1,5 @@
-"""Media I/O: probe, streaming decode (decord; PyAV fallback), atomic H.264 encode with audio, images, synthetic clips."""
+"""Media I/O: probe, streaming decode (decord; PyAV fallback), atomic H.264 encode with audio, images,
+synthetic clips."""
 
 from .decode import FrameChunk, iter_chunks
 from .encode import VideoWriter, output_check

@@ -97,8 +97,9 @@ def _decord_chunks(path: Path, info: VideoInfo, chunk_size: int) -> Iterator[Fra
         stop = min(start + chunk_size, len(pts))
         try:
             frames = reader.get_batch(list(range(start, stop))).asnumpy()
-        except decord.DECORDError as e:
-            raise _truncated(path, info, start, f"decord: {str(e).splitlines()[0]}") from None
+        except decord.DECORDError as e:  # truncated data, or decord's own bugs (e.g. 48 px wide frames)
+            detail = str(e).splitlines()[0]
+            raise InputError(path, f"decord failed after {start} of {len(pts)} frames ({detail})") from None
         if frames.shape[1:] != shape:
             raise InputError(path, f"decord returned frames of shape {frames.shape[1:]}, expected {shape}")
         yield FrameChunk(start, frames, pts[start:stop].copy())

@@ -30,7 +30,9 @@ log = logging.getLogger("facex_video.media")
 # Extension -> FFmpeg muxer. H.264 in these plays everywhere; .avi/.webm are left out (no B-frame
 # friendly timestamps / no H.264).
 VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "ipod", ".mov": "mov", ".mkv": "matroska"}
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+X264_PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
+)
 
 # Audio codecs stream-copied into each muxer (and only if FFmpeg's muxer accepts them); anything else is
 # transcoded to AAC. MP4 can technically hold PCM, but few players read it, so PCM is copied only into
