@@ -7,6 +7,15 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from .media.encode import X264_PRESETS
+
+
+def _crf(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 51:
+        raise argparse.ArgumentTypeError(f"crf must be 0-51, got {value}")
+    return value
+
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preview", metavar="SHEET.png", help="write a contact sheet of sampled frames with tracks drawn")
@@ -31,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     passthrough = sub.add_parser("passthrough", help="crop every tracked face and paste it back unchanged")
     passthrough.add_argument("input", help="image or video")
     passthrough.add_argument("-o", "--output", required=True, metavar="OUT", help="image or video (.mp4 .mov .mkv)")
-    passthrough.add_argument("--crf", type=int, default=16, help="H.264 quality, lower is better (default 16)")
-    passthrough.add_argument("--preset", default="medium", help="x264 preset (default medium)")
+    passthrough.add_argument("--crf", type=_crf, default=16, help="H.264 quality 0-51, lower is better (default 16)")
+    passthrough.add_argument("--preset", default="medium", choices=X264_PRESETS, help="x264 preset (default medium)")
     _add_common(passthrough)
     return parser
 
