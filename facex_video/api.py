@@ -23,13 +23,20 @@ def _sheet_for(source: Source, preview: str | Path | None) -> ContactSheet | Non
     return ContactSheet(set(sample_indices(source.frame_count)), float(source.fps))
 
 
-def tracks(input: str | Path, output: str | Path, *, preview: str | Path | None = None, progress: bool = True) -> dict:
+def tracks(
+    input: str | Path,
+    output: str | Path,
+    *,
+    preview: str | Path | None = None,
+    detector_model: str | Path | None = None,
+    progress: bool = True,
+) -> dict:
     """Find and track every face of an image or video; write the tracks as JSON (and a contact sheet)."""
     check_writable_dir(output)
     source = open_source(input)
     sheet = _sheet_for(source, preview)
     result = TrackingResult(source)
-    with FaceAnalyzer() as analyzer:
+    with FaceAnalyzer(detector_model=detector_model) as analyzer:
         for frame in track_frames(source, analyzer, result, progress=progress, desc="tracks"):
             if sheet:
                 sheet.offer(frame.index, frame.rgb, frame.faces, frame.cut)
@@ -47,6 +54,7 @@ def passthrough(
     preview: str | Path | None = None,
     crf: int = 16,
     preset: str = "medium",
+    detector_model: str | Path | None = None,
     progress: bool = True,
 ) -> dict:
     """Crop every tracked face to the canonical alignment, paste it back unchanged, re-encode.
@@ -64,7 +72,7 @@ def passthrough(
         output_check(output)
     sheet = _sheet_for(source, preview)
     result = TrackingResult(source)
-    with FaceAnalyzer() as analyzer:
+    with FaceAnalyzer(detector_model=detector_model) as analyzer:
         frames = track_frames(source, analyzer, result, progress=progress, desc="passthrough")
         if source.is_image:
             for frame in frames:

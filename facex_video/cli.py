@@ -19,6 +19,8 @@ def _crf(text: str) -> int:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preview", metavar="SHEET.png", help="write a contact sheet of sampled frames with tracks drawn")
+    p.add_argument("--detector-model", metavar="DET.onnx",
+                   help="your insightface SCRFD detector (e.g. det_10g.onnx) instead of the shipped MediaPipe one")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -58,10 +60,13 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     progress = not args.quiet
     if args.command == "tracks":
-        summary = api.tracks(args.input, args.output, preview=args.preview, progress=progress)
+        summary = api.tracks(
+            args.input, args.output, preview=args.preview, detector_model=args.detector_model, progress=progress
+        )
     else:
         summary = api.passthrough(
-            args.input, args.output, preview=args.preview, crf=args.crf, preset=args.preset, progress=progress
+            args.input, args.output, preview=args.preview, crf=args.crf, preset=args.preset,
+            detector_model=args.detector_model, progress=progress,
         )
     print(f"{args.input}: {len(summary['tracks'])} face track(s), {len(summary['shot_starts'])} shot(s) -> {args.output}")
     return 0

@@ -163,3 +163,25 @@ def test_console_script_runs_and_reports_errors(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert "missing.mp4" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_detector_model_flag_uses_the_users_scrfd(tmp_path, pan_then_cut, capsys):
+    """`--detector-model` loads an SCRFD graph in place of MediaPipe's detector; a wrong file is one clear error."""
+    import onnx
+    from test_detect_scrfd import arcface_like_graph, scrfd_graph
+
+    det, wrong = tmp_path / "det_10g.onnx", tmp_path / "w600k_r50.onnx"
+    onnx.save(scrfd_graph(), det)
+    onnx.save(arcface_like_graph(), wrong)
+    black = tmp_path / "black.png"
+    from facex_video.media import write_image
+
+    write_image(black, np.zeros((240, 320, 3), np.uint8))
+    out = tmp_path / "t.json"
+    assert main(["tracks", str(black), "-o", str(out), "--detector-model", str(det), "--quiet"]) == 0
+    assert json.loads(out.read_text())["tracks"] == []
+    out.unlink()
+    assert main(["tracks", str(black), "-o", str(out), "--detector-model", str(wrong), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--detector-model" in err and "w600k_r50.onnx" in err
+    assert not out.exists()

@@ -14,14 +14,20 @@ from .types import FaceDetection
 class FaceAnalyzer:
     """Detector + crop landmarker; loads both models once and is reused for every frame."""
 
-    def __init__(self, detector_model: Path | None = None, landmarker_model: Path | None = None, *, tiles: bool = True):
-        if detector_model is None or landmarker_model is None:
-            from ..models.store import model_path
+    def __init__(self, *, detector_model: str | Path | None = None, tiles: bool = True):
+        """Default models come from the model store; `detector_model` is a user's SCRFD ONNX
+        (`--detector-model`), which replaces the MediaPipe detector (the landmarker stays)."""
+        from ..models.store import model_path
 
-            detector_model = detector_model or model_path("face_detector_full_range")
-            landmarker_model = landmarker_model or model_path("face_landmarker")
-        self.detector = FaceBoxDetector(detector_model, tiles=tiles)
-        self.landmarker = CropLandmarker(landmarker_model)
+        if detector_model is not None:
+            from .detect_scrfd import ScrfdBoxDetector
+
+            self.detector: FaceBoxDetector | ScrfdBoxDetector = ScrfdBoxDetector(
+                model_path("scrfd", override=detector_model)
+            )
+        else:
+            self.detector = FaceBoxDetector(model_path("face_detector_full_range"), tiles=tiles)
+        self.landmarker = CropLandmarker(model_path("face_landmarker"))
 
     def close(self) -> None:
         self.detector.close()
