@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .detect import FaceBoxDetector, box_area, intersection_area
+from .detect import FaceBox, FaceBoxDetector, box_area, intersection_area
 from .landmarks import CropLandmarker
 from .types import FaceDetection
 
@@ -39,10 +39,13 @@ class FaceAnalyzer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def analyze(self, rgb: np.ndarray) -> list[FaceDetection]:
-        """Faces in an RGB uint8 frame, left to right; boxes the landmarker rejects are dropped."""
+    def analyze(self, rgb: np.ndarray, boxes: list[FaceBox] | None = None) -> list[FaceDetection]:
+        """Faces in an RGB uint8 frame, left to right; boxes the landmarker rejects are dropped.
+
+        boxes: where faces are expected (e.g. tracked from the previous frame); the detector is skipped.
+        """
         faces = []
-        for box in self.detector.detect(rgb):
+        for box in self.detector.detect(rgb) if boxes is None else boxes:
             face = self.landmarker.landmarks(rgb, box)
             if face is not None:
                 faces.append(face)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from facex_video.faces.detect import FaceBox
 from facex_video.faces.smoothing import LandmarkSmoother
 from facex_video.faces.types import FaceDetection, FaceTrack, TrackedFace
 
@@ -40,6 +41,7 @@ class _Active:
     box: np.ndarray  # (4,) last box
     points: np.ndarray  # (5, 2) last raw five points
     velocity: np.ndarray  # (4,) box change per frame, from the last two boxes
+    score: float  # detector score the track was last seen with
 
     def predict(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
         """Box and five points expected at `frame` if the face keeps its velocity (constant-velocity step)."""
@@ -50,7 +52,7 @@ class _Active:
     def extend(self, frame: int, det: FaceDetection, points: np.ndarray) -> None:
         box = np.asarray(det.box, dtype=np.float64)
         self.velocity = (box - self.box) / (frame - self.frame)
-        self.frame, self.box, self.points = frame, box, points
+        self.frame, self.box, self.points, self.score = frame, box, points, det.score
         self.track.add(frame, box, det.score, points)
 
 
@@ -128,6 +130,15 @@ class FaceTracker:
             out.append(TrackedFace(active.track.track_id, frame_index, det, smoothed))
         return out
 
+    def expected_boxes(self, frame_index: int) -> list[FaceBox]:
+        """Predicted boxes at `frame_index` of the tracks seen on the frame before, with their last score:
+        where to look for known faces without running the detector (the landmarker verifies each)."""
+        return [
+            FaceBox(a.predict(frame_index)[0], a.score, np.zeros((0, 2)))
+            for a in self._active
+            if a.frame == frame_index - 1
+        ]
+
     def _associate(
         self, frame: int, detections: list[FaceDetection], points: list[np.ndarray]
     ) -> dict[int, _Active]:
@@ -153,7 +164,7 @@ class FaceTracker:
         track = FaceTrack(track_id=self._next_id, shot=self._shot)
         self._next_id += 1
         track.add(frame, box, det.score, points)
-        active = _Active(track, self._make_smoother(), frame, box, points, np.zeros(4))
+        active = _Active(track, self._make_smoother(), frame, box, points, np.zeros(4), det.score)
         self._active.append(active)
         return active
 
