@@ -80,10 +80,12 @@ class FaceBoxDetector:
         )
         with quiet_native_stderr():
             self._detector = vision.FaceDetector.create_from_options(options)
+            self._detector.detect(mp_image(np.zeros((64, 64, 3), np.uint8)))  # first-call notices
         self.tiles = tiles
 
     def close(self) -> None:
-        self._detector.close()
+        with quiet_native_stderr():
+            self._detector.close()
 
     def _detect_window(self, rgb: np.ndarray, ox: int, oy: int) -> list[FaceBox]:
         h, w = rgb.shape[:2]

@@ -38,11 +38,13 @@ class CropLandmarker:
         )
         with quiet_native_stderr():
             self._landmarker = vision.FaceLandmarker.create_from_options(options)
+            self._landmarker.detect(mp_image(np.zeros((crop_size, crop_size, 3), np.uint8)))  # first-call notices
         self.crop_size = crop_size
         self.context = context
 
     def close(self) -> None:
-        self._landmarker.close()
+        with quiet_native_stderr():
+            self._landmarker.close()
 
     def crop_window(self, box: np.ndarray) -> tuple[float, float, float]:
         """Square window (x0, y0, side) around a box, `context` times its larger side."""
