@@ -9,6 +9,8 @@ unchanged crop returns the frame up to resampling error.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -58,11 +60,16 @@ def crop_face(frame: np.ndarray, m: np.ndarray, size: int = CANONICAL_SIZE) -> n
     return cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
+@functools.lru_cache(maxsize=8)
 def feather_mask(size: int = CANONICAL_SIZE, margin: float = 0.06) -> np.ndarray:
-    """float32 (size, size) alpha that is 1 inside and ramps smoothly to 0 over the outer `margin`."""
+    """float32 (size, size) alpha that is 1 inside and ramps smoothly to 0 over the outer `margin`.
+
+    Cached (every face of every frame uses it): treat the returned array as read-only."""
     ramp = np.clip(np.minimum(np.arange(size) + 0.5, size - np.arange(size) - 0.5) / (margin * size), 0, 1)
     ramp = ramp * ramp * (3 - 2 * ramp)  # smoothstep: no visible seam where the ramp meets the plateau
-    return np.outer(ramp, ramp).astype(np.float32)
+    mask = np.outer(ramp, ramp).astype(np.float32)
+    mask.flags.writeable = False
+    return mask
 
 
 def paste_face(
