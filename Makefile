@@ -9,11 +9,11 @@ OUT     ?= demo-out
 
 $(BIN)/python:
 	$(shell command -v $(PY) >/dev/null 2>&1 && echo $(PY) || echo python3) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
+# The pinned dependencies first, then mediapipe/insightface without theirs (a second OpenCV).
 $(STAMP): $(BIN)/python pyproject.toml requirements-nodeps.txt
-	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m facex_video.envcheck
 	touch $(STAMP)
 
