@@ -185,3 +185,24 @@ def test_detector_model_flag_uses_the_users_scrfd(tmp_path, pan_then_cut, capsys
     err = capsys.readouterr().err
     assert "--detector-model" in err and "w600k_r50.onnx" in err
     assert not out.exists()
+
+
+def test_models_list_shows_every_default_model_verified(capsys):
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in ["face_landmarker", "face_detector_full_range", "dlib_face_recognition"]:
+        line = next(row for row in out.splitlines() if row.startswith(name))
+        assert "verified" in line
+    assert "--detector-model" in out  # the user-supplied models say which flag takes them
+
+
+def test_missing_models_name_the_pull_command(tmp_path, monkeypatch, astronaut, capsys):
+    from facex_video.media import write_image
+
+    monkeypatch.setenv("FACEX_HOME", str(tmp_path / "empty-store"))
+    image = tmp_path / "a.png"
+    write_image(image, astronaut)
+    assert main(["tracks", str(image), "-o", str(tmp_path / "t.json"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "face_detection_full_range_sparse.tflite: missing" in err and "facex models pull" in err
+    assert not (tmp_path / "t.json").exists()
