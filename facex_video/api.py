@@ -8,7 +8,7 @@ from pathlib import Path
 from .atomic import check_writable_dir, write_text_atomic
 from .errors import OutputError
 from .faces.analyze import FaceAnalyzer
-from .media import VideoWriter, is_image_path, output_check, write_image
+from .media import VideoWriter, image_output_check, is_image_path, output_check, write_image
 from .preview import ContactSheet, save_sheet
 from .video.source import Source, open_source
 from .video.stages import TrackingResult, passthrough_frame, sample_indices, track_frames, track_summary
@@ -17,9 +17,7 @@ from .video.stages import TrackingResult, passthrough_frame, sample_indices, tra
 def _sheet_for(source: Source, preview: str | Path | None) -> ContactSheet | None:
     if preview is None:
         return None
-    if not is_image_path(preview):
-        raise OutputError(preview, "preview must be an image file (.png or .jpg)")
-    check_writable_dir(preview)
+    image_output_check(preview)
     return ContactSheet(set(sample_indices(source.frame_count)), float(source.fps))
 
 
@@ -66,10 +64,7 @@ def passthrough(
     if source.is_image != is_image_path(output):
         kind = "an image" if source.is_image else "a video"
         raise OutputError(output, f"input {source.path.name} is {kind}; give an output of the same kind")
-    if source.is_image:
-        check_writable_dir(output)
-    else:
-        output_check(output)
+    (image_output_check if source.is_image else output_check)(output)
     sheet = _sheet_for(source, preview)
     result = TrackingResult(source)
     with FaceAnalyzer(detector_model=detector_model) as analyzer:

@@ -25,12 +25,17 @@ def check_writable_dir(path: str | Path) -> None:
         raise OutputError(path, f"output folder {parent} is not writable")
 
 
+def partial_path(dest: Path) -> Path:
+    """Hidden temporary beside dest, same extension (muxers and encoders pick the format from it)."""
+    return dest.with_name(f".{dest.stem}.partial-{uuid.uuid4().hex[:8]}{dest.suffix}")
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temporary path in dest's folder; on success rename it onto dest, on error delete it."""
     dest = Path(dest)
     check_writable_dir(dest)
-    tmp = dest.with_name(f".{dest.stem}.partial-{uuid.uuid4().hex[:8]}{dest.suffix}")
+    tmp = partial_path(dest)
     try:
         yield tmp
         os.replace(tmp, dest)

@@ -3,7 +3,7 @@ synthetic clips."""
 
 from .decode import FrameChunk, iter_chunks
 from .encode import VideoWriter, output_check
-from .image import read_image, write_image
+from .image import image_output_check, read_image, write_image
 from .probe import AudioStreamInfo, VideoInfo, is_image_path, probe
 from .synth import Shot, render_shot_frames, write_clip
 
@@ -13,6 +13,7 @@ __all__ = [
     "Shot",
     "VideoInfo",
     "VideoWriter",
+    "image_output_check",
     "is_image_path",
     "iter_chunks",
     "output_check",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,7 +27,3 @@ def check_output_path(path: Path, extensions: Iterable[str], kind: str) -> None:
     except OSError as e:
         raise OutputError(path, f"cannot create files in {path.parent} ({e.strerror})") from None
 
-
-def partial_path(dest: Path) -> Path:
-    """Hidden temporary beside dest, same extension (muxers pick the format from it)."""
-    return dest.with_name(f".{dest.stem}.partial-{uuid.uuid4().hex[:8]}{dest.suffix}")

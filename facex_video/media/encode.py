@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError
-from ._output import check_output_path, partial_path
+from ..atomic import partial_path
+from ._output import check_output_path
 from .probe import open_input
 
 log = logging.getLogger("facex_video.media")

@@ -34,10 +34,15 @@ def read_image(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def image_output_check(path: str | Path) -> None:
+    """Raise OutputError now if the image could not be written later (extension, folder, permissions)."""
+    check_output_path(Path(path), IMAGE_EXTENSIONS, "image")
+
+
 def write_image(path: str | Path, rgb: np.ndarray) -> None:
     """Encode by extension (JPEG at quality 95) and rename into place, so no half-written image appears."""
     path = Path(path)
-    check_output_path(path, IMAGE_EXTENSIONS, "image")
+    image_output_check(path)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {rgb.dtype} {rgb.shape}")
     ok, data = cv2.imencode(path.suffix.lower(), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
