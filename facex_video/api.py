@@ -18,7 +18,9 @@ def _sheet_for(source: Source, preview: str | Path | None) -> ContactSheet | Non
     if preview is None:
         return None
     image_output_check(preview)
-    return ContactSheet(set(sample_indices(source.frame_count)), float(source.fps))
+    # one still: show it large; a video: a grid of 480 px thumbnails
+    width = min(source.width, 1280) if source.is_image else 480
+    return ContactSheet(set(sample_indices(source.frame_count)), float(source.fps), thumb_width=width)
 
 
 def tracks(
