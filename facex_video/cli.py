@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from . import __version__
 from .media.encode import X264_PRESETS
 
 
@@ -26,6 +27,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facex", description="FaceX Video: face editing for images and videos.")
+    parser.add_argument("--version", action="version", version=f"facex {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     models = sub.add_parser("models", help="the shipped model files: pull them, list their state")
