@@ -1,0 +1,1 @@
+"""FORD: Facial Omni-Representation Decomposing — identity, intra-personal variation, environment."""
