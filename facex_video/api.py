@@ -89,3 +89,40 @@ def passthrough(
     if sheet:
         save_sheet(preview, sheet.render(result.final_id))
     return track_summary(result)
+
+
+def analyze(
+    input: str | Path,
+    output: str | Path,
+    *,
+    preview: str | Path | None = None,
+    identity_model: str | Path | None = None,
+    detector_model: str | Path | None = None,
+    with_crops: bool = False,
+    progress: bool = True,
+) -> dict:
+    """FORD on every face of an image or video: one Parquet row per face per frame (DESIGN.md section 4)."""
+    from .ford.dataset import RepresentationWriter
+    from .ford.decompose import FaceDecomposer
+    from .video.stages import analyze_frames
+
+    if Path(output).suffix.lower() != ".parquet":
+        raise OutputError(output, "the representation is written as Parquet: give a .parquet file")
+    check_writable_dir(output)
+    source = open_source(input)
+    sheet = _sheet_for(source, preview)
+    decomposer = FaceDecomposer(identity_model=identity_model)
+    writer = RepresentationWriter(output, decomposer.embedding_dim)
+
+    def collect(frame, reps) -> None:
+        if sheet:
+            sheet.offer(frame.index, frame.rgb, frame.faces, frame.cut)
+
+    with FaceAnalyzer(detector_model=detector_model) as analyzer:
+        result = analyze_frames(source, analyzer, decomposer, writer, with_crops=with_crops, progress=progress,
+                                on_frame=collect)
+    if sheet:
+        save_sheet(preview, sheet.render(result.final_id))
+    summary = track_summary(result)
+    summary["rows"] = writer.rows
+    return summary

@@ -47,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     passthrough.add_argument("--crf", type=_crf, default=16, help="H.264 quality 0-51, lower is better (default 16)")
     passthrough.add_argument("--preset", default="medium", choices=X264_PRESETS, help="x264 preset (default medium)")
     _add_common(passthrough)
+
+    analyze = sub.add_parser("analyze", help="FORD: the unified facial representation of every face, as Parquet")
+    analyze.add_argument("input", help="image or video")
+    analyze.add_argument("-o", "--output", required=True, metavar="OUT.parquet")
+    analyze.add_argument("--identity-model", metavar="ARCFACE.onnx",
+                         help="your insightface ArcFace ONNX (e.g. w600k_r50.onnx) instead of dlib's 128-D encoder")
+    analyze.add_argument("--crops", action="store_true", help="also store each face's aligned 512x512 crop (JPEG)")
+    _add_common(analyze)
     return parser
 
 
@@ -64,6 +72,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "tracks":
         summary = api.tracks(
             args.input, args.output, preview=args.preview, detector_model=args.detector_model, progress=progress
+        )
+    elif args.command == "analyze":
+        summary = api.analyze(
+            args.input, args.output, preview=args.preview, identity_model=args.identity_model,
+            detector_model=args.detector_model, with_crops=args.crops, progress=progress,
         )
     else:
         summary = api.passthrough(

@@ -99,6 +99,7 @@ class FaceTracker:
         self._shot = 0
         self._last_frame: int | None = None
         self._final: dict[int, int | None] | None = None
+        self._newly_closed: list[int] = []
 
     def update(self, frame_index: int, detections: list[FaceDetection], *, cut: bool = False) -> list[TrackedFace]:
         """Place this frame's detections on tracks; returns one TrackedFace per detection, in order.
@@ -173,6 +174,13 @@ class FaceTracker:
         for a in tracks:
             self._active.remove(a)
             self._closed.append(a.track)
+            self._newly_closed.append(a.track.track_id)
+
+    def pop_closed(self) -> list[int]:
+        """Provisional ids of the tracks closed since the last call: per-track work (e.g. identity) can be
+        finished and its state freed while the video is still streaming."""
+        closed, self._newly_closed = self._newly_closed, []
+        return closed
 
     def finish(self) -> list[FaceTrack]:
         """Every track, closed and active, without those shorter than min_track_frames, renumbered

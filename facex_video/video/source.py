@@ -28,6 +28,12 @@ class Source:
     def is_image(self) -> bool:
         return self.video is None
 
+    def seconds(self, pts: int) -> float:
+        """Presentation time of a frame in seconds from the stream start (0 for an image)."""
+        if self.video is None:
+            return 0.0
+        return float((pts - self.video.start_pts) * self.video.time_base)
+
     def frames(self, chunk_size: int = 32) -> Iterator[tuple[int, np.ndarray, int]]:
         """(frame index, RGB uint8 frame, pts in the stream time base) for every frame, streamed."""
         if self.video is None:

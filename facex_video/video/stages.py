@@ -7,8 +7,9 @@ per-frame box summary per track, however long the clip.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,10 @@ from ..faces.cuts import ShotCutDetector
 from ..faces.track import FaceTracker
 from ..faces.types import FaceTrack, TrackedFace
 from .source import Source
+
+if TYPE_CHECKING:
+    from ..ford.dataset import RepresentationWriter
+    from ..ford.decompose import FaceDecomposer
 
 log = logging.getLogger("facex_video")
 
@@ -75,6 +80,7 @@ def track_frames(
 ) -> Iterator[TrackedFrame]:
     """Detect, cut-check and track every frame of `source`; fills `result` once the stream is exhausted."""
     tracker = FaceTracker(float(source.fps), min_track_frames=min_track_frames(source))
+    result.tracker = tracker  # callers may ask it which tracks closed (pop_closed) while streaming
     cuts = ShotCutDetector()
     interval = detect_interval(source)
     result.shot_starts = [0]
@@ -91,7 +97,6 @@ def track_frames(
     finally:
         bar.close()
     result.tracks = tracker.finish()
-    result.tracker = tracker
     if not result.tracks:
         log.warning("%s: no face found; it passes through unchanged", source.path)
 
@@ -123,3 +128,42 @@ def track_summary(result: TrackingResult) -> dict:
 def sample_indices(frame_count: int, n: int = 12) -> list[int]:
     """Frame indices for a contact sheet, evenly spread, first and last included."""
     return sorted({int(round(v)) for v in np.linspace(0, max(frame_count - 1, 0), min(n, max(frame_count, 1)))})
+
+
+def analyze_frames(
+    source: Source,
+    analyzer: FaceAnalyzer,
+    decomposer: "FaceDecomposer",
+    writer: "RepresentationWriter",
+    *,
+    with_crops: bool = False,
+    progress: bool = True,
+    on_frame: Callable[[TrackedFrame, list], None] | None = None,
+) -> TrackingResult:
+    """FORD on every face of every frame, streamed into `writer`; each track's identity is computed as soon
+    as the track closes. with_crops: store each face's aligned 512x512 crop as JPEG (training shards).
+    on_frame(frame, representations) sees every frame, e.g. to collect a contact sheet."""
+    from ..ford.decompose import aligned_crop_jpeg
+
+    result = TrackingResult(source)
+    identities = {}
+    try:
+        for frame in track_frames(source, analyzer, result, progress=progress, desc="analyze"):
+            reps = []
+            for face in frame.faces:
+                rep = decomposer.decompose(frame.rgb, face, source=str(source.path), timestamp=source.seconds(frame.pts))
+                if with_crops:
+                    rep.extras["crop_jpeg"] = aligned_crop_jpeg(frame.rgb, face)
+                writer.add(rep)
+                reps.append(rep)
+            for closed in result.tracker.pop_closed():
+                identities[closed] = decomposer.finish_track(closed)
+            if on_frame:
+                on_frame(frame, reps)
+        for closed in result.tracker.pop_closed():
+            identities[closed] = decomposer.finish_track(closed)
+        writer.close(identities, result.final_id)
+    except BaseException:
+        writer.abort()
+        raise
+    return result

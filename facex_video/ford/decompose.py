@@ -1,0 +1,115 @@
+"""FORD on one face: every component of the unified representation from a frame and a tracked face.
+
+Per-frame components (pose, expression, gaze, 3D landmarks, lighting, masks) are computed as frames stream
+past. Identity is a property of the whole track (a robust mean over its best frames, and a neutral shape
+from its most neutral frames), so `TrackAccumulator` keeps a bounded set of candidates per track and the
+track's identity is filled in once the track has ended.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..faces.align import CANONICAL_SIZE, alignment_matrix, crop_face
+from ..faces.types import TrackedFace
+from .gaze import eye_gaze
+from .geometry import canonical_landmarks, expression_energy, head_pose, neutral_shape
+from .identity import TrackIdentity, frame_quality, load_identity_encoder
+from .lighting import fit_sh_lighting
+from .regions import landmarks_to_crop, region_masks
+from .representation import Environment, FacialRepresentation, Identity, IntraPersonal
+
+NEUTRAL_CANDIDATES = 15  # most neutral frames kept per track for its neutral shape
+
+
+@dataclass
+class _NeutralCandidates:
+    """The k frames of a track with the least expression: (-energy, order, shape) in a max-heap by energy."""
+
+    heap: list = field(default_factory=list)
+
+    def offer(self, energy: float, order: int, shape: np.ndarray, blendshapes: np.ndarray) -> None:
+        item = (-energy, order, shape, blendshapes)
+        if len(self.heap) < NEUTRAL_CANDIDATES:
+            heapq.heappush(self.heap, item)
+        elif -energy > self.heap[0][0]:
+            heapq.heapreplace(self.heap, item)
+
+    def neutral_shape(self) -> np.ndarray:
+        shapes = np.stack([h[2] for h in self.heap])
+        blend = np.stack([h[3] for h in self.heap])
+        return neutral_shape(shapes, blend).astype(np.float32)
+
+
+class FaceDecomposer:
+    """Holds the identity encoder; decomposes faces frame by frame and finishes tracks' identities."""
+
+    def __init__(self, *, identity_model: str | Path | None = None, top_k: int = 5):
+        self.encoder = load_identity_encoder(identity_model)
+        self._identity = TrackIdentity(self.encoder, top_k=top_k)
+        self._neutral: dict[int, _NeutralCandidates] = {}
+        self._order = 0
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.encoder.dim
+
+    def decompose(
+        self, rgb: np.ndarray, face: TrackedFace, *, source: str, timestamp: float, track_id: int | None = None
+    ) -> FacialRepresentation:
+        """Every per-frame component of one face; identity fields are placeholders until `finish_track`."""
+        det = face.detection
+        landmarks = face.smoothed_landmarks.astype(np.float64)
+        m = alignment_matrix(face.five_points())
+        crop = crop_face(rgb, m)
+        lm_crop = landmarks_to_crop(landmarks, m)
+        masks = region_masks(crop, lm_crop)
+        shape3d = canonical_landmarks(landmarks).astype(np.float32)
+
+        tid = face.track_id if track_id is None else track_id
+        self._identity.offer(face.track_id, rgb, det, frame_quality(rgb, det))
+        self._neutral.setdefault(face.track_id, _NeutralCandidates()).offer(
+            expression_energy(det.blendshapes), self._order, shape3d, det.blendshapes
+        )
+        self._order += 1
+        return FacialRepresentation(
+            source=source,
+            frame_index=face.frame_index,
+            timestamp=timestamp,
+            track_id=tid,
+            box=np.asarray(det.box, np.float32),
+            identity=Identity(np.zeros(self.embedding_dim, np.float32), self.encoder.name, np.zeros_like(shape3d)),
+            intra=IntraPersonal(
+                expression=np.asarray(det.blendshapes, np.float32),
+                pose=head_pose(det.pose_matrix),
+                gaze=eye_gaze(landmarks),
+                landmarks_image=landmarks.astype(np.float32),
+                landmarks_3d=shape3d,
+            ),
+            environment=Environment(
+                lighting_sh=fit_sh_lighting(crop, lm_crop, masks["skin"]).astype(np.float32),
+                masks=masks,
+                crop_transform=m,
+            ),
+        )
+
+    def finish_track(self, provisional_id: int) -> Identity:
+        """The track's identity (embedding over its best frames, neutral shape); frees its candidates."""
+        embedding = np.asarray(self._identity.finish(provisional_id), np.float32)
+        shape = self._neutral.pop(provisional_id).neutral_shape()
+        return Identity(embedding, self.encoder.name, shape)
+
+
+def aligned_crop_jpeg(rgb: np.ndarray, face: TrackedFace, quality: int = 95) -> bytes:
+    """The canonical 512x512 crop of a face as JPEG bytes (training shards store these)."""
+    import cv2
+
+    crop = crop_face(rgb, alignment_matrix(face.five_points()), CANONICAL_SIZE)
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("could not encode the aligned crop as JPEG")
+    return data.tobytes()
