@@ -177,3 +177,15 @@ def test_neutral_shape_takes_the_calm_frames_and_ignores_a_glitch(analyzer, grac
     assert neutral.shape == (478, 3) and neutral.dtype == np.float32
     assert np.abs(neutral - base).max() < 0.1
     assert np.abs(np.mean(shapes, axis=0) - base)[mouth].max() > 0.5  # a plain mean would not be
+
+
+def test_pose_rotation_inverts_head_pose():
+    from scipy.spatial.transform import Rotation
+
+    from facex_video.ford.geometry import pose_rotation
+
+    rng = np.random.default_rng(7)
+    for angles in rng.uniform(-0.7, 0.7, (20, 3)):
+        m = np.eye(4)
+        m[:3, :3] = 1.3 * Rotation.from_euler("xyz", angles).as_matrix()
+        np.testing.assert_allclose(pose_rotation(head_pose(m)), m[:3, :3] / 1.3, atol=1e-12)

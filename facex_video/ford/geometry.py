@@ -61,6 +61,15 @@ def head_pose(pose_matrix: np.ndarray) -> HeadPose:
                     scale=float(sv.mean()))
 
 
+def pose_rotation(pose: HeadPose) -> np.ndarray:
+    """The 3x3 rotation of a HeadPose, R = Rz(roll) @ Ry(yaw) @ Rx(-pitch) (the inverse of `head_pose`)."""
+    y, p, r = np.radians([pose.yaw, -pose.pitch, pose.roll])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
 def similarity_3d(src: np.ndarray, dst: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """Weighted Umeyama: s, R (3x3, det +1), t minimising sum_i w_i |dst_i - (s R src_i + t)|^2.
 
