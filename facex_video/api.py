@@ -104,19 +104,24 @@ def analyze(
     """FORD on every face of an image or video: one Parquet row per face per frame (DESIGN.md section 4)."""
     from .ford.dataset import RepresentationWriter
     from .ford.decompose import FaceDecomposer
+    from .ford.draw import FordSheet
     from .video.stages import analyze_frames
 
     if Path(output).suffix.lower() != ".parquet":
         raise OutputError(output, "the representation is written as Parquet: give a .parquet file")
     check_writable_dir(output)
     source = open_source(input)
-    sheet = _sheet_for(source, preview)
+    sheet = None
+    if preview is not None:
+        image_output_check(preview)
+        sheet = FordSheet(set(sample_indices(source.frame_count, 9)),
+                          thumb_width=min(source.width, 1280) if source.is_image else 512)
     decomposer = FaceDecomposer(identity_model=identity_model)
     writer = RepresentationWriter(output, decomposer.embedding_dim)
 
     def collect(frame, reps) -> None:
         if sheet:
-            sheet.offer(frame.index, frame.rgb, frame.faces, frame.cut)
+            sheet.offer(frame.index, source.seconds(frame.pts), frame.rgb, reps)
 
     with FaceAnalyzer(detector_model=detector_model) as analyzer:
         result = analyze_frames(source, analyzer, decomposer, writer, with_crops=with_crops, progress=progress,

@@ -19,6 +19,40 @@ PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 1
            (140, 86, 75), (227, 119, 194), (255, 187, 120), (188, 189, 34), (23, 190, 207)]
 
 
+def grid(tiles: list[np.ndarray], columns: int, gap: int = 4, background: int = 24) -> np.ndarray:
+    """Tiles (RGB, any sizes) laid out left to right, top to bottom, in cells of the largest tile's size."""
+    if not tiles:
+        raise ValueError("contact sheet has no frames")
+    h = max(t.shape[0] for t in tiles)
+    w = max(t.shape[1] for t in tiles)
+    cols = min(columns, len(tiles))
+    rows = -(-len(tiles) // cols)
+    sheet = np.full((rows * (h + gap) + gap, cols * (w + gap) + gap, 3), background, np.uint8)
+    for k, tile in enumerate(tiles):
+        r, c = divmod(k, cols)
+        y, x = gap + r * (h + gap), gap + c * (w + gap)
+        sheet[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
+    return sheet
+
+
+def track_color(track_id: int | None) -> tuple[int, int, int]:
+    """The palette colour of a final track id; grey for faces on dropped (too short) tracks."""
+    return (160, 160, 160) if track_id is None else PALETTE[track_id % len(PALETTE)]
+
+
+def label(img: np.ndarray, text: str, x: int, y: int, color: tuple[int, int, int]) -> None:
+    """A filled tag with white text whose bottom-left corner is at (x, y)."""
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    cv2.rectangle(img, (x, max(0, y - th - 6)), (x + tw + 6, max(th + 6, y)), color, -1)
+    cv2.putText(img, text, (x + 3, max(th + 3, y - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def caption(img: np.ndarray, text: str) -> None:
+    """A black strip with white text along the bottom of a tile."""
+    cv2.rectangle(img, (0, img.shape[0] - 20), (img.shape[1], img.shape[0]), (0, 0, 0), -1)
+    cv2.putText(img, text, (6, img.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+
+
 @dataclass
 class _Thumb:
     index: int
@@ -50,37 +84,21 @@ class ContactSheet:
 
     def render(self, final_id: Callable[[int], int | None]) -> np.ndarray:
         """The sheet as an RGB image; faces on dropped (too short) tracks are drawn grey and unlabelled."""
-        tiles = [self._draw(t, final_id) for t in sorted(self.thumbs, key=lambda t: t.index)]
-        if not tiles:
-            raise ValueError("contact sheet has no frames")
-        h = max(t.shape[0] for t in tiles)
-        w = max(t.shape[1] for t in tiles)
-        cols = min(self.columns, len(tiles))
-        rows = -(-len(tiles) // cols)
-        sheet = np.full((rows * (h + 4) + 4, cols * (w + 4) + 4, 3), 24, np.uint8)
-        for k, tile in enumerate(tiles):
-            r, c = divmod(k, cols)
-            sheet[4 + r * (h + 4) : 4 + r * (h + 4) + tile.shape[0], 4 + c * (w + 4) : 4 + c * (w + 4) + tile.shape[1]] = tile
-        return sheet
+        return grid([self._draw(t, final_id) for t in sorted(self.thumbs, key=lambda t: t.index)], self.columns)
 
     def _draw(self, thumb: _Thumb, final_id: Callable[[int], int | None]) -> np.ndarray:
         img = np.ascontiguousarray(thumb.image.copy())
         s = thumb.scale
         for prov, box, pts in thumb.faces:
             tid = final_id(prov)
-            color = (160, 160, 160) if tid is None else PALETTE[tid % len(PALETTE)]
+            color = track_color(tid)
             x0, y0, x1, y1 = (box * s).round().astype(int)
             cv2.rectangle(img, (x0, y0), (x1, y1), color, 2, cv2.LINE_AA)
             for p in pts * s:
                 cv2.circle(img, tuple(int(v) for v in p.round()), 2, color, -1, cv2.LINE_AA)
             if tid is not None:
-                label = f"T{tid}"
-                (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-                cv2.rectangle(img, (x0, max(0, y0 - th - 6)), (x0 + tw + 6, max(th + 6, y0)), color, -1)
-                cv2.putText(img, label, (x0 + 3, max(th + 3, y0 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-        caption = f"#{thumb.index}  {thumb.seconds:.2f}s" + ("  CUT" if thumb.cut else "")
-        cv2.rectangle(img, (0, img.shape[0] - 20), (img.shape[1], img.shape[0]), (0, 0, 0), -1)
-        cv2.putText(img, caption, (6, img.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+                label(img, f"T{tid}", x0, y0, color)
+        caption(img, f"#{thumb.index}  {thumb.seconds:.2f}s" + ("  CUT" if thumb.cut else ""))
         return img
 
 
