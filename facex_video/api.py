@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .atomic import check_writable_dir, write_text_atomic
 from .errors import OutputError
@@ -12,6 +14,9 @@ from .media import VideoWriter, image_output_check, is_image_path, output_check,
 from .preview import ContactSheet, save_sheet
 from .video.source import Source, open_source
 from .video.stages import TrackingResult, passthrough_frame, sample_indices, track_frames, track_summary
+
+if TYPE_CHECKING:
+    from .ford.identity import IdentityEncoder
 
 
 def _sheet_for(source: Source, preview: str | Path | None) -> ContactSheet | None:
@@ -91,6 +96,20 @@ def passthrough(
     return track_summary(result)
 
 
+@dataclass
+class AnalysisModels:
+    """The models `analyze` needs, loaded once and reused across inputs (e.g. by a Ray actor)."""
+
+    analyzer: FaceAnalyzer
+    encoder: "IdentityEncoder"
+
+    @classmethod
+    def load(cls, *, identity_model: str | Path | None = None, detector_model: str | Path | None = None):
+        from .ford.identity import load_identity_encoder
+
+        return cls(FaceAnalyzer(detector_model=detector_model), load_identity_encoder(identity_model))
+
+
 def analyze(
     input: str | Path,
     output: str | Path,
@@ -100,8 +119,11 @@ def analyze(
     detector_model: str | Path | None = None,
     with_crops: bool = False,
     progress: bool = True,
+    models: AnalysisModels | None = None,
 ) -> dict:
-    """FORD on every face of an image or video: one Parquet row per face per frame (DESIGN.md section 4)."""
+    """FORD on every face of an image or video: one Parquet row per face per frame (DESIGN.md section 4).
+
+    models: loaded models to reuse (then identity_model/detector_model are ignored); else loaded here."""
     from .ford.dataset import RepresentationWriter
     from .ford.decompose import FaceDecomposer
     from .ford.draw import FordSheet
@@ -116,16 +138,22 @@ def analyze(
         image_output_check(preview)
         sheet = FordSheet(set(sample_indices(source.frame_count, 9)),
                           thumb_width=min(source.width, 1280) if source.is_image else 512)
-    decomposer = FaceDecomposer(identity_model=identity_model)
+    own = models is None
+    if own:
+        models = AnalysisModels.load(identity_model=identity_model, detector_model=detector_model)
+    decomposer = FaceDecomposer(encoder=models.encoder)
     writer = RepresentationWriter(output, decomposer.embedding_dim)
 
     def collect(frame, reps) -> None:
         if sheet:
             sheet.offer(frame.index, source.seconds(frame.pts), frame.rgb, reps)
 
-    with FaceAnalyzer(detector_model=detector_model) as analyzer:
-        result = analyze_frames(source, analyzer, decomposer, writer, with_crops=with_crops, progress=progress,
-                                on_frame=collect)
+    try:
+        result = analyze_frames(source, models.analyzer, decomposer, writer, with_crops=with_crops,
+                                progress=progress, on_frame=collect)
+    finally:
+        if own:
+            models.analyzer.close()
     if sheet:
         save_sheet(preview, sheet.render(result.final_id))
     summary = track_summary(result)

@@ -72,7 +72,7 @@ class Extractor:
 
     def __init__(self, out_dir: str, identity_model: str | None, detector_model: str | None):
         self.workdir = WorkDir(out_dir)
-        self.models = {"identity_model": identity_model, "detector_model": detector_model}
+        self.models = api.AnalysisModels.load(identity_model=identity_model, detector_model=detector_model)
 
     def __call__(self, batch: dict) -> dict:
         results = [self.extract(str(path), str(key)) for path, key in zip(batch["path"], batch["key"])]
@@ -81,7 +81,7 @@ class Extractor:
     def extract(self, path: str, key: str) -> dict:
         start = time.perf_counter()
         try:
-            summary = api.analyze(path, self.workdir.shard(key), with_crops=True, progress=False, **self.models)
+            summary = api.analyze(path, self.workdir.shard(key), with_crops=True, progress=False, models=self.models)
             outcome = Outcome(DONE, key, summary["rows"], len(summary["tracks"]))
         except Exception as exc:  # any error of one input must not stop the others
             if not environmental(exc):
@@ -189,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
     outcomes, keys, pending = _plan(entries, workdir, args.retry_failed)
     ray_info: dict = {}
     if pending:
+        # load the models once here so a missing or wrong model fails now, in one line, not in every actor
+        api.AnalysisModels.load(**models).analyzer.close()
         by_key, ray_info = _run_on_ray(pending, workdir, models, args.actors, args.address)
         lost = "lost: its worker died or its task failed (see the Ray logs); the next run retries it"
         for entry in entries:

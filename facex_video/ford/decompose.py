@@ -18,7 +18,7 @@ from ..faces.align import CANONICAL_SIZE, alignment_matrix, crop_face
 from ..faces.types import TrackedFace
 from .gaze import eye_gaze
 from .geometry import canonical_landmarks, expression_energy, head_pose, neutral_shape
-from .identity import TrackIdentity, frame_quality, load_identity_encoder
+from .identity import IdentityEncoder, TrackIdentity, frame_quality, load_identity_encoder
 from .lighting import fit_sh_lighting
 from .regions import landmarks_to_crop, region_masks
 from .representation import Environment, FacialRepresentation, Identity, IntraPersonal
@@ -48,8 +48,11 @@ class _NeutralCandidates:
 class FaceDecomposer:
     """Holds the identity encoder; decomposes faces frame by frame and finishes tracks' identities."""
 
-    def __init__(self, *, identity_model: str | Path | None = None, top_k: int = 5):
-        self.encoder = load_identity_encoder(identity_model)
+    def __init__(self, *, identity_model: str | Path | None = None, encoder: IdentityEncoder | None = None,
+                 top_k: int = 5):
+        """encoder: an already loaded identity encoder (reused across inputs); else `identity_model` or dlib.
+        Track state is per input: build one FaceDecomposer per input."""
+        self.encoder = encoder if encoder is not None else load_identity_encoder(identity_model)
         self._identity = TrackIdentity(self.encoder, top_k=top_k)
         self._neutral: dict[int, _NeutralCandidates] = {}
         self._order = 0
