@@ -85,6 +85,17 @@ def similarity_3d(src: np.ndarray, dst: np.ndarray, weights: np.ndarray) -> tupl
     return s, r, mu_d - s * r @ mu_s
 
 
+def landmark_rotation(landmarks: np.ndarray) -> np.ndarray:
+    """Rotation (3x3) taking the canonical head frame to the image's axes turned to x right, y up, z toward
+    the viewer: the pose the landmarks themselves show, exactly consistent with `canonical_landmarks` (the
+    inverse of its fit's rotation), unlike MediaPipe's matrix, which is solved separately."""
+    mesh = canonical_mesh()
+    p = np.asarray(landmarks, np.float64) * np.array([1.0, -1.0, -1.0])
+    ids = mesh.procrustes_ids
+    _, r, _ = similarity_3d(p[ids], mesh.vertices[ids], mesh.procrustes_weights)
+    return r.T
+
+
 def canonical_landmarks(landmarks: np.ndarray) -> np.ndarray:
     """(478, 3) image landmarks (px, z on the x scale) -> (478, 3) float64 cm in the canonical head frame.
 

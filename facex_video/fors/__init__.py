@@ -1,0 +1,1 @@
+"""FORS: Facial Omni-Representation Steering — which component comes from which input, and the assembly."""

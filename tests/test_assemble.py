@@ -1,0 +1,73 @@
+"""FORS task table and assembly geometry, on real photos analysed by FORD."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from facex_video import api
+from facex_video.ford.geometry import landmark_rotation
+from facex_video.ford.mesh import REGION_CONTOURS
+from facex_video.ford.representation import from_table
+from facex_video.fors.assemble import Edits, FaceInput, assemble
+from facex_video.fors.tasks import COMPONENTS, TASKS, recipe
+from facex_video.media import write_image
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory, astronaut, grace_hopper) -> dict[str, FaceInput]:
+    tmp = tmp_path_factory.mktemp("faces")
+    out = {}
+    for name, img in [("astronaut", astronaut), ("grace", grace_hopper)]:
+        write_image(tmp / f"{name}.png", img)
+        api.analyze(tmp / f"{name}.png", tmp / f"{name}.parquet", progress=False)
+        out[name] = FaceInput(img, from_table(pq.read_table(tmp / f"{name}.parquet"))[0])
+    return out
+
+
+def test_task_table_matches_the_design():
+    assert set(TASKS) == {"swap", "headswap", "hairswap", "reenact", "edit", "inpaint"}
+    assert recipe("swap")["identity"] == "source" and recipe("swap")["hair"] == "target"
+    assert recipe("headswap")["hair"] == "source"
+    assert recipe("hairswap") == {**{c: "target" for c in COMPONENTS}, "hair": "source"}
+    assert recipe("reenact")["background"] == "source" and recipe("reenact")["pose"] == "driving"
+    assert recipe("mix", {"identity": "source", "gaze": "driving"})["gaze"] == "driving"
+    with pytest.raises(ValueError, match="components are"):
+        recipe("mix", {"nose": "source"})
+    with pytest.raises(ValueError, match="unknown task"):
+        recipe("teleport")
+
+
+def swap(faces, **kw):
+    canvas = faces["grace"]
+    return assemble("swap", canvas=canvas, identity=faces["astronaut"], expression=canvas.rep, pose=canvas.rep,
+                    gaze=canvas.rep, lighting=canvas.rep, **kw)
+
+
+def test_assembling_a_face_from_itself_reproduces_it(faces):
+    canvas = faces["grace"]
+    a = assemble("edit", canvas=canvas, identity=canvas, expression=canvas.rep, pose=canvas.rep, gaze=canvas.rep,
+                 lighting=canvas.rep)
+    np.testing.assert_allclose(a.landmarks[:, :2], a.canvas_landmarks[:, :2], atol=1e-3)
+
+
+def test_swap_keeps_the_targets_expression_regions_and_takes_the_identitys_outline(faces):
+    mouth = list(REGION_CONTOURS["lips_outer"]) + list(REGION_CONTOURS["lips_inner"])
+    a0, a1 = swap(faces, identity_weight=0.0), swap(faces, identity_weight=1.0)
+    np.testing.assert_allclose(a1.landmarks[mouth, :2], a0.landmarks[mouth, :2], atol=2.0)
+    oval = list(REGION_CONTOURS["face_oval"])
+    assert np.linalg.norm(a1.landmarks[oval, :2] - a0.landmarks[oval, :2], axis=1).mean() > 3.0
+
+
+@pytest.mark.parametrize("delta", [10.0, -10.0])
+def test_yaw_edit_turns_the_assembled_head_by_the_delta(faces, delta):
+    canvas = faces["grace"]
+    base = assemble("edit", canvas=canvas, identity=canvas, expression=canvas.rep, pose=canvas.rep,
+                    gaze=canvas.rep, lighting=canvas.rep)
+    turned = assemble("edit", canvas=canvas, identity=canvas, expression=canvas.rep, pose=canvas.rep,
+                      gaze=canvas.rep, lighting=canvas.rep, edits=Edits(yaw=delta))
+    r0, r1 = landmark_rotation(base.landmarks), landmark_rotation(turned.landmarks)
+    rel = r1 @ r0.T  # the turn, in camera axes (y up): yaw is the rotation about y
+    yaw = np.degrees(np.arctan2(rel[0, 2], rel[2, 2]))
+    assert yaw == pytest.approx(delta, abs=1.5)
