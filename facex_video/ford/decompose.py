@@ -21,7 +21,7 @@ from .geometry import canonical_landmarks, expression_energy, head_pose, neutral
 from .identity import IdentityEncoder, TrackIdentity, frame_quality, load_identity_encoder
 from .lighting import fit_sh_lighting
 from .regions import landmarks_to_crop, region_masks
-from .representation import Environment, FacialRepresentation, Identity, IntraPersonal
+from .representation import NUM_LANDMARKS, Environment, FacialRepresentation, Identity, IntraPersonal
 
 NEUTRAL_CANDIDATES = 15  # most neutral frames kept per track for its neutral shape
 
@@ -45,6 +45,56 @@ class _NeutralCandidates:
         return neutral_shape(shapes, blend).astype(np.float32)
 
 
+class NeutralShapes:
+    """Per-track neutral 3D shape from the track's most neutral frames, with bounded memory per track."""
+
+    def __init__(self) -> None:
+        self._tracks: dict[int, _NeutralCandidates] = {}
+        self._order = 0
+
+    def offer(self, track_id: int, shape3d: np.ndarray, blendshapes: np.ndarray) -> None:
+        self._tracks.setdefault(track_id, _NeutralCandidates()).offer(
+            expression_energy(blendshapes), self._order, shape3d, blendshapes
+        )
+        self._order += 1
+
+    def finish(self, track_id: int) -> np.ndarray:
+        """The track's neutral shape (cm); frees its candidates."""
+        return self._tracks.pop(track_id).neutral_shape()
+
+
+def represent_face(
+    rgb: np.ndarray, face: TrackedFace, *, source: str, timestamp: float, identity: Identity, track_id: int | None = None
+) -> FacialRepresentation:
+    """Every per-frame component of one face, with `identity` (known, or a placeholder) attached."""
+    det = face.detection
+    landmarks = face.smoothed_landmarks.astype(np.float64)
+    m = alignment_matrix(face.five_points())
+    crop = crop_face(rgb, m)
+    lm_crop = landmarks_to_crop(landmarks, m)
+    masks = region_masks(crop, lm_crop)
+    return FacialRepresentation(
+        source=source,
+        frame_index=face.frame_index,
+        timestamp=timestamp,
+        track_id=face.track_id if track_id is None else track_id,
+        box=np.asarray(det.box, np.float32),
+        identity=identity,
+        intra=IntraPersonal(
+            expression=np.asarray(det.blendshapes, np.float32),
+            pose=head_pose(det.pose_matrix),
+            gaze=eye_gaze(landmarks),
+            landmarks_image=landmarks.astype(np.float32),
+            landmarks_3d=canonical_landmarks(landmarks).astype(np.float32),
+        ),
+        environment=Environment(
+            lighting_sh=fit_sh_lighting(crop, lm_crop, masks["skin"]).astype(np.float32),
+            masks=masks,
+            crop_transform=m,
+        ),
+    )
+
+
 class FaceDecomposer:
     """Holds the identity encoder; decomposes faces frame by frame and finishes tracks' identities."""
 
@@ -54,8 +104,7 @@ class FaceDecomposer:
         Track state is per input: build one FaceDecomposer per input."""
         self.encoder = encoder if encoder is not None else load_identity_encoder(identity_model)
         self._identity = TrackIdentity(self.encoder, top_k=top_k)
-        self._neutral: dict[int, _NeutralCandidates] = {}
-        self._order = 0
+        self._neutral = NeutralShapes()
 
     @property
     def embedding_dim(self) -> int:
@@ -65,46 +114,17 @@ class FaceDecomposer:
         self, rgb: np.ndarray, face: TrackedFace, *, source: str, timestamp: float, track_id: int | None = None
     ) -> FacialRepresentation:
         """Every per-frame component of one face; identity fields are placeholders until `finish_track`."""
-        det = face.detection
-        landmarks = face.smoothed_landmarks.astype(np.float64)
-        m = alignment_matrix(face.five_points())
-        crop = crop_face(rgb, m)
-        lm_crop = landmarks_to_crop(landmarks, m)
-        masks = region_masks(crop, lm_crop)
-        shape3d = canonical_landmarks(landmarks).astype(np.float32)
-
-        tid = face.track_id if track_id is None else track_id
-        self._identity.offer(face.track_id, rgb, det, frame_quality(rgb, det))
-        self._neutral.setdefault(face.track_id, _NeutralCandidates()).offer(
-            expression_energy(det.blendshapes), self._order, shape3d, det.blendshapes
-        )
-        self._order += 1
-        return FacialRepresentation(
-            source=source,
-            frame_index=face.frame_index,
-            timestamp=timestamp,
-            track_id=tid,
-            box=np.asarray(det.box, np.float32),
-            identity=Identity(np.zeros(self.embedding_dim, np.float32), self.encoder.name, np.zeros_like(shape3d)),
-            intra=IntraPersonal(
-                expression=np.asarray(det.blendshapes, np.float32),
-                pose=head_pose(det.pose_matrix),
-                gaze=eye_gaze(landmarks),
-                landmarks_image=landmarks.astype(np.float32),
-                landmarks_3d=shape3d,
-            ),
-            environment=Environment(
-                lighting_sh=fit_sh_lighting(crop, lm_crop, masks["skin"]).astype(np.float32),
-                masks=masks,
-                crop_transform=m,
-            ),
-        )
+        placeholder = Identity(np.zeros(self.embedding_dim, np.float32), self.encoder.name,
+                               np.zeros((NUM_LANDMARKS, 3), np.float32))
+        rep = represent_face(rgb, face, source=source, timestamp=timestamp, identity=placeholder, track_id=track_id)
+        self._identity.offer(face.track_id, rgb, face.detection, frame_quality(rgb, face.detection))
+        self._neutral.offer(face.track_id, rep.intra.landmarks_3d, face.detection.blendshapes)
+        return rep
 
     def finish_track(self, provisional_id: int) -> Identity:
         """The track's identity (embedding over its best frames, neutral shape); frees its candidates."""
         embedding = np.asarray(self._identity.finish(provisional_id), np.float32)
-        shape = self._neutral.pop(provisional_id).neutral_shape()
-        return Identity(embedding, self.encoder.name, shape)
+        return Identity(embedding, self.encoder.name, self._neutral.finish(provisional_id))
 
 
 def aligned_crop_jpeg(rgb: np.ndarray, face: TrackedFace, quality: int = 95) -> bytes:
