@@ -17,6 +17,7 @@ from .video.stages import TrackingResult, passthrough_frame, sample_indices, tra
 
 if TYPE_CHECKING:
     from .ford.identity import IdentityEncoder
+    from .fors.assemble import Edits
 
 
 def _sheet_for(source: Source, preview: str | Path | None) -> ContactSheet | None:
@@ -159,3 +160,82 @@ def analyze(
     summary = track_summary(result)
     summary["rows"] = writer.rows
     return summary
+
+
+def run_task(
+    task: str,
+    output: str | Path,
+    *,
+    source: str | Path | None = None,
+    target: str | Path | None = None,
+    driving: str | Path | None = None,
+    take: dict[str, str] | None = None,
+    edits: "Edits | None" = None,
+    faces: set[int] | None = None,
+    inpaint_region: str | None = None,
+    inpaint_mask: str | Path | None = None,
+    backend: str = "geometric",
+    swapper_model: str | Path | None = None,
+    identity_model: str | Path | None = None,
+    detector_model: str | Path | None = None,
+    preview: str | Path | None = None,
+    crf: int = 16,
+    preset: str = "medium",
+    progress: bool = True,
+) -> dict:
+    """Any FaceX task (fors/tasks.py) on an image or video: the footage is `target` (or `driving` for
+    reenact), the other inputs are still faces; writes `output` atomically. Returns the track summary."""
+    from .ford.identity import load_identity_encoder
+    from .fors.tasks import recipe
+    from .media import read_image
+    from .render.base import load_renderer
+    from .video.edit import TaskSpec, edit_frames, plan_tracks, still_face
+
+    stream_role = "driving" if task == "reenact" else "target"
+    stream_path = driving if task == "reenact" else target
+    if stream_path is None:
+        raise OutputError(output, f"{task} needs --{stream_role}")
+    if task in ("swap", "headswap", "hairswap", "reenact") and source is None:
+        raise OutputError(output, f"{task} needs --source")
+    stream = open_source(stream_path)
+    still_paths: dict[str, str | Path] = {}
+    if task == "mix":
+        components = recipe("mix", {c: ("target" if Path(p) == Path(target) else str(p)) for c, p in (take or {}).items()})
+        still_paths = {r: r for r in set(components.values()) if r != "target"}
+    else:
+        components = recipe(task)
+        if source is not None:
+            still_paths["source"] = source
+    canvas_still = components["background"] != stream_role
+    video_out = not stream.is_image
+    if video_out != (not is_image_path(output)):
+        raise OutputError(output, f"the {stream_role} {stream.path.name} is {'a video' if video_out else 'an image'}; "
+                                  "give an output of the same kind")
+    (output_check if video_out else image_output_check)(output)
+    mask = None
+    if inpaint_mask is not None:
+        mask = read_image(inpaint_mask)[..., 0] > 127
+    if task == "inpaint" and inpaint_region is None and mask is None:
+        raise OutputError(output, "inpaint needs --region NAME or --mask MASK.png")
+    if edits is not None and edits.expression:
+        raise OutputError(output, "expression edits (--smile, --blink, --jaw-open, --expr) are not available in "
+                                  "this version; pose (--yaw/--pitch/--roll) and --gaze edits are")
+    renderer = load_renderer(backend, task, swapper_model=swapper_model)
+    encoder = load_identity_encoder(identity_model)
+    with FaceAnalyzer(detector_model=detector_model) as analyzer:
+        stills = {role: still_face(path, analyzer, encoder) for role, path in still_paths.items()}
+        size = stills[components["background"]].rgb.shape[1::-1] if canvas_still else (stream.width, stream.height)
+        plan = plan_tracks(stream, analyzer, progress=progress)
+        spec = TaskSpec(task, components, stills, stream_role, renderer, edits=edits, faces=faces,
+                        inpaint_region=inpaint_region, inpaint_mask=mask)
+        frames = edit_frames(spec, stream, analyzer, plan, progress=progress)
+        if video_out:
+            info = stream.video
+            with VideoWriter(output, fps=info.fps, width=size[0], height=size[1], crf=crf, preset=preset,
+                             time_base=info.time_base, audio_from=stream.path) as writer:
+                for frame, result in frames:
+                    writer.write(result, pts=frame.pts)
+        else:
+            for frame, result in frames:
+                write_image(output, result)
+    return {"task": task, "tracks": [fid for fid in plan.final_ids.values() if fid is not None]}

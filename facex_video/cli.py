@@ -55,7 +55,100 @@ def build_parser() -> argparse.ArgumentParser:
                          help="your insightface ArcFace ONNX (e.g. w600k_r50.onnx) instead of dlib's 128-D encoder")
     analyze.add_argument("--crops", action="store_true", help="also store each face's aligned 512x512 crop (JPEG)")
     _add_common(analyze)
+    _add_tasks(sub)
     return parser
+
+
+def _gaze(text: str) -> tuple[float, float]:
+    try:
+        yaw, pitch = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--gaze takes YAW,PITCH in degrees, got {text!r}") from None
+    return yaw, pitch
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    name, value = text.split("=", 1)
+    return name.strip(), value.strip()
+
+
+def _takes(text: str) -> dict[str, str]:
+    return dict(_assignment(part) for part in text.split(",") if part.strip())
+
+
+TASK_HELP = {
+    "swap": "put the source's face (identity) on every face of the target",
+    "headswap": "put the source's head (identity and hair) on the target",
+    "hairswap": "give the target the source's hair",
+    "reenact": "animate the source portrait with the driving video's expression, pose and gaze",
+    "edit": "change pose and gaze of the target's faces by numbers",
+    "inpaint": "regenerate a region of the target's faces",
+    "mix": "any component from any input: --take identity=a.jpg,gaze=b.jpg",
+}
+
+
+def _add_tasks(sub) -> None:
+    from .render.base import BACKENDS
+
+    for task, help_text in TASK_HELP.items():
+        p = sub.add_parser(task, help=help_text)
+        if task in ("swap", "headswap", "hairswap", "reenact"):
+            p.add_argument("--source", required=True, help="image with the face to take from")
+        if task == "reenact":
+            p.add_argument("--driving", required=True, help="video (or image) whose performance drives the source")
+        else:
+            p.add_argument("--target", required=True, help="image or video to edit")
+        p.add_argument("-o", "--output", required=True, metavar="OUT", help="image or video (.mp4 .mov .mkv)")
+        if task == "edit":
+            p.add_argument("--yaw", type=float, default=0.0, help="turn the head, degrees (+ = toward image right)")
+            p.add_argument("--pitch", type=float, default=0.0, help="tilt the head, degrees (+ = up)")
+            p.add_argument("--roll", type=float, default=0.0, help="roll the head, degrees (+ = counter-clockwise)")
+            p.add_argument("--gaze", type=_gaze, help="YAW,PITCH degrees added to both eyes")
+            p.add_argument("--expr", type=_assignment, action="append", default=[], metavar="NAME=VALUE",
+                           help="a blendshape target (any of the 52)")
+            for name in ("smile", "blink", "jaw-open"):
+                p.add_argument(f"--{name}", type=float, metavar="VALUE", help=f"{name} strength 0..1")
+        if task == "inpaint":
+            which = p.add_mutually_exclusive_group(required=True)
+            which.add_argument("--region", choices=("skin", "brows", "eyes", "iris", "lips", "mouth_interior"),
+                               help="a FORD region to regenerate")
+            which.add_argument("--mask", metavar="MASK.png", help="white = regenerate, in target pixels")
+        if task == "mix":
+            p.add_argument("--take", type=_takes, required=True, metavar="COMPONENT=INPUT,...",
+                           help="identity, expression, pose, gaze, lighting, hair, background from inputs")
+        p.add_argument("--face", type=int, action="append", metavar="TRACK_ID",
+                       help="edit only this track (ids as `facex tracks` prints them); repeatable")
+        p.add_argument("--backend", choices=BACKENDS, default="geometric", help="renderer (default geometric)")
+        p.add_argument("--swapper-model", metavar="inswapper_128.onnx", help="for --backend inswapper")
+        p.add_argument("--identity-model", metavar="ARCFACE.onnx", help="ArcFace ONNX instead of dlib")
+        p.add_argument("--crf", type=_crf, default=16, help="H.264 quality 0-51 (default 16)")
+        p.add_argument("--preset", default="medium", choices=X264_PRESETS, help="x264 preset (default medium)")
+        p.add_argument("--detector-model", metavar="DET.onnx", help="your insightface SCRFD detector")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _run_task(args: argparse.Namespace) -> dict:
+    from . import api
+    from .fors.assemble import Edits
+
+    edits = None
+    if args.command == "edit":
+        expression = dict((k, float(v)) for k, v in args.expr)
+        for flag, names in (("smile", ("mouthSmileLeft", "mouthSmileRight")), ("blink", ("eyeBlinkLeft", "eyeBlinkRight")),
+                            ("jaw_open", ("jawOpen",))):
+            if getattr(args, flag) is not None:
+                expression.update({n: getattr(args, flag) for n in names})
+        edits = Edits(args.yaw, args.pitch, args.roll, args.gaze, expression)
+    return api.run_task(
+        args.command, args.output, source=getattr(args, "source", None), target=getattr(args, "target", None),
+        driving=getattr(args, "driving", None), take=getattr(args, "take", None), edits=edits,
+        faces=set(args.face) if args.face else None, inpaint_region=getattr(args, "region", None),
+        inpaint_mask=getattr(args, "mask", None), backend=args.backend, swapper_model=args.swapper_model,
+        identity_model=args.identity_model, detector_model=args.detector_model, crf=args.crf, preset=args.preset,
+        progress=not args.quiet,
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -69,6 +162,10 @@ def _run(args: argparse.Namespace) -> int:
         print(store.format_status_table(store.status()))
         return 0
     progress = not args.quiet
+    if args.command in TASK_HELP:
+        summary = _run_task(args)
+        print(f"{args.command}: {len(summary['tracks'])} face track(s) edited -> {args.output}")
+        return 0
     if args.command == "tracks":
         summary = api.tracks(
             args.input, args.output, preview=args.preview, detector_model=args.detector_model, progress=progress

@@ -35,3 +35,27 @@ class Renderer(Protocol):
 
     def render(self, assembled: AssembledFace, track_state: TrackState) -> tuple[np.ndarray, np.ndarray]:
         ...
+
+
+BACKENDS = ("geometric", "inswapper")
+
+
+def load_renderer(backend: str, task: str, *, swapper_model: str | None = None) -> Renderer:
+    """The renderer for `--backend`, checked against the task it must render."""
+    from ..errors import ModelError
+
+    if backend == "geometric":
+        from .geometric import GeometricRenderer
+
+        renderer: Renderer = GeometricRenderer()
+    elif backend == "inswapper":
+        if swapper_model is None:
+            raise ModelError("--backend inswapper needs --swapper-model PATH (insightface's inswapper_128.onnx)")
+        from .inswapper import InswapperRenderer
+
+        renderer = InswapperRenderer(swapper_model)
+    else:
+        raise ValueError(f"unknown backend {backend!r}; backends are {', '.join(BACKENDS)}")
+    if task not in renderer.tasks:
+        raise ModelError(f"--backend {backend} renders only {', '.join(sorted(renderer.tasks))}, not {task}")
+    return renderer

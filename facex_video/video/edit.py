@@ -1,0 +1,140 @@
+"""Running a FaceX task over an input: two passes over the footage that sets the timeline.
+
+Pass 1 tracks every face and learns each track's neutral 3D shape (the expression baseline that assembly
+needs before the first frame is edited) and its final id (so `--face N` means what `facex tracks` printed).
+Pass 2 tracks again (the tracker is deterministic, so the ids match), represents each selected face with
+FORD, assembles the task's components, renders the edited crop and pastes it back into the canvas frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from ..faces.align import CANONICAL_SIZE, paste_face
+from ..faces.analyze import FaceAnalyzer
+from ..faces.types import TrackedFace
+from ..ford.decompose import NeutralShapes, represent_face
+from ..ford.geometry import canonical_landmarks
+from ..ford.identity import IdentityEncoder
+from ..ford.representation import FacialRepresentation, Identity
+from ..fors.assemble import Edits, FaceInput, assemble
+from ..render.base import Renderer, TrackState
+from .source import Source, open_source
+from .stages import TrackedFrame, TrackingResult, track_frames
+
+log = logging.getLogger("facex_video")
+
+
+@dataclass
+class TrackPlan:
+    """What pass 1 learnt: provisional id -> final id (None: dropped) and -> neutral shape (cm)."""
+
+    final_ids: dict[int, int | None] = field(default_factory=dict)
+    neutral: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def plan_tracks(source: Source, analyzer: FaceAnalyzer, *, progress: bool = True) -> TrackPlan:
+    """Pass 1: track every face and keep each track's neutral shape."""
+    plan, shapes, result = TrackPlan(), NeutralShapes(), TrackingResult(source)
+    for frame in track_frames(source, analyzer, result, progress=progress, desc="tracks"):
+        for face in frame.faces:
+            shapes.offer(face.track_id, canonical_landmarks(face.smoothed_landmarks), face.detection.blendshapes)
+        for closed in result.tracker.pop_closed():
+            plan.neutral[closed] = shapes.finish(closed)
+    for closed in result.tracker.pop_closed():
+        plan.neutral[closed] = shapes.finish(closed)
+    plan.final_ids = {p: result.final_id(p) for p in plan.neutral}
+    return plan
+
+
+def still_face(path: str | Path, analyzer: FaceAnalyzer, encoder: IdentityEncoder) -> FaceInput:
+    """The largest face of an image (or of the first video frame that has one), fully represented."""
+    source = open_source(path)
+    for index, rgb, pts in source.frames():
+        faces = analyzer.analyze(rgb)
+        if not faces:
+            continue
+        det = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        face = TrackedFace(0, index, det, det.landmarks)
+        shape = canonical_landmarks(det.landmarks).astype(np.float32)
+        identity = Identity(np.asarray(encoder.embed(rgb, det), np.float32), encoder.name, shape)
+        return FaceInput(rgb, represent_face(rgb, face, source=str(path), timestamp=source.seconds(pts),
+                                             identity=identity))
+    raise InputError(path, "no face found: a source needs a visible face")
+
+
+@dataclass
+class TaskSpec:
+    """One task run: recipe (component -> role), fixed inputs by role, edits and the renderer."""
+
+    task: str
+    components: dict[str, str]
+    stills: dict[str, FaceInput]  # roles given as still faces (e.g. the swap source)
+    stream_role: str  # the role whose footage sets the timeline ("target", or "driving" for reenact)
+    renderer: Renderer
+    edits: Edits | None = None
+    faces: set[int] | None = None  # final track ids to edit; None = every face
+    identity_weight: float = 0.5
+    inpaint_region: str | None = None  # a FORD region name (e.g. "eyes") to regenerate
+    inpaint_mask: np.ndarray | None = None  # or a bool mask in stream-frame pixels
+
+    def inpaint_crop_mask(self, rep: FacialRepresentation) -> np.ndarray | None:
+        """The area to regenerate in the face's aligned crop, for the inpaint task."""
+        if self.task != "inpaint":
+            return None
+        if self.inpaint_region is not None:
+            return rep.environment.masks[self.inpaint_region]
+        warped = cv2.warpAffine(self.inpaint_mask.astype(np.uint8), rep.environment.crop_transform,
+                                (CANONICAL_SIZE, CANONICAL_SIZE), flags=cv2.INTER_NEAREST)
+        return warped > 0
+
+
+def _inputs_for(spec: TaskSpec, frame: TrackedFrame, rep: FacialRepresentation) -> dict[str, FaceInput]:
+    inputs = dict(spec.stills)
+    inputs[spec.stream_role] = FaceInput(frame.rgb, rep)
+    return inputs
+
+
+def edit_frames(
+    spec: TaskSpec, source: Source, analyzer: FaceAnalyzer, plan: TrackPlan, *, progress: bool = True
+) -> Iterator[tuple[TrackedFrame, np.ndarray]]:
+    """Pass 2: every frame of the stream with the task applied to its selected faces, as (frame, result)."""
+    result = TrackingResult(source)
+    states: dict[int, TrackState] = {}
+    canvas_role = spec.components["background"]
+    for frame in track_frames(source, analyzer, result, progress=progress, desc=spec.task):
+        canvas_still = spec.stills.get(canvas_role)
+        out = (canvas_still.rgb if canvas_still is not None else frame.rgb).copy()
+        for face in frame.faces:
+            final = plan.final_ids.get(face.track_id)
+            if final is None or (spec.faces is not None and final not in spec.faces):
+                continue
+            neutral = plan.neutral[face.track_id]
+            rep = represent_face(frame.rgb, face, source=str(source.path), timestamp=source.seconds(frame.pts),
+                                 identity=Identity(np.zeros(0, np.float32), "", neutral), track_id=final)
+            inputs = _inputs_for(spec, frame, rep)
+            c = spec.components
+            canvas = inputs[canvas_role]
+            hair_from_other = c["hair"] != canvas_role
+            texture = inputs[c["hair"]] if spec.task == "hairswap" else inputs[c["identity"]]
+            assembled = assemble(
+                spec.task, canvas=canvas, identity=texture, expression=inputs[c["expression"]].rep,
+                pose=inputs[c["pose"]].rep, gaze=inputs[c["gaze"]].rep, lighting=inputs[c["lighting"]].rep,
+                hair="texture" if hair_from_other else "canvas", edits=spec.edits,
+                identity_weight=0.0 if spec.task == "hairswap" else spec.identity_weight,
+                inpaint_mask=spec.inpaint_crop_mask(canvas.rep),
+            )
+            state = states.setdefault(final, TrackState(final, seed=final))
+            crop, alpha = spec.renderer.render(assembled, state)
+            state.frames += 1
+            paste_face(out, crop, assembled.crop_transform, alpha)
+        for closed in result.tracker.pop_closed():
+            states.pop(plan.final_ids.get(closed), None)
+        yield frame, out
