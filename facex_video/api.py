@@ -11,7 +11,7 @@ from .atomic import check_writable_dir, write_text_atomic
 from .errors import OutputError
 from .faces.analyze import FaceAnalyzer
 from .media import VideoWriter, image_output_check, is_image_path, output_check, write_image
-from .preview import ContactSheet, save_sheet
+from .preview import ContactSheet, TaskSheet, save_sheet
 from .video.source import Source, open_source
 from .video.stages import TrackingResult, passthrough_frame, sample_indices, track_frames, track_summary
 
@@ -220,6 +220,10 @@ def run_task(
     if edits is not None and edits.expression:
         raise OutputError(output, "expression edits (--smile, --blink, --jaw-open, --expr) are not available in "
                                   "this version; pose (--yaw/--pitch/--roll) and --gaze edits are")
+    sheet = None
+    if preview is not None:
+        image_output_check(preview)
+        sheet = TaskSheet(set(sample_indices(stream.frame_count, 6)), float(stream.fps))
     renderer = load_renderer(backend, task, swapper_model=swapper_model)
     encoder = load_identity_encoder(identity_model)
     with FaceAnalyzer(detector_model=detector_model) as analyzer:
@@ -229,6 +233,8 @@ def run_task(
         spec = TaskSpec(task, components, stills, stream_role, renderer, edits=edits, faces=faces,
                         inpaint_region=inpaint_region, inpaint_mask=mask)
         frames = edit_frames(spec, stream, analyzer, plan, progress=progress)
+        if sheet is not None:
+            frames = _sampled(frames, sheet)
         if video_out:
             info = stream.video
             with VideoWriter(output, fps=info.fps, width=size[0], height=size[1], crf=crf, preset=preset,
@@ -238,4 +244,13 @@ def run_task(
         else:
             for frame, result in frames:
                 write_image(output, result)
+    if sheet is not None:
+        save_sheet(preview, sheet.render({role: face.rgb for role, face in stills.items()}, stream_role))
     return {"task": task, "tracks": [fid for fid in plan.final_ids.values() if fid is not None]}
+
+
+def _sampled(frames, sheet: "TaskSheet"):
+    """Pass (frame, result) pairs through, keeping the sampled ones for the preview sheet."""
+    for frame, result in frames:
+        sheet.offer(frame.index, frame.rgb, result)
+        yield frame, result

@@ -19,7 +19,7 @@ def _crf(text: str) -> int:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preview", metavar="SHEET.png", help="write a contact sheet of sampled frames with tracks drawn")
+    p.add_argument("--preview", metavar="SHEET.png", help="write a contact sheet of sampled frames (tracks, FORD components, or source | target | result)")
     p.add_argument("--detector-model", metavar="DET.onnx",
                    help="your insightface SCRFD detector (e.g. det_10g.onnx) instead of the shipped MediaPipe one")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -125,8 +125,7 @@ def _add_tasks(sub) -> None:
         p.add_argument("--identity-model", metavar="ARCFACE.onnx", help="ArcFace ONNX instead of dlib")
         p.add_argument("--crf", type=_crf, default=16, help="H.264 quality 0-51 (default 16)")
         p.add_argument("--preset", default="medium", choices=X264_PRESETS, help="x264 preset (default medium)")
-        p.add_argument("--detector-model", metavar="DET.onnx", help="your insightface SCRFD detector")
-        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        _add_common(p)
 
 
 def _run_task(args: argparse.Namespace) -> dict:
@@ -147,7 +146,7 @@ def _run_task(args: argparse.Namespace) -> dict:
         faces=set(args.face) if args.face else None, inpaint_region=getattr(args, "region", None),
         inpaint_mask=getattr(args, "mask", None), backend=args.backend, swapper_model=args.swapper_model,
         identity_model=args.identity_model, detector_model=args.detector_model, crf=args.crf, preset=args.preset,
-        progress=not args.quiet,
+        preview=args.preview, progress=not args.quiet,
     )
 
 

@@ -107,3 +107,41 @@ def save_sheet(path: str | Path, sheet: np.ndarray) -> None:
     from .media import write_image
 
     write_image(path, sheet)
+
+
+@dataclass
+class TaskSheet:
+    """source | target | result for sampled frames of a task run, one row per frame."""
+
+    indices: set[int]
+    fps: float
+    height: int = 240
+    rows: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    def _thumb(self, rgb: np.ndarray) -> np.ndarray:
+        scale = self.height / rgb.shape[0]
+        return cv2.resize(rgb, (max(1, round(rgb.shape[1] * scale)), self.height), interpolation=cv2.INTER_AREA)
+
+    def offer(self, index: int, before: np.ndarray, after: np.ndarray) -> None:
+        if index in self.indices:
+            self.rows.append((index, self._thumb(before), self._thumb(after)))
+
+    def render(self, stills: dict[str, np.ndarray], stream_role: str) -> np.ndarray:
+        """Each row: the still inputs (e.g. the source), the footage frame and the result, captioned."""
+        still_tiles = []
+        for role, rgb in stills.items():
+            tile = self._thumb(rgb)
+            caption(tile, role)
+            still_tiles.append(tile)
+        rows = []
+        for index, before, after in sorted(self.rows, key=lambda r: r[0]):
+            before, after = before.copy(), after.copy()
+            caption(before, f"{stream_role} #{index}  {index / self.fps:.2f}s")
+            caption(after, "result")
+            rows.append(np.hstack([*[t for tile in still_tiles for t in (tile, _gap(self.height))], before,
+                                   _gap(self.height), after]))
+        return grid(rows, 1)
+
+
+def _gap(height: int, width: int = 4) -> np.ndarray:
+    return np.full((height, width, 3), 24, np.uint8)

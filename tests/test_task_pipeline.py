@@ -54,8 +54,10 @@ def magenta_fraction(rgb: np.ndarray) -> float:
 def test_swap_video_keeps_timeline_and_audio_and_edits_every_face(clip, tmp_path, painter, astronaut):
     src = tmp_path / "a.png"
     write_image(src, astronaut)
-    out = tmp_path / "out.mp4"
-    summary = api.run_task("swap", out, source=src, target=clip, progress=False)
+    out, sheet = tmp_path / "out.mp4", tmp_path / "sheet.png"
+    summary = api.run_task("swap", out, source=src, target=clip, preview=sheet, progress=False)
+    rows = read_image(sheet)
+    assert rows.shape[0] > 6 * 240 and magenta_fraction(rows) > 0.001  # six rows, results painted
     assert sorted(summary["tracks"]) == list(range(6))
     a, b = probe(clip), probe(out)
     assert (b.frame_count, b.fps, b.width, b.height) == (a.frame_count, a.fps, a.width, a.height)
