@@ -190,6 +190,8 @@ def test_a_dlib_identity_asks_for_an_arcface_model(renderer, swap_onto_hopper) -
     with pytest.raises(ModelError, match=r"inswapper needs an ArcFace embedding: pass --identity-model "
                                          r"w600k_r50\.onnx \(the source identity is 128-D from dlib_resnet_v1\)"):
         renderer.render(dlib_face, TrackState(0))
+    with pytest.raises(ModelError, match=r"the source identity \(arcface:w600k_r50\.onnx\) is empty"):
+        renderer.render(with_identity(swap_onto_hopper, np.zeros(512, np.float32)), TrackState(0))
 
 
 def test_wrong_swapper_models_name_the_flag_and_the_file(tmp_path: Path) -> None:

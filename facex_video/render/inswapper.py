@@ -33,7 +33,7 @@ NEEDS_ARCFACE = "inswapper needs an ArcFace embedding: pass --identity-model w60
 
 OUTLINE_SIGMA = 4.0  # px in the 512 crop: a wide feather where the face meets hair, neck and background
 HOLE_SIGMA = 1.5  # a narrow one around the mouth interior and occluders, whose edges are sharp anyway
-EDGE_PX = 2  # rows/columns at the 128 crop's border that the network sees half-padded: never used
+EDGE_PX = 2  # border rows/columns of the 128 px output, which insightface's own paste-back also discards
 
 
 def five_points(landmarks: np.ndarray) -> np.ndarray:
@@ -96,8 +96,9 @@ class InswapperRenderer:
         self.size = int(self._model.input_size[0])
         session, names = self._model.session, self._model.input_names
         latent = np.full((1, latent_dim), latent_dim**-0.5, np.float32)
+        target = np.zeros((1, 3, self.size, self.size), np.float32)
         try:
-            out = session.run(None, {names[0]: np.zeros((1, 3, self.size, self.size), np.float32), names[1]: latent})[0]
+            out = session.run(None, {names[0]: target, names[1]: latent})[0]
         except Exception as err:
             raise ModelError(f"{FLAG} {path}: the graph does not run on a face crop ({err}); {EXPECTED}") from err
         if out.shape != (1, 3, self.size, self.size):
