@@ -1,0 +1,1 @@
+"""Measurements on real outputs: identity, landmarks, PSNR/SSIM outside the edit, flicker, FORD component errors."""
