@@ -1,0 +1,64 @@
+"""Colour matching of an edited face to the skin around it, steady along a video track.
+
+Statistics are per channel in CIE Lab (float, L in 0-100): moving a and b moves hue and saturation without
+touching lightness, so a tone correction does not flatten the shading a relighting step put in. The
+transfer is Reinhard et al.'s (2001) mean/std match, with the std ratio clamped: a wrinkled or freckled
+face has a wider spread than a smooth one, and matching it exactly would amplify or erase that texture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+MIN_PIXELS = 50  # fewer samples than this give no reliable statistics: the transfer is left as identity
+
+
+@dataclass(frozen=True)
+class ColourTransfer:
+    """Lab' = gain * Lab + offset, per channel."""
+
+    gain: np.ndarray
+    offset: np.ndarray
+
+    @classmethod
+    def identity(cls) -> "ColourTransfer":
+        return cls(np.ones(3), np.zeros(3))
+
+    def smoothed(self, previous: "ColourTransfer | None", keep: float) -> "ColourTransfer":
+        """Exponential moving average with the previous frame's transfer: `keep` of the old one, so the
+        colour of a face does not flicker with the per-frame statistics."""
+        if previous is None:
+            return self
+        return ColourTransfer(keep * previous.gain + (1 - keep) * self.gain,
+                              keep * previous.offset + (1 - keep) * self.offset)
+
+    def apply(self, rgb: np.ndarray) -> np.ndarray:
+        """float32 RGB in [0, 1] (any leading shape, last axis 3) -> the same, transferred."""
+        lab = rgb_to_lab(rgb)
+        return lab_to_rgb(lab * self.gain.astype(np.float32) + self.offset.astype(np.float32))
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """float32 RGB in [0, 1], shape (..., 3) -> float32 Lab of the same shape."""
+    x = np.ascontiguousarray(np.clip(rgb, 0, 1), np.float32)
+    return cv2.cvtColor(x.reshape(-1, 1, 3), cv2.COLOR_RGB2Lab).reshape(x.shape)
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """float32 Lab, shape (..., 3) -> float32 RGB clipped to [0, 1]."""
+    x = np.ascontiguousarray(lab, np.float32)
+    return np.clip(cv2.cvtColor(x.reshape(-1, 1, 3), cv2.COLOR_Lab2RGB).reshape(x.shape), 0, 1)
+
+
+def match_statistics(source: np.ndarray, target: np.ndarray, max_gain: float = 1.3) -> ColourTransfer:
+    """The transfer that gives `source` pixels (n, 3) float RGB in [0, 1] the Lab mean and (clamped) spread
+    of `target` pixels (m, 3); identity when either side has fewer than MIN_PIXELS samples."""
+    if len(source) < MIN_PIXELS or len(target) < MIN_PIXELS:
+        return ColourTransfer.identity()
+    s, t = rgb_to_lab(source), rgb_to_lab(target)
+    ms, mt = s.mean(axis=0).astype(np.float64), t.mean(axis=0).astype(np.float64)
+    gain = np.clip(t.std(axis=0) / np.maximum(s.std(axis=0), 1e-3), 1 / max_gain, max_gain)
+    return ColourTransfer(gain, mt - gain * ms)

@@ -1,0 +1,577 @@
+"""The geometric renderer (DESIGN.md section 5): the default backend, CPU only, no learned weights.
+
+It re-renders the identity donor's face (the texture) in the assembled geometry, inside the canvas face's
+aligned crop:
+
+1. warp: the texture is mapped triangle by triangle (MediaPipe's 898-triangle mesh) from its landmarks to
+   the assembled ones. The destination triangles are rasterised once, with a z-buffer on the assembled
+   depth, so under a head turn the far cheek's triangles hidden behind the nose are not drawn; every covered
+   pixel gets its triangle and barycentrics, hence its source position, and one cv2.remap samples it. The
+   texture's occluders (glasses, hands, bangs) are inpainted away in texture space first: they belong to
+   the donor's photo, not to the face.
+2. light and colour: each pixel is multiplied, in linear RGB, by the ratio of its shading under the target
+   lighting (at the assembled normal) to its shading under the texture's lighting (at the normal it had in
+   the texture); then a Lab mean/std match on skin against the canvas skin it replaces, smoothed along the
+   track so the tone does not flicker.
+3. parts the texture may not show: the mouth interior is the canvas's own when the assembled mouth is the
+   canvas's (swap, headswap, an edit that keeps the expression: alpha 0 there, its teeth stay); when the
+   geometry opens a mouth, it is warped from whichever input shows one open, else filled as a dark cavity.
+   The same holds for eyes the texture shows closed. Gaze: the iris disc is moved inside the eye opening to
+   where the assembled gaze puts it on FORD's eyeball model (ford/gaze.py), the sclera filled behind it.
+4. blend: a Laplacian-pyramid blend over the assembled face oval, minus what covers the canvas face
+   (occluders, bangs), so the jaw and hairline carry no seam and the skin tone meets the neck's. headswap
+   also carries the texture's hair and forehead (by a similarity), hairswap only its hair.
+5. inpaint: the masked area is regenerated from the face's mirror image (MediaPipe's mesh is symmetric:
+   each vertex has a mirror partner), what the mirror cannot supply is inpainted, and a Poisson blend
+   joins it to the canvas; outside the mask the crop is the canvas, bit for bit.
+
+What it cannot do: teeth or a tongue it never saw (an opened mouth with no open donor is a dark cavity),
+the far side of a face turned away in the texture (stretched from its edge), ears, neck and hair of the
+identity in swap (the target's stay), hair the canvas shows beyond the donor's (headswap/hairswap leave it),
+new wrinkles of a new expression, and specular highlights, which the shading ratio treats as albedo.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..compose.blend import erode, feather, fill_holes, laplacian_blend, poisson_blend
+from ..compose.colour import ColourTransfer, match_statistics
+from ..faces.align import similarity_transform
+from ..ford.gaze import EYEBALL_RADIUS, IRIS_HEIGHT_AT_REST, LEFT_EYE, RIGHT_EYE
+from ..ford.geometry import similarity_3d
+from ..ford.lighting import linear_to_srgb, shade, vertex_normals
+from ..ford.mesh import NUM_MESH_VERTICES, REGION_CONTOURS, canonical_mesh
+from ..ford.regions import SKIN_COLOUR_CHI2, SkinColour, polygon_mask
+from ..fors.assemble import AssembledFace
+from .base import TrackState
+
+TASKS = frozenset({"swap", "headswap", "hairswap", "reenact", "edit", "inpaint", "mix"})
+SIZE = 512
+SHADING_RATIO = (0.5, 2.0)  # clamp of the relighting ratio: SH fits extrapolate badly at grazing normals
+COLOUR_KEEP = 0.8  # EMA weight of the previous frame's colour transfer along a track
+SAME_PART_PX = 2.0  # mean landmark distance under which the canvas shows the assembled mouth/eye as is
+DONOR_OPENNESS = 0.6  # a donor mouth/eye must be at least this open, relative to the assembled one
+CLOSED = 0.02  # openness (area / width^2) under which a mouth counts as closed
+STATE_KEY = "geometric.colour"
+OVAL_MARGIN = 12  # px: the face fades out this far inside the assembled oval, so the texture's own edge
+# (its hairline, background, jaw shadow) never shows and the canvas's outline stays
+_LINEAR = ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4
+_LINEAR = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92, _LINEAR).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------- raster
+
+
+@dataclass(frozen=True)
+class Raster:
+    """The destination mesh rasterised: for each covered pixel (flat index `pix`), its triangle `tri` and
+    barycentrics `bary` (n, 3). Pixel centres sit at integer coordinates, as cv2's warps place them."""
+
+    pix: np.ndarray
+    tri: np.ndarray
+    bary: np.ndarray
+    size: int
+
+    def mask(self, where: np.ndarray | None = None) -> np.ndarray:
+        """bool (size, size): the covered pixels (those of them selected by `where`, a bool per pixel)."""
+        out = np.zeros(self.size * self.size, bool)
+        out[self.pix if where is None else self.pix[where]] = True
+        return out.reshape(self.size, self.size)
+
+    def interpolate(self, values: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+        """(n, k): per-vertex `values` (468, k) interpolated at every covered pixel."""
+        corners = triangles[self.tri]
+        return (self.bary[:, :, None] * values[corners]).sum(axis=1)
+
+    def image(self, per_pixel: np.ndarray, fill: float) -> np.ndarray:
+        """(size, size, k) float32 image of per-pixel values (n, k), `fill` where nothing is covered."""
+        out = np.full((self.size * self.size, per_pixel.shape[1]), fill, np.float32)
+        out[self.pix] = per_pixel
+        return out.reshape(self.size, self.size, -1)
+
+
+def rasterise(points: np.ndarray, triangles: np.ndarray, size: int = SIZE) -> Raster:
+    """Rasterise the camera-facing `triangles` of `points` (468, 3; crop px, larger z = farther) with a
+    per-pixel z-buffer. Vectorised: every triangle's bounding box is enumerated at once, pixels outside
+    their triangle are dropped and, per pixel, the nearest triangle is kept."""
+    v = np.asarray(points, np.float64)[triangles]  # (t, 3, 3)
+    e1, e2 = v[:, 1, :2] - v[:, 0, :2], v[:, 2, :2] - v[:, 0, :2]
+    cross = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # image axes (y down): < 0 faces the camera
+    lo = np.clip(np.ceil(v[:, :, :2].min(axis=1)), 0, size - 1).astype(np.int64)
+    hi = np.clip(np.floor(v[:, :, :2].max(axis=1)), 0, size - 1).astype(np.int64)
+    ids = np.flatnonzero((cross < -1e-6) & np.all(hi >= lo, axis=1))
+    w = hi[ids, 0] - lo[ids, 0] + 1
+    count = w * (hi[ids, 1] - lo[ids, 1] + 1)
+    t = np.repeat(ids, count)
+    k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    ww = np.repeat(w, count)
+    px = (lo[t, 0] + k % ww).astype(np.float64)
+    py = (lo[t, 1] + k // ww).astype(np.float64)
+    # barycentrics of (px, py): l1 = cross(p - a, e2) / cross(e1, e2), l2 = cross(e1, p - a) / cross(e1, e2)
+    dx, dy = px - v[t, 0, 0], py - v[t, 0, 1]
+    inv = 1.0 / cross[t]
+    l1 = (dx * e2[t, 1] - dy * e2[t, 0]) * inv
+    l2 = (e1[t, 0] * dy - e1[t, 1] * dx) * inv
+    l0 = 1.0 - l1 - l2
+    inside = (l0 >= -1e-7) & (l1 >= -1e-7) & (l2 >= -1e-7)
+    t, l0, l1, l2 = t[inside], l0[inside], l1[inside], l2[inside]
+    pix = (py[inside] * size + px[inside]).astype(np.int64)
+    z = l0 * v[t, 0, 2] + l1 * v[t, 1, 2] + l2 * v[t, 2, 2]
+    order = np.lexsort((z, pix))  # by pixel, nearest first
+    first = order[np.r_[True, pix[order][1:] != pix[order][:-1]]]
+    bary = np.clip(np.stack([l0[first], l1[first], l2[first]], axis=1), 0.0, 1.0)
+    return Raster(pix[first], t[first], bary / bary.sum(axis=1, keepdims=True), size)
+
+
+def map_points(points: np.ndarray, src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """(n, 2) positions `points` in the source mesh (`src` landmarks) carried to the destination mesh
+    (`dst`), through the nearest (in depth) source triangle containing each, or, outside the mesh, the
+    affine map of the triangle with the closest centroid."""
+    s, d = np.asarray(src, np.float64)[triangles], np.asarray(dst, np.float64)[triangles]
+    e1, e2 = s[:, 1, :2] - s[:, 0, :2], s[:, 2, :2] - s[:, 0, :2]
+    cross = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    ok = np.abs(cross) > 1e-9
+    out = []
+    for p in np.asarray(points, np.float64)[:, :2]:
+        dx, dy = p[0] - s[:, 0, 0], p[1] - s[:, 0, 1]
+        safe = np.where(ok, cross, 1.0)
+        l1 = (dx * e2[:, 1] - dy * e2[:, 0]) / safe
+        l2 = (e1[:, 0] * dy - e1[:, 1] * dx) / safe
+        l0 = 1 - l1 - l2
+        inside = ok & (l0 >= 0) & (l1 >= 0) & (l2 >= 0)
+        if inside.any():
+            cand = np.flatnonzero(inside)
+            i = cand[np.argmin(s[cand, :, 2].mean(axis=1))]
+        else:
+            dist = np.where(ok, np.linalg.norm(s[:, :, :2].mean(axis=1) - p, axis=1), np.inf)
+            i = int(np.argmin(dist))
+        out.append(l0[i] * d[i, 0, :2] + l1[i] * d[i, 1, :2] + l2[i] * d[i, 2, :2])
+    return np.array(out)
+
+
+# ------------------------------------------------------------------------------------------ mesh parts
+
+
+@functools.lru_cache(maxsize=1)
+def mesh_triangles() -> np.ndarray:
+    """The canonical mesh's triangles (898, 3)."""
+    return canonical_mesh().triangles
+
+
+@functools.lru_cache(maxsize=1)
+def part_triangles() -> dict[str, np.ndarray]:
+    """bool (898,) per part: the triangles spanning the mouth opening and each eye opening (all three
+    vertices on the part's contour), which a donor other than the texture may have to fill."""
+    tri = mesh_triangles()
+    return {name: np.all(np.isin(tri, REGION_CONTOURS[contour]), axis=1)
+            for name, contour in (("mouth", "lips_inner"), ("right_eye", "right_eye"), ("left_eye", "left_eye"))}
+
+
+@functools.lru_cache(maxsize=1)
+def mirror_pairs() -> np.ndarray:
+    """(468,) index of each mesh vertex's mirror partner across the face's midline (itself on the midline):
+    the canonical mesh is symmetric about x = 0, so the partner is the nearest vertex to (-x, y, z)."""
+    v = canonical_mesh().vertices
+    mirrored = v * np.array([-1.0, 1.0, 1.0])
+    return np.argmin(np.linalg.norm(mirrored[:, None] - v[None], axis=-1), axis=1)
+
+
+def openness(landmarks: np.ndarray, contour: str) -> float:
+    """Area of a closed contour over its squared width: ~0 for a closed mouth or eye."""
+    pts = np.asarray(landmarks, np.float64)[list(REGION_CONTOURS[contour]), :2]
+    width = float(np.ptp(pts[:, 0])) or 1.0
+    return float(cv2.contourArea(pts.astype(np.float32))) / width**2
+
+
+def same_part(a: np.ndarray, b: np.ndarray, contour: str) -> bool:
+    """True when two landmark sets draw a part in the same place (within SAME_PART_PX on average)."""
+    ids = list(REGION_CONTOURS[contour])
+    return float(np.linalg.norm(a[ids, :2] - b[ids, :2], axis=1).mean()) < SAME_PART_PX
+
+
+# ------------------------------------------------------------------------------------------ occluders
+
+
+def _disc(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+GLASSES_BAND = (1.2, 0.95, 0.15)  # eye-centred ellipse: semi-axes and downward shift, in eye widths
+RIM_CONTRAST = 14  # black-hat (8-bit L) above which a thin structure is darker than the skin around it
+BANGS_DARKER = 12.0  # 8-bit L below the skin's mean lightness that a bangs pixel must be
+RIM_LENGTH = 0.5  # eye widths: rim pieces are long, wrinkle pieces mostly shorter
+
+
+def glasses(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
+    """bool (512, 512): the frames of glasses, when FORD's occluder mask says there are some.
+
+    The occluder mask rejects non-skin colours but never looks near the eyes and brows, and light frames
+    (tortoiseshell, amber) have nearly a skin hue: it finds the ends of the frames only. Around the eyes
+    the frames are thin and darker than the skin on both sides, which a morphological black-hat of the
+    lightness finds whatever their hue; long pieces are kept (frames run across the face), pieces lying
+    mostly on a brow are not. Only when the occluder mask already reaches into the eye band: eyelid creases
+    and wrinkles pass the same test on faces without glasses."""
+    band = np.zeros((SIZE, SIZE), np.uint8)
+    widths = []
+    for name, (a, b, _, _) in (("right_eye", RIGHT_EYE), ("left_eye", LEFT_EYE)):
+        w = float(np.linalg.norm(landmarks[a, :2] - landmarks[b, :2]))
+        c = landmarks[list(REGION_CONTOURS[name]), :2].mean(axis=0) + [0.0, GLASSES_BAND[2] * w]
+        cv2.ellipse(band, (int(round(c[0])), int(round(c[1]))),
+                    (int(GLASSES_BAND[0] * w), int(GLASSES_BAND[1] * w)), 0, 0, 360, 1, -1)
+        widths.append(w)
+    w = float(np.mean(widths))
+    band = band.astype(bool) & ~erode(masks["eyes"], -3)
+    if (masks["occluder"] & band).sum() < 0.05 * w * w:
+        return np.zeros((SIZE, SIZE), bool)
+    lightness = cv2.cvtColor(crop, cv2.COLOR_RGB2Lab)[..., 0]
+    dark = cv2.morphologyEx(lightness, cv2.MORPH_BLACKHAT, _disc(5)) > RIM_CONTRAST
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((dark & band).astype(np.uint8), connectivity=8)
+    on_brow = np.bincount(labels[masks["brows"]], minlength=n)[1:]
+    long = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) >= RIM_LENGTH * w
+    return np.isin(labels, np.flatnonzero(long & (on_brow < 0.5 * stats[1:, cv2.CC_STAT_AREA])) + 1)
+
+
+def bangs(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
+    """bool (512, 512): hair hanging into the face oval from above, which FORD's hair mask may leave to the
+    face (its GrabCut stops at the oval's forehead band when hair and skin colours overlap): pixels of the
+    oval above the brows that this face's skin-colour model rejects and that are darker than its skin (a
+    lit forehead is often paler or shinier than the cheeks the model saw, never darker by that much), in
+    blobs reaching the oval's top. Blond bangs as light as the skin are missed."""
+    lm = np.asarray(landmarks, np.float64)
+    parts = erode(masks["eyes"] | masks["brows"] | masks["lips"] | masks["mouth_interior"], -7)
+    skin = SkinColour.fit(crop, lm, parts)
+    brow_top = lm[list(REGION_CONTOURS["right_eyebrow"] + REGION_CONTOURS["left_eyebrow"]), 1].min()
+    band = masks["face_oval"].copy()
+    band[int(np.ceil(brow_top)):] = False
+    if skin is None or not band.any():
+        return np.zeros((SIZE, SIZE), bool)
+    lightness = cv2.cvtColor(crop, cv2.COLOR_RGB2Lab)[..., 0].astype(np.float32)
+    odd = (skin.colour_distance(crop) > SKIN_COLOUR_CHI2) & (lightness < skin.colour_mean[0] - BANGS_DARKER) & band
+    odd = cv2.morphologyEx(odd.astype(np.uint8), cv2.MORPH_OPEN, _disc(2))
+    top = band & ~erode(band, 4)
+    top[int(lm[10, 1]) + 20:] = False  # the band's upper rim, not its sides
+    _, labels = cv2.connectedComponents(odd, connectivity=8)
+    hit = np.unique(labels[top & (odd > 0)])
+    return np.isin(labels, hit[hit > 0])
+
+
+@dataclass(frozen=True)
+class Cover:
+    """What lies over a face in its crop. `frames`: FORD's occluder mask and glasses frames (objects on
+    the face: a donor's are filled in, a canvas's stay in front). `hair`: hair over the oval and bangs (a
+    donor's forehead under them is unknown: the canvas shows there instead)."""
+
+    frames: np.ndarray
+    hair: np.ndarray
+
+    @classmethod
+    def of(cls, crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray]) -> "Cover":
+        return cls(masks["occluder"] | glasses(crop, landmarks, masks),
+                   (masks["hair"] & masks["face_oval"]) | bangs(crop, landmarks, masks))
+
+    @property
+    def all(self) -> np.ndarray:
+        return self.frames | self.hair
+
+
+def clean_texture(crop: np.ndarray, cover: Cover, masks: dict[str, np.ndarray]) -> np.ndarray:
+    """The texture crop with what covers its face filled from the skin around it (in texture space, before
+    any warp), so the donor's glasses or hands never reach the result. The fill draws on skin only: eyes,
+    lashes and brows next to a frame would darken it."""
+    hole = erode(cover.all, -2)
+    if not hole.any():
+        return crop
+    known = ~erode(masks["eyes"] | masks["brows"], -2) & ~hole
+    return fill_holes(crop, hole, known)
+
+
+# ---------------------------------------------------------------------------------------------- gaze
+
+
+def iris_target(landmarks: np.ndarray, eye: tuple, yaw: float, pitch: float) -> np.ndarray:
+    """(2,) crop px where the iris centre of `eye` (ford.gaze.RIGHT_EYE/LEFT_EYE) sits at the given gaze,
+    by ford.gaze's eyeball model read backwards in the face's canonical head frame."""
+    mesh = canonical_mesh()
+    p = np.asarray(landmarks, np.float64) * np.array([1.0, -1.0, -1.0])
+    s, r, t = similarity_3d(p[mesh.procrustes_ids], mesh.vertices[mesh.procrustes_ids], mesh.procrustes_weights)
+    c = s * p @ r.T + t
+    left, right, iris, contour = eye
+    a, b = c[left, :2], c[right, :2]
+    width = float(np.linalg.norm(b - a))
+    ex = (b - a) / width
+    ey = np.array([-ex[1], ex[0]])
+    mean = c[list(contour), :2].mean(axis=0)
+    y, pt = np.radians(yaw), np.radians(pitch)
+    h = EYEBALL_RADIUS * np.sin(y) * np.cos(pt)
+    v = EYEBALL_RADIUS * np.sin(pt) + IRIS_HEIGHT_AT_REST
+    centre = mean + h * width * ex + (v * width - (mean - (a + b) / 2) @ ey) * ey
+    q = np.array([centre[0], centre[1], c[iris, 2]])
+    back = (q - t) @ r / s
+    return back[:2] * np.array([1.0, -1.0])
+
+
+def move_iris(img: np.ndarray, eye_mask: np.ndarray, centre: np.ndarray, radius: float,
+              target: np.ndarray) -> np.ndarray:
+    """`img` (float32 RGB) with the iris disc at `centre` moved to `target` inside `eye_mask` (the eye
+    opening): the disc is completed where the lids hid it, the vacated opening filled with the sclera's
+    colour, and the moved disc clipped by the lids again."""
+    shift = target - centre
+    if radius < 1.0 or float(np.hypot(*shift)) < 0.3 or not eye_mask.any():
+        return img
+    yy, xx = np.mgrid[:SIZE, :SIZE].astype(np.float32)
+    old = np.hypot(xx - centre[0], yy - centre[1]) <= radius * 1.1
+    visible = old & eye_mask
+    if visible.sum() < 4:
+        return img
+    sclera_px = img[eye_mask & ~old]
+    sclera = (np.median(sclera_px[sclera_px.sum(axis=1) >= np.median(sclera_px.sum(axis=1))], axis=0)
+              if len(sclera_px) >= 4 else img[visible].max(axis=0))
+    # complete the disc under the lids with the iris's own colour, then shift it
+    iris_img = img.copy()
+    iris_img[old & ~eye_mask] = np.median(img[visible], axis=0)
+    m = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
+    moved = cv2.warpAffine(iris_img, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    disc = np.clip(radius + 0.5 - np.hypot(xx - target[0], yy - target[1]), 0, 1)[..., None]
+    out = img.copy()
+    out[visible] = sclera
+    lids = feather(eye_mask, 0.7)[..., None]
+    new = out * (1 - disc) + moved * disc
+    return np.where(eye_mask[..., None] | (lids > 0), out + lids * (new - out), out).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------ renderer
+
+
+class GeometricRenderer:
+    """Mesh warp + SH relighting + region blending of the identity texture (module docstring)."""
+
+    name = "geometric"
+    tasks = TASKS
+
+    def render(self, assembled: AssembledFace, track_state: TrackState) -> tuple[np.ndarray, np.ndarray]:
+        """(crop uint8 (512, 512, 3), alpha float32 (512, 512)): the canvas crop with the edited face in it
+        and where it differs from the canvas (0 = the canvas pixel, exactly)."""
+        track_state.frames += 1
+        if assembled.task == "inpaint":
+            return render_inpaint(assembled)
+        if assembled.task == "hairswap":
+            return render_hair(assembled)
+        return render_face(assembled, track_state)
+
+
+def _srgb_float(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float32) / 255.0
+
+
+def _to_uint8(img: np.ndarray) -> np.ndarray:
+    return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _remap(img: np.ndarray, xy: np.ndarray, raster: Raster, interp: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """Sample `img` at per-pixel source positions `xy` (n, 2) of the raster's pixels: (size, size, c)."""
+    maps = raster.image(xy, -1.0)
+    return cv2.remap(img, maps[..., 0], maps[..., 1], interp, borderMode=cv2.BORDER_REPLICATE)
+
+
+def relight(texture: np.ndarray, normals_src: np.ndarray, normals_dst: np.ndarray, sh_src: np.ndarray,
+            sh_dst: np.ndarray) -> np.ndarray:
+    """(n, 3) float32 sRGB in [0, 1]: texture pixels (n, 3 uint8) times the ratio, in linear RGB, of their
+    shading under the target light at the new normal to that under the texture's light at the old normal.
+
+    Each shading is divided by its mean over the face first: the SH coefficients fold in the skin's albedo,
+    and a raw ratio would also paint the canvas's skin colour over the texture, through a clamp that
+    flattens the shading; the colour step matches skin tone instead."""
+    s_dst = shade(normals_dst, sh_dst)
+    s_src = shade(normals_src, sh_src)
+    s_dst = s_dst / np.maximum(s_dst.mean(axis=0), 1e-4)
+    s_src = s_src / np.maximum(s_src.mean(axis=0), 1e-4)
+    ratio = np.clip(s_dst / np.maximum(s_src, 1e-4), *SHADING_RATIO)
+    return linear_to_srgb(_LINEAR[texture] * ratio).astype(np.float32) / 255.0
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
+
+
+def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray, np.ndarray]:
+    """Every task that puts a (possibly new) face on the canvas: swap, headswap, reenact, edit, mix."""
+    a = assembled
+    tri = mesh_triangles()
+    dst = np.asarray(a.landmarks, np.float64)
+    raster = rasterise(dst[:NUM_MESH_VERTICES], tri)
+    covered = raster.mask()
+    parts = part_triangles()
+    canvas = a.canvas_crop
+    tex_cover = Cover.of(a.texture_crop, a.texture_landmarks, a.texture_masks)
+    texture = clean_texture(a.texture_crop, tex_cover, a.texture_masks)
+
+    # which input fills each opening: 0 texture, 1 canvas (warped), 2 canvas as is (alpha 0), 3 cavity
+    donor = np.zeros(len(tri), np.int8)
+    keep_canvas = np.zeros((SIZE, SIZE), bool)
+    cavity = np.zeros((SIZE, SIZE), bool)
+    for name, contour in (("mouth", "lips_inner"), ("right_eye", "right_eye"), ("left_eye", "left_eye")):
+        want = openness(dst, contour)
+        opening = polygon_mask(dst[list(REGION_CONTOURS[contour])])
+        if name == "mouth" and same_part(dst, a.canvas_landmarks, contour) and want >= CLOSED:
+            donor[parts[name]] = 2
+            keep_canvas |= opening
+        elif want < CLOSED or openness(a.texture_landmarks, contour) >= DONOR_OPENNESS * want:
+            continue
+        elif openness(a.canvas_landmarks, contour) >= DONOR_OPENNESS * want:
+            donor[parts[name]] = 1
+        elif name == "mouth":
+            donor[parts[name]] = 3
+            cavity |= opening
+
+    # 1. warp the texture (and the canvas, for openings it donates)
+    pix_donor = donor[raster.tri]
+    src_xy = raster.interpolate(a.texture_landmarks[:NUM_MESH_VERTICES, :2], tri)
+    tex_px = _remap(texture, src_xy, raster).reshape(-1, 3)[raster.pix]
+    tex_skin = _remap(a.texture_masks["skin"].astype(np.uint8), src_xy, raster, cv2.INTER_NEAREST)
+    tex_hair = _remap(tex_cover.hair.astype(np.float32), src_xy, raster)
+    # 2. relight (linear RGB) by the shading ratio, normals interpolated from each mesh's vertex normals
+    n_src = _unit(raster.interpolate(vertex_normals(a.texture_landmarks), tri))
+    n_dst = _unit(raster.interpolate(vertex_normals(dst), tri))
+    lit = relight(tex_px, n_src, n_dst, a.texture_lighting, a.lighting)
+    face = _srgb_float(canvas).reshape(-1, 3).copy()
+    face[raster.pix] = lit
+    face = face.reshape(SIZE, SIZE, 3)
+    # colour: match the warped skin to the canvas skin it lands on, smoothed along the track
+    skin_here = (tex_skin.reshape(-1)[raster.pix] > 0) & (pix_donor == 0)
+    skin_here &= a.canvas_masks["skin"].reshape(-1)[raster.pix]
+    target = _srgb_float(canvas).reshape(-1, 3)[raster.pix[skin_here]]
+    transfer = match_statistics(lit[skin_here], target).smoothed(state.data.get(STATE_KEY), COLOUR_KEEP)
+    state.data[STATE_KEY] = transfer
+    from_texture = covered & (raster.image(pix_donor[:, None].astype(np.float32), -1)[..., 0] == 0)
+    face[from_texture] = transfer.apply(face[from_texture])
+
+    # 3. openings from the canvas, or a cavity
+    if (pix_donor == 1).any():
+        sel = pix_donor == 1
+        cxy = raster.interpolate(a.canvas_landmarks[:NUM_MESH_VERTICES, :2], tri)
+        warped = _remap(canvas, cxy, raster).reshape(-1, 3)
+        flat = face.reshape(-1, 3)
+        flat[raster.pix[sel]] = _srgb_float(warped[raster.pix[sel]])
+    if cavity.any():
+        face = mouth_cavity(face, cavity)
+
+    # 4. gaze: move each iris to where the assembled gaze puts it
+    face = apply_gaze(face, a, donor, parts)
+
+    # 5. blend over the assembled face oval, minus what covers the canvas face
+    oval = polygon_mask(dst[list(REGION_CONTOURS["face_oval"])]) & covered
+    front = Cover.of(canvas, a.canvas_landmarks, a.canvas_masks).all | keep_canvas
+    weight = feather(erode(oval, OVAL_MARGIN), OVAL_MARGIN / 2) * (1 - feather(erode(front, -1), 1.0))
+    weight *= 1 - feather(erode(tex_hair > 0.05, -3), 3.0)
+    if a.hair == "texture":
+        face, weight = carry_head(a, face, weight)
+    out = laplacian_blend(face, _srgb_float(canvas), weight, levels=5)
+    alpha = np.clip(feather(weight, 6.0) * 2.0, 0, 1)
+    inner = erode(front, 1)
+    alpha[inner] = np.minimum(alpha[inner], weight[inner])
+    alpha[erode(front, 2)] = 0.0
+    crop = _to_uint8(_srgb_float(canvas) + alpha[..., None] * (out - _srgb_float(canvas)))
+    return crop, alpha.astype(np.float32)
+
+
+def mouth_cavity(face: np.ndarray, opening: np.ndarray) -> np.ndarray:
+    """A dark mouth interior inside `opening`: a dark core, inpainted toward the lips around it."""
+    img = _to_uint8(face)
+    core = erode(opening, 2)
+    img[core] = (40, 16, 18)
+    ring = (opening & ~erode(opening, 3)).astype(np.uint8)
+    img = cv2.inpaint(img, ring, 3, cv2.INPAINT_TELEA)
+    return _srgb_float(img)
+
+
+def apply_gaze(face: np.ndarray, a: AssembledFace, donor: np.ndarray, parts: dict[str, np.ndarray]) -> np.ndarray:
+    """Move each eye's iris from where its donor's warp put it to the assembled gaze."""
+    dst = np.asarray(a.landmarks, np.float64)
+    tri = mesh_triangles()
+    for name, eye, yaw, pitch in (("right_eye", RIGHT_EYE, a.gaze.right_yaw, a.gaze.right_pitch),
+                                  ("left_eye", LEFT_EYE, a.gaze.left_yaw, a.gaze.left_pitch)):
+        source = a.canvas_landmarks if donor[parts[name]].any() and donor[parts[name]][0] == 1 else a.texture_landmarks
+        ring = [eye[2]] + list(REGION_CONTOURS[name.replace("eye", "iris")])
+        mapped = map_points(source[ring], source[:NUM_MESH_VERTICES], dst[:NUM_MESH_VERTICES], tri)
+        centre = mapped[0]
+        radius = float(np.linalg.norm(mapped[1:] - centre, axis=1).mean())
+        target = iris_target(dst, eye, yaw, pitch)
+        opening = polygon_mask(dst[list(REGION_CONTOURS[name])])
+        face = move_iris(face, opening, centre, radius, target)
+    return face
+
+
+def _head_region(masks: dict[str, np.ndarray]) -> np.ndarray:
+    """Face oval, hair and the forehead between them (holes filled): the head a headswap carries."""
+    head = (masks["face_oval"] | masks["hair"]).astype(np.uint8)
+    head = cv2.morphologyEx(head, cv2.MORPH_CLOSE, _disc(7))
+    filled = head.copy()
+    ff = np.zeros((SIZE + 2, SIZE + 2), np.uint8)
+    cv2.floodFill(filled, ff, (0, 0), 1)
+    return (head | (1 - filled)) > 0
+
+
+def head_similarity(a: AssembledFace) -> np.ndarray:
+    """2x3 similarity from the texture crop to the canvas crop, fitted on the rigid core of the face."""
+    ids = canonical_mesh().procrustes_ids
+    return similarity_transform(a.texture_landmarks[ids, :2], a.landmarks[ids, :2])
+
+
+def carry_head(a: AssembledFace, face: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """headswap: the texture's hair and upper forehead, moved by a similarity, around the warped face."""
+    m = head_similarity(a)
+    tex = cv2.warpAffine(a.texture_crop, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    head = cv2.warpAffine(_head_region(a.texture_masks).astype(np.uint8), m, (SIZE, SIZE),
+                          flags=cv2.INTER_NEAREST) > 0
+    hair_w = feather(erode(head, 2), 2.0)
+    face = weight[..., None] * face + (1 - weight[..., None]) * _srgb_float(tex)
+    return face, np.maximum(weight, hair_w * (1 - weight))
+
+
+def render_hair(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
+    """hairswap: the texture's hair, moved by a similarity, over the canvas; the canvas face untouched."""
+    m = head_similarity(a)
+    tex = cv2.warpAffine(a.texture_crop, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    hair = cv2.warpAffine(a.texture_masks["hair"].astype(np.uint8), m, (SIZE, SIZE), flags=cv2.INTER_NEAREST) > 0
+    keep = erode(a.canvas_masks["face_oval"] & ~a.canvas_masks["hair"], -2)
+    weight = feather(hair & ~keep, 2.0)
+    weight[keep] = 0.0
+    canvas = _srgb_float(a.canvas_crop)
+    out = laplacian_blend(_srgb_float(tex), canvas, weight, levels=4)
+    alpha = np.clip(feather(weight, 4.0) * 2.0, 0, 1)
+    alpha[keep] = 0.0
+    return _to_uint8(canvas + alpha[..., None] * (out - canvas)), alpha
+
+
+def render_inpaint(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
+    """inpaint: the masked area from the face's mirror image (texture = the canvas face, mirrored across
+    its mesh's midline), the rest by cv2.inpaint, joined by a Poisson blend; the canvas outside the mask."""
+    canvas = a.canvas_crop
+    mask = np.zeros((SIZE, SIZE), bool) if a.inpaint_mask is None else np.asarray(a.inpaint_mask, bool)
+    if not mask.any():
+        return canvas.copy(), np.zeros((SIZE, SIZE), np.float32)
+    tri = mesh_triangles()
+    dst = np.asarray(a.landmarks, np.float64)[:NUM_MESH_VERTICES]
+    raster = rasterise(dst, tri)
+    mirrored = a.texture_landmarks[mirror_pairs(), :2]
+    src_xy = raster.interpolate(mirrored, tri)
+    bad = _remap(mask.astype(np.uint8), src_xy, raster, cv2.INTER_NEAREST).reshape(-1)[raster.pix] > 0
+    usable = raster.mask(~bad) & mask
+    filled = canvas.copy()
+    warped = _remap(a.texture_crop, src_xy, raster)
+    filled[usable] = warped[usable]
+    rest = (mask & ~usable).astype(np.uint8)
+    if rest.any():
+        filled = cv2.inpaint(filled, cv2.dilate(rest, _disc(1)) & mask.astype(np.uint8), 5, cv2.INPAINT_TELEA)
+    blended = poisson_blend(filled, canvas, mask)
+    crop = canvas.copy()
+    crop[mask] = blended[mask]
+    return crop, mask.astype(np.float32)
+
+
+__all__ = ["GeometricRenderer", "Raster", "rasterise", "map_points", "mirror_pairs", "iris_target"]
