@@ -53,12 +53,20 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     return np.clip(cv2.cvtColor(x.reshape(-1, 1, 3), cv2.COLOR_Lab2RGB).reshape(x.shape), 0, 1)
 
 
-def match_statistics(source: np.ndarray, target: np.ndarray, max_gain: float = 1.3) -> ColourTransfer:
-    """The transfer that gives `source` pixels (n, 3) float RGB in [0, 1] the Lab mean and (clamped) spread
-    of `target` pixels (m, 3); identity when either side has fewer than MIN_PIXELS samples."""
+def match_statistics(source: np.ndarray, target: np.ndarray, max_gain: float = 1.3,
+                     max_chroma_gain: float = 2.0) -> ColourTransfer:
+    """The transfer that gives `source` pixels (n, 3) float RGB in [0, 1] the Lab lightness mean and
+    (clamped) spread of `target` pixels (m, 3), and its mean a and b by a (clamped) scale; identity when
+    either side has fewer than MIN_PIXELS samples."""
     if len(source) < MIN_PIXELS or len(target) < MIN_PIXELS:
         return ColourTransfer.identity()
     s, t = rgb_to_lab(source), rgb_to_lab(target)
     ms, mt = s.mean(axis=0).astype(np.float64), t.mean(axis=0).astype(np.float64)
-    gain = np.clip(t.std(axis=0) / np.maximum(s.std(axis=0), 1e-3), 1 / max_gain, max_gain)
-    return ColourTransfer(gain, mt - gain * ms)
+    gain = np.empty(3)
+    gain[0] = np.clip(t[:, 0].std() / max(float(s[:, 0].std()), 1e-3), 1 / max_gain, max_gain)
+    same_side = (ms[1:] * mt[1:] > 0) & (np.abs(ms[1:]) > 1.0)
+    gain[1:] = np.where(same_side, np.clip(mt[1:] / np.where(same_side, ms[1:], 1.0), 1 / max_chroma_gain,
+                                           max_chroma_gain), 1.0)
+    offset = np.array([mt[0] - gain[0] * ms[0], 0.0, 0.0])
+    offset[1:] = np.where(same_side, 0.0, mt[1:] - ms[1:])
+    return ColourTransfer(gain, offset)

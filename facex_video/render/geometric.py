@@ -52,12 +52,15 @@ from .base import TrackState
 
 TASKS = frozenset({"swap", "headswap", "hairswap", "reenact", "edit", "inpaint", "mix"})
 SIZE = 512
-SHADING_RATIO = (0.5, 2.0)  # clamp of the relighting ratio: SH fits extrapolate badly at grazing normals
+SHADING_RATIO = (0.6, 1.6)  # clamp of the relighting ratio: SH fits extrapolate badly at grazing normals
 COLOUR_KEEP = 0.8  # EMA weight of the previous frame's colour transfer along a track
 SAME_PART_PX = 2.0  # mean landmark distance under which the canvas shows the assembled mouth/eye as is
 DONOR_OPENNESS = 0.6  # a donor mouth/eye must be at least this open, relative to the assembled one
 CLOSED = 0.02  # openness (area / width^2) under which a mouth counts as closed
 STATE_KEY = "geometric.colour"
+MIRROR_DETAIL = (0.3, 0.6)  # detail ratio (texture vs its mirror) from which on the mirror is blended in, and
+# under which it is all mirror
+DEPTH_TOLERANCE = 4.0  # px of depth: a texture point this far behind the visible surface is hidden
 OVAL_MARGIN = 12  # px: the face fades out this far inside the assembled oval, so the texture's own edge
 # (its hairline, background, jaw shadow) never shows and the canvas's outline stays
 _LINEAR = ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4
@@ -70,11 +73,13 @@ _LINEAR = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 1
 @dataclass(frozen=True)
 class Raster:
     """The destination mesh rasterised: for each covered pixel (flat index `pix`), its triangle `tri` and
-    barycentrics `bary` (n, 3). Pixel centres sit at integer coordinates, as cv2's warps place them."""
+    barycentrics `bary` (n, 3) and depth `z` (the z-buffer). Pixel centres sit at integer coordinates, as
+    cv2's warps place them."""
 
     pix: np.ndarray
     tri: np.ndarray
     bary: np.ndarray
+    z: np.ndarray
     size: int
 
     def mask(self, where: np.ndarray | None = None) -> np.ndarray:
@@ -87,6 +92,16 @@ class Raster:
         """(n, k): per-vertex `values` (468, k) interpolated at every covered pixel."""
         corners = triangles[self.tri]
         return (self.bary[:, :, None] * values[corners]).sum(axis=1)
+
+    def seen(self, xy: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """bool (n,): whether points at crop positions `xy` (n, 2) and depths `z` (n,) are the surface this
+        raster shows there (within DEPTH_TOLERANCE), not something behind it or off its visible mesh."""
+        zbuf = np.full(self.size * self.size, np.inf)
+        zbuf[self.pix] = self.z
+        ix = np.clip(np.round(xy[:, 0]).astype(np.int64), 0, self.size - 1)
+        iy = np.clip(np.round(xy[:, 1]).astype(np.int64), 0, self.size - 1)
+        front = zbuf[iy * self.size + ix]
+        return np.isfinite(front) & (z <= front + DEPTH_TOLERANCE)
 
     def image(self, per_pixel: np.ndarray, fill: float) -> np.ndarray:
         """(size, size, k) float32 image of per-pixel values (n, k), `fill` where nothing is covered."""
@@ -125,7 +140,7 @@ def rasterise(points: np.ndarray, triangles: np.ndarray, size: int = SIZE) -> Ra
     order = np.lexsort((z, pix))  # by pixel, nearest first
     first = order[np.r_[True, pix[order][1:] != pix[order][:-1]]]
     bary = np.clip(np.stack([l0[first], l1[first], l2[first]], axis=1), 0.0, 1.0)
-    return Raster(pix[first], t[first], bary / bary.sum(axis=1, keepdims=True), size)
+    return Raster(pix[first], t[first], bary / bary.sum(axis=1, keepdims=True), z[first], size)
 
 
 def map_points(points: np.ndarray, src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -201,7 +216,7 @@ def _disc(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
-GLASSES_BAND = (1.2, 0.95, 0.15)  # eye-centred ellipse: semi-axes and downward shift, in eye widths
+GLASSES_BAND = (1.35, 0.95, 0.15)  # eye-centred ellipse: semi-axes and downward shift, in eye widths
 RIM_CONTRAST = 14  # black-hat (8-bit L) above which a thin structure is darker than the skin around it
 BANGS_DARKER = 12.0  # 8-bit L below the skin's mean lightness that a bangs pixel must be
 RIM_LENGTH = 0.5  # eye widths: rim pieces are long, wrinkle pieces mostly shorter
@@ -228,12 +243,21 @@ def glasses(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray
     band = band.astype(bool) & ~erode(masks["eyes"], -3)
     if (masks["occluder"] & band).sum() < 0.05 * w * w:
         return np.zeros((SIZE, SIZE), bool)
-    lightness = cv2.cvtColor(crop, cv2.COLOR_RGB2Lab)[..., 0]
-    dark = cv2.morphologyEx(lightness, cv2.MORPH_BLACKHAT, _disc(5)) > RIM_CONTRAST
-    n, labels, stats, _ = cv2.connectedComponentsWithStats((dark & band).astype(np.uint8), connectivity=8)
+    lab = cv2.cvtColor(crop, cv2.COLOR_RGB2Lab)
+    contrast = cv2.morphologyEx(lab[..., 0], cv2.MORPH_BLACKHAT, _disc(5))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(((contrast > RIM_CONTRAST) & band).astype(np.uint8),
+                                                           connectivity=8)
     on_brow = np.bincount(labels[masks["brows"]], minlength=n)[1:]
     long = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) >= RIM_LENGTH * w
-    return np.isin(labels, np.flatnonzero(long & (on_brow < 0.5 * stats[1:, cv2.CC_STAT_AREA])) + 1)
+    rims = np.isin(labels, np.flatnonzero(long & (on_brow < 0.5 * stats[1:, cv2.CC_STAT_AREA])) + 1)
+    # hysteresis: fainter stretches of the same frames, and the highlights glinting on them
+    near = erode(rims, -4) & band
+    chroma = np.hypot(lab[..., 1].astype(np.float32) - 128, lab[..., 2].astype(np.float32) - 128)
+    skin_light = float(np.percentile(lab[..., 0][masks["skin"]], 90)) if masks["skin"].any() else 255.0
+    weak = (contrast > 0.7 * RIM_CONTRAST) | ((lab[..., 0] > skin_light) & (chroma < 12))
+    _, labels = cv2.connectedComponents((weak & near | rims).astype(np.uint8), connectivity=8)
+    hit = np.unique(labels[rims])
+    return np.isin(labels, hit[hit > 0])
 
 
 def bangs(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
@@ -378,20 +402,78 @@ def _remap(img: np.ndarray, xy: np.ndarray, raster: Raster, interp: int = cv2.IN
     return cv2.remap(img, maps[..., 0], maps[..., 1], interp, borderMode=cv2.BORDER_REPLICATE)
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """Where each destination pixel samples the texture: texture-crop positions `xy` (n, 2), the texture's
+    normals there `normals` (n, 3, for relighting), whether the texture shows that point (`seen`, n) and
+    its resolution (`detail`, n: texture area per destination area of the triangle, < 1 when stretched)."""
+
+    xy: np.ndarray
+    normals: np.ndarray
+    seen: np.ndarray
+    detail: np.ndarray
+
+
+def texture_sampling(raster: Raster, texture_landmarks: np.ndarray, shown: Raster, vertices: np.ndarray,
+                     dst: np.ndarray) -> Sampling:
+    """Sample the texture at mesh vertex `vertices[i]` for destination vertex i: `np.arange(468)` for the
+    plain warp, `mirror_pairs()` for the mirror image. `shown` is the texture's own raster (its z-buffer
+    says which points it shows), `dst` the destination landmarks."""
+    tri = mesh_triangles()
+    src = np.asarray(texture_landmarks, np.float64)[:NUM_MESH_VERTICES][vertices]
+    xy = raster.interpolate(src[:, :2], tri)
+    normals = _unit(raster.interpolate(vertex_normals(texture_landmarks)[vertices], tri))
+    seen = shown.seen(xy, raster.interpolate(src[:, 2:], tri)[:, 0])
+    # per vertex (the mean over its triangles), interpolated: a per-triangle value would switch texture
+    # sources triangle by triangle, a patchwork
+    ratio = _area(src, tri) / np.maximum(_area(dst, tri), 1e-6)
+    total, count = np.zeros(NUM_MESH_VERTICES), np.zeros(NUM_MESH_VERTICES)
+    for k in range(3):
+        np.add.at(total, tri[:, k], ratio)
+        np.add.at(count, tri[:, k], 1.0)
+    detail = raster.interpolate((total / np.maximum(count, 1))[:, None], tri)[:, 0]
+    return Sampling(xy, normals, seen, detail)
+
+
+def _area(points: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    """(t,) absolute image-plane area of each triangle (times 2)."""
+    v = np.asarray(points, np.float64)[tri][:, :, :2]
+    e1, e2 = v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]
+    return np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
+
+
+def mirror_weight(direct: Sampling, mirror: Sampling, in_part: np.ndarray) -> np.ndarray:
+    """(n,) how much of each pixel to take from the mirror image: all of it where the texture hides the
+    point and shows its partner; a smooth share where the texture shows the point much more foreshortened
+    than its partner (the far cheek of a head turned 30 degrees: a few texture pixels stretched over many),
+    none in the eyes and mouth, whose mirror would swap gaze and asymmetric expressions."""
+    ratio = direct.detail / np.maximum(mirror.detail, 1e-6)
+    w = np.clip((MIRROR_DETAIL[1] - ratio) / (MIRROR_DETAIL[1] - MIRROR_DETAIL[0]), 0.0, 1.0)
+    w = np.where(direct.seen, w * ~in_part, 1.0)
+    return w * mirror.seen
+
+
 def relight(texture: np.ndarray, normals_src: np.ndarray, normals_dst: np.ndarray, sh_src: np.ndarray,
             sh_dst: np.ndarray) -> np.ndarray:
     """(n, 3) float32 sRGB in [0, 1]: texture pixels (n, 3 uint8) times the ratio, in linear RGB, of their
     shading under the target light at the new normal to that under the texture's light at the old normal.
 
-    Each shading is divided by its mean over the face first: the SH coefficients fold in the skin's albedo,
-    and a raw ratio would also paint the canvas's skin colour over the texture, through a clamp that
-    flattens the shading; the colour step matches skin tone instead."""
-    s_dst = shade(normals_dst, sh_dst)
-    s_src = shade(normals_src, sh_src)
-    s_dst = s_dst / np.maximum(s_dst.mean(axis=0), 1e-4)
-    s_src = s_src / np.maximum(s_src.mean(axis=0), 1e-4)
-    ratio = np.clip(s_dst / np.maximum(s_src, 1e-4), *SHADING_RATIO)
-    return linear_to_srgb(_LINEAR[texture] * ratio).astype(np.float32) / 255.0
+    The ratio is one of luminances, each divided by its mean over the face: the SH coefficients fold in the
+    skin's albedo, and a per-channel raw ratio would paint the canvas's skin colour over the texture
+    (the colour step matches skin tone instead); a dim channel's fit (blue, on warm skin under warm light)
+    also swings through zero, where a per-channel ratio explodes."""
+    ratio = _luminance_shading(normals_dst, sh_dst) / _luminance_shading(normals_src, sh_src)
+    lin = _LINEAR[texture]
+    # no channel may pass white: clipping one channel of a brightened pixel would shift its hue
+    ratio = np.minimum(np.clip(ratio, *SHADING_RATIO), 1.0 / np.maximum(lin.max(axis=1), 1e-3))[:, None]
+    return linear_to_srgb(lin * ratio).astype(np.float32) / 255.0
+
+
+def _luminance_shading(normals: np.ndarray, sh: np.ndarray) -> np.ndarray:
+    """(n,) luminance of the SH shading at each normal over its mean, floored at 0.2 (grazing normals
+    extrapolate the fit to nonsense)."""
+    y = shade(normals, sh) @ np.array([0.2126, 0.7152, 0.0722])
+    return np.maximum(y / max(float(y.mean()), 1e-6), 0.2)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -409,6 +491,7 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     canvas = a.canvas_crop
     tex_cover = Cover.of(a.texture_crop, a.texture_landmarks, a.texture_masks)
     texture = clean_texture(a.texture_crop, tex_cover, a.texture_masks)
+    canvas_cover = Cover.of(canvas, a.canvas_landmarks, a.canvas_masks).all
 
     # which input fills each opening: 0 texture, 1 canvas (warped), 2 canvas as is (alpha 0), 3 cavity
     donor = np.zeros(len(tri), np.int8)
@@ -428,22 +511,38 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
             donor[parts[name]] = 3
             cavity |= opening
 
-    # 1. warp the texture (and the canvas, for openings it donates)
+    # 1. warp the texture (and the canvas, for openings it donates); what the texture hides or shows
+    # badly foreshortened comes from its mirror image
     pix_donor = donor[raster.tri]
-    src_xy = raster.interpolate(a.texture_landmarks[:NUM_MESH_VERTICES, :2], tri)
-    tex_px = _remap(texture, src_xy, raster).reshape(-1, 3)[raster.pix]
-    tex_skin = _remap(a.texture_masks["skin"].astype(np.uint8), src_xy, raster, cv2.INTER_NEAREST)
-    tex_hair = _remap(tex_cover.hair.astype(np.float32), src_xy, raster)
+    shown = rasterise(a.texture_landmarks[:NUM_MESH_VERTICES], tri)
+    direct = texture_sampling(raster, a.texture_landmarks, shown, np.arange(NUM_MESH_VERTICES), dst)
+    mirror = texture_sampling(raster, a.texture_landmarks, shown, mirror_pairs(), dst)
+    in_part = np.any([parts[k] for k in parts], axis=0)[raster.tri]
+    w_mirror = mirror_weight(direct, mirror, in_part)
+    if w_mirror.any():  # soften the switch between the two sources over a few pixels
+        smooth = feather(raster.image(w_mirror[:, None], 0.0)[..., 0], 4.0).reshape(-1)[raster.pix]
+        w_mirror = np.where(direct.seen, np.minimum(smooth, mirror.seen), w_mirror)
+    seen = direct.seen | (w_mirror > 0)
+    tex_skin = _remap((a.texture_masks["skin"] & ~erode(tex_cover.all, -3)).astype(np.uint8), direct.xy, raster,
+                      cv2.INTER_NEAREST)
+    tex_hair = _remap(tex_cover.hair.astype(np.float32), direct.xy, raster)
     # 2. relight (linear RGB) by the shading ratio, normals interpolated from each mesh's vertex normals
-    n_src = _unit(raster.interpolate(vertex_normals(a.texture_landmarks), tri))
     n_dst = _unit(raster.interpolate(vertex_normals(dst), tri))
-    lit = relight(tex_px, n_src, n_dst, a.texture_lighting, a.lighting)
+    lit = relight(_remap(texture, direct.xy, raster).reshape(-1, 3)[raster.pix], direct.normals, n_dst,
+                  a.texture_lighting, a.lighting)
+    use = w_mirror > 0
+    if use.any():
+        mirrored = relight(_remap(texture, mirror.xy, raster).reshape(-1, 3)[raster.pix[use]], mirror.normals[use],
+                           n_dst[use], a.texture_lighting, a.lighting)
+        lit[use] += w_mirror[use, None] * (mirrored - lit[use])
+        tex_hair = np.maximum(tex_hair, _remap(tex_cover.hair.astype(np.float32), mirror.xy, raster))
     face = _srgb_float(canvas).reshape(-1, 3).copy()
     face[raster.pix] = lit
     face = face.reshape(SIZE, SIZE, 3)
+    unseen = raster.mask(~seen)
     # colour: match the warped skin to the canvas skin it lands on, smoothed along the track
     skin_here = (tex_skin.reshape(-1)[raster.pix] > 0) & (pix_donor == 0)
-    skin_here &= a.canvas_masks["skin"].reshape(-1)[raster.pix]
+    skin_here &= (a.canvas_masks["skin"] & ~erode(canvas_cover, -3)).reshape(-1)[raster.pix]
     target = _srgb_float(canvas).reshape(-1, 3)[raster.pix[skin_here]]
     transfer = match_statistics(lit[skin_here], target).smoothed(state.data.get(STATE_KEY), COLOUR_KEEP)
     state.data[STATE_KEY] = transfer
@@ -460,16 +559,22 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     if cavity.any():
         face = mouth_cavity(face, cavity)
 
+    if unseen.any():  # neither side of the texture shows it: fill from the warped face around it
+        face = fill_holes(face, unseen, covered & ~unseen)
+
     # 4. gaze: move each iris to where the assembled gaze puts it
     face = apply_gaze(face, a, donor, parts)
 
     # 5. blend over the assembled face oval, minus what covers the canvas face
     oval = polygon_mask(dst[list(REGION_CONTOURS["face_oval"])]) & covered
-    front = Cover.of(canvas, a.canvas_landmarks, a.canvas_masks).all | keep_canvas
-    weight = feather(erode(oval, OVAL_MARGIN), OVAL_MARGIN / 2) * (1 - feather(erode(front, -1), 1.0))
+    front = canvas_cover | keep_canvas
+    weight = feather(erode(oval, OVAL_MARGIN), OVAL_MARGIN / 2) * (1 - feather(erode(front, -3), 1.0))
     weight *= 1 - feather(erode(tex_hair > 0.05, -3), 3.0)
     if a.hair == "texture":
         face, weight = carry_head(a, face, weight)
+    # what the weight leaves to the canvas is the canvas in every band: no low-frequency bleed of filled
+    # texture (glasses, bangs) under the canvas's own occluders
+    face = np.where(weight[..., None] > 1e-3, face, _srgb_float(canvas))
     out = laplacian_blend(face, _srgb_float(canvas), weight, levels=5)
     alpha = np.clip(feather(weight, 6.0) * 2.0, 0, 1)
     inner = erode(front, 1)
