@@ -43,7 +43,7 @@ from ..compose.blend import erode, feather, fill_holes, laplacian_blend, poisson
 from ..compose.colour import ColourTransfer, match_statistics
 from ..faces.align import similarity_transform
 from ..ford.gaze import EYEBALL_RADIUS, IRIS_HEIGHT_AT_REST, LEFT_EYE, RIGHT_EYE
-from ..ford.geometry import similarity_3d
+from ..ford.geometry import landmark_rotation, similarity_3d
 from ..ford.lighting import linear_to_srgb, shade, vertex_normals
 from ..ford.mesh import NUM_MESH_VERTICES, REGION_CONTOURS, canonical_mesh
 from ..ford.regions import SKIN_COLOUR_CHI2, SkinColour, polygon_mask
@@ -60,8 +60,9 @@ CLOSED = 0.02  # openness (area / width^2) under which a mouth counts as closed
 STATE_KEY = "geometric.colour"
 MIRROR_DETAIL = (0.3, 0.6)  # detail ratio (texture vs its mirror) from which on the mirror is blended in, and
 # under which it is all mirror
+MOVED_DEG = 3.0  # head rotation from the canvas's beyond which the canvas's occluders no longer apply
 DEPTH_TOLERANCE = 4.0  # px of depth: a texture point this far behind the visible surface is hidden
-OVAL_MARGIN = 12  # px: the face fades out this far inside the assembled oval, so the texture's own edge
+OVAL_MARGIN = 6  # px: the face fades out this far inside the assembled oval, so the texture's own edge
 # (its hairline, background, jaw shadow) never shows and the canvas's outline stays
 _LINEAR = ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4
 _LINEAR = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92, _LINEAR).astype(np.float32)
@@ -257,7 +258,11 @@ def glasses(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray
     weak = (contrast > 0.7 * RIM_CONTRAST) | ((lab[..., 0] > skin_light) & (chroma < 12))
     _, labels = cv2.connectedComponents((weak & near | rims).astype(np.uint8), connectivity=8)
     hit = np.unique(labels[rims])
-    return np.isin(labels, hit[hit > 0])
+    frames = np.isin(labels, hit[hit > 0])
+    # the occluder blobs reaching into the band are the frames' ends and temples
+    _, labels = cv2.connectedComponents(masks["occluder"].astype(np.uint8), connectivity=8)
+    hit = np.unique(labels[masks["occluder"] & band])
+    return frames | np.isin(labels, hit[hit > 0])
 
 
 def bangs(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
@@ -286,32 +291,47 @@ def bangs(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray])
 
 @dataclass(frozen=True)
 class Cover:
-    """What lies over a face in its crop. `frames`: FORD's occluder mask and glasses frames (objects on
-    the face: a donor's are filled in, a canvas's stay in front). `hair`: hair over the oval and bangs (a
-    donor's forehead under them is unknown: the canvas shows there instead)."""
+    """What lies over a face in its crop: `glasses` (frames), other `objects` (FORD's occluder mask: hands,
+    microphones) and `hair` over the oval (FORD's hair there, and bangs)."""
 
-    frames: np.ndarray
+    glasses: np.ndarray
+    objects: np.ndarray
     hair: np.ndarray
 
     @classmethod
     def of(cls, crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray]) -> "Cover":
-        return cls(masks["occluder"] | glasses(crop, landmarks, masks),
+        frames = glasses(crop, landmarks, masks)
+        return cls(frames, masks["occluder"] & ~frames,
                    (masks["hair"] & masks["face_oval"]) | bangs(crop, landmarks, masks))
 
-    @property
-    def all(self) -> np.ndarray:
-        return self.frames | self.hair
+    def over(self, with_glasses: bool, with_hair: bool = True) -> np.ndarray:
+        """bool (512, 512): the objects, and the glasses and hair if asked for."""
+        out = self.objects.copy()
+        if with_glasses:
+            out |= self.glasses
+        if with_hair:
+            out |= self.hair
+        return out
 
 
-def clean_texture(crop: np.ndarray, cover: Cover, masks: dict[str, np.ndarray]) -> np.ndarray:
-    """The texture crop with what covers its face filled from the skin around it (in texture space, before
-    any warp), so the donor's glasses or hands never reach the result. The fill draws on skin only: eyes,
-    lashes and brows next to a frame would darken it."""
-    hole = erode(cover.all, -2)
+def clean_texture(crop: np.ndarray, hide: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
+    """The texture crop with what covers its face (`hide`) filled from the skin around it, in texture space
+    before any warp, so a donor's hands (or glasses, in a swap) never reach the result. The fill draws on
+    skin only: eyes, lashes and brows next to a frame would darken it."""
+    hole = erode(hide, -2)
     if not hole.any():
         return crop
     known = ~erode(masks["eyes"] | masks["brows"], -2) & ~hole
     return fill_holes(crop, hole, known)
+
+
+def changes_identity(a: AssembledFace) -> bool:
+    """Whether the face put on the canvas is someone else's (swap, headswap, a mix taking the identity from
+    another input). Glasses go with the identity: then the donor's are not carried and the canvas's are not
+    kept (they belong to the face being replaced); otherwise a face keeps its own glasses."""
+    if a.task in ("swap", "headswap"):
+        return True
+    return a.task == "mix" and not np.array_equal(a.texture_crop, a.canvas_crop)
 
 
 # ---------------------------------------------------------------------------------------------- gaze
@@ -380,7 +400,6 @@ class GeometricRenderer:
     def render(self, assembled: AssembledFace, track_state: TrackState) -> tuple[np.ndarray, np.ndarray]:
         """(crop uint8 (512, 512, 3), alpha float32 (512, 512)): the canvas crop with the edited face in it
         and where it differs from the canvas (0 = the canvas pixel, exactly)."""
-        track_state.frames += 1
         if assembled.task == "inpaint":
             return render_inpaint(assembled)
         if assembled.task == "hairswap":
@@ -489,9 +508,11 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     covered = raster.mask()
     parts = part_triangles()
     canvas = a.canvas_crop
+    other = changes_identity(a)
     tex_cover = Cover.of(a.texture_crop, a.texture_landmarks, a.texture_masks)
-    texture = clean_texture(a.texture_crop, tex_cover, a.texture_masks)
-    canvas_cover = Cover.of(canvas, a.canvas_landmarks, a.canvas_masks).all
+    tex_hidden = tex_cover.over(with_glasses=other)
+    texture = clean_texture(a.texture_crop, tex_hidden, a.texture_masks)
+    canvas_cover = Cover.of(canvas, a.canvas_landmarks, a.canvas_masks)
 
     # which input fills each opening: 0 texture, 1 canvas (warped), 2 canvas as is (alpha 0), 3 cavity
     donor = np.zeros(len(tri), np.int8)
@@ -523,7 +544,7 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
         smooth = feather(raster.image(w_mirror[:, None], 0.0)[..., 0], 4.0).reshape(-1)[raster.pix]
         w_mirror = np.where(direct.seen, np.minimum(smooth, mirror.seen), w_mirror)
     seen = direct.seen | (w_mirror > 0)
-    tex_skin = _remap((a.texture_masks["skin"] & ~erode(tex_cover.all, -3)).astype(np.uint8), direct.xy, raster,
+    tex_skin = _remap((a.texture_masks["skin"] & ~erode(tex_hidden | tex_cover.glasses, -3)).astype(np.uint8), direct.xy, raster,
                       cv2.INTER_NEAREST)
     tex_hair = _remap(tex_cover.hair.astype(np.float32), direct.xy, raster)
     # 2. relight (linear RGB) by the shading ratio, normals interpolated from each mesh's vertex normals
@@ -542,7 +563,7 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     unseen = raster.mask(~seen)
     # colour: match the warped skin to the canvas skin it lands on, smoothed along the track
     skin_here = (tex_skin.reshape(-1)[raster.pix] > 0) & (pix_donor == 0)
-    skin_here &= (a.canvas_masks["skin"] & ~erode(canvas_cover, -3)).reshape(-1)[raster.pix]
+    skin_here &= (a.canvas_masks["skin"] & ~erode(canvas_cover.over(with_glasses=True), -3)).reshape(-1)[raster.pix]
     target = _srgb_float(canvas).reshape(-1, 3)[raster.pix[skin_here]]
     transfer = match_statistics(lit[skin_here], target).smoothed(state.data.get(STATE_KEY), COLOUR_KEEP)
     state.data[STATE_KEY] = transfer
@@ -565,23 +586,46 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     # 4. gaze: move each iris to where the assembled gaze puts it
     face = apply_gaze(face, a, donor, parts)
 
-    # 5. blend over the assembled face oval, minus what covers the canvas face
+    # 5. blend over the assembled face oval (and the carried head), minus what covers the canvas face
     oval = polygon_mask(dst[list(REGION_CONTOURS["face_oval"])]) & covered
-    front = canvas_cover | keep_canvas
-    weight = feather(erode(oval, OVAL_MARGIN), OVAL_MARGIN / 2) * (1 - feather(erode(front, -3), 1.0))
-    weight *= 1 - feather(erode(tex_hair > 0.05, -3), 3.0)
+    weight = feather(erode(oval, OVAL_MARGIN), OVAL_MARGIN / 2) * (1 - feather(erode(tex_hair > 0.05, -3), 3.0))
+    new = oval
     if a.hair == "texture":
-        face, weight = carry_head(a, face, weight)
+        layer, head = carry_head(a)
+        face = weight[..., None] * face + (1 - weight[..., None]) * layer
+        weight = np.maximum(weight, head)
+        new = new | (head > 0.5)
+    moved = head_moved(a)
+    front = keep_canvas.copy()
+    if not moved:  # what covers the canvas face stays in front of it (not the hair a headswap replaces)
+        front |= canvas_cover.over(with_glasses=not other, with_hair=a.hair != "texture")
+    weight *= 1 - feather(erode(front, -3), 1.0)
+    base = _srgb_float(canvas)
+    gap = np.zeros((SIZE, SIZE), bool)
+    if a.hair == "texture" and not moved:
+        base, gap = bald_canvas(a, erode(new, -2))
+    if moved:  # the canvas's own head where the moved one no longer covers it: filled from around it
+        old = a.canvas_masks["face_oval"] | (_head_region(a.canvas_masks) if a.hair == "texture" else False)
+        old = erode(old, -4)
+        gap = old & ~erode(new, -2)
+        base = fill_holes(base, gap, ~old)
     # what the weight leaves to the canvas is the canvas in every band: no low-frequency bleed of filled
     # texture (glasses, bangs) under the canvas's own occluders
-    face = np.where(weight[..., None] > 1e-3, face, _srgb_float(canvas))
-    out = laplacian_blend(face, _srgb_float(canvas), weight, levels=5)
-    alpha = np.clip(feather(weight, 6.0) * 2.0, 0, 1)
+    face = np.where(weight[..., None] > 1e-3, face, base)
+    out = laplacian_blend(face, base, weight, levels=5)
+    alpha = np.maximum(np.clip(feather(weight, 6.0) * 2.0, 0, 1), feather(erode(gap, -3), 2.0))
     inner = erode(front, 1)
     alpha[inner] = np.minimum(alpha[inner], weight[inner])
     alpha[erode(front, 2)] = 0.0
     crop = _to_uint8(_srgb_float(canvas) + alpha[..., None] * (out - _srgb_float(canvas)))
     return crop, alpha.astype(np.float32)
+
+
+def head_moved(a: AssembledFace) -> bool:
+    """Whether the assembled head is turned away from the canvas's (reenact, a pose edit): then what covers
+    the canvas face no longer lies on it, and the canvas head it leaves uncovered must go."""
+    turn = landmark_rotation(a.landmarks) @ landmark_rotation(a.canvas_landmarks).T
+    return float(np.degrees(np.arccos(np.clip((np.trace(turn) - 1) / 2, -1.0, 1.0)))) > MOVED_DEG
 
 
 def mouth_cavity(face: np.ndarray, opening: np.ndarray) -> np.ndarray:
@@ -627,29 +671,42 @@ def head_similarity(a: AssembledFace) -> np.ndarray:
     return similarity_transform(a.texture_landmarks[ids, :2], a.landmarks[ids, :2])
 
 
-def carry_head(a: AssembledFace, face: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """headswap: the texture's hair and upper forehead, moved by a similarity, around the warped face."""
+def carry_head(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
+    """The texture's head (hair and upper forehead) moved onto the assembled face by a similarity: the
+    layer (float RGB) and its weight, for headswap and reenact, whose hair comes from the texture."""
     m = head_similarity(a)
     tex = cv2.warpAffine(a.texture_crop, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     head = cv2.warpAffine(_head_region(a.texture_masks).astype(np.uint8), m, (SIZE, SIZE),
                           flags=cv2.INTER_NEAREST) > 0
-    hair_w = feather(erode(head, 2), 2.0)
-    face = weight[..., None] * face + (1 - weight[..., None]) * _srgb_float(tex)
-    return face, np.maximum(weight, hair_w * (1 - weight))
+    return _srgb_float(tex), feather(erode(head, 2), 2.0)
+
+
+def bald_canvas(a: AssembledFace, new_head: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The canvas (float RGB) with its hair where `new_head` does not cover it filled from the background
+    around it, and that filled area: a donor's shorter hair must not leave the canvas's showing. The fill
+    is smooth (push-pull), a plausible blur of wall or sky, never a scene it cannot see."""
+    gap = erode(a.canvas_masks["hair"], -3) & ~new_head & ~a.canvas_masks["face_oval"]
+    canvas = _srgb_float(a.canvas_crop)
+    if not gap.any():
+        return canvas, gap
+    known = a.canvas_masks["background"] & ~erode(a.canvas_masks["hair"], -6)
+    return fill_holes(canvas, gap, known), gap
 
 
 def render_hair(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
-    """hairswap: the texture's hair, moved by a similarity, over the canvas; the canvas face untouched."""
+    """hairswap: the texture's hair, moved by a similarity, over the canvas, whose own hair beyond it is
+    filled from the background; the canvas face untouched."""
     m = head_similarity(a)
     tex = cv2.warpAffine(a.texture_crop, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     hair = cv2.warpAffine(a.texture_masks["hair"].astype(np.uint8), m, (SIZE, SIZE), flags=cv2.INTER_NEAREST) > 0
     keep = erode(a.canvas_masks["face_oval"] & ~a.canvas_masks["hair"], -2)
     weight = feather(hair & ~keep, 2.0)
     weight[keep] = 0.0
-    canvas = _srgb_float(a.canvas_crop)
-    out = laplacian_blend(_srgb_float(tex), canvas, weight, levels=4)
-    alpha = np.clip(feather(weight, 4.0) * 2.0, 0, 1)
+    base, gap = bald_canvas(a, hair)
+    out = laplacian_blend(_srgb_float(tex), base, weight, levels=4)
+    alpha = np.maximum(np.clip(feather(weight, 4.0) * 2.0, 0, 1), feather(erode(gap, -3), 2.0))
     alpha[keep] = 0.0
+    canvas = _srgb_float(a.canvas_crop)
     return _to_uint8(canvas + alpha[..., None] * (out - canvas)), alpha
 
 
