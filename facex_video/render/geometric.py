@@ -34,6 +34,7 @@ new wrinkles of a new expression, and specular highlights, which the shading rat
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 
 import cv2
@@ -58,6 +59,7 @@ SAME_PART_PX = 2.0  # mean landmark distance under which the canvas shows the as
 DONOR_OPENNESS = 0.6  # a donor mouth/eye must be at least this open, relative to the assembled one
 CLOSED = 0.02  # openness (area / width^2) under which a mouth counts as closed
 STATE_KEY = "geometric.colour"
+TEXTURE_KEY = "geometric.texture"
 MIRROR_DETAIL = (0.3, 0.6)  # detail ratio (texture vs its mirror) from which on the mirror is blended in, and
 # under which it is all mirror
 MOVED_DEG = 3.0  # head rotation from the canvas's beyond which the canvas's occluders no longer apply
@@ -363,29 +365,41 @@ def move_iris(img: np.ndarray, eye_mask: np.ndarray, centre: np.ndarray, radius:
               target: np.ndarray) -> np.ndarray:
     """`img` (float32 RGB) with the iris disc at `centre` moved to `target` inside `eye_mask` (the eye
     opening): the disc is completed where the lids hid it, the vacated opening filled with the sclera's
-    colour, and the moved disc clipped by the lids again."""
-    shift = target - centre
-    if radius < 1.0 or float(np.hypot(*shift)) < 0.3 or not eye_mask.any():
+    colour, and the moved disc clipped by the lids again. The target is kept inside the opening's width."""
+    if radius < 1.0 or not eye_mask.any():
         return img
-    yy, xx = np.mgrid[:SIZE, :SIZE].astype(np.float32)
-    old = np.hypot(xx - centre[0], yy - centre[1]) <= radius * 1.1
-    visible = old & eye_mask
+    ys, xs = np.nonzero(eye_mask)
+    target = np.array([np.clip(target[0], xs.min() + 0.6 * radius, max(xs.max() - 0.6 * radius, xs.min() + 0.6 * radius)),
+                       target[1]])
+    shift = target - centre
+    if float(np.hypot(*shift)) < 0.3:
+        return img
+    # work in the eye's neighbourhood only
+    pad = int(np.ceil(1.2 * radius + np.abs(shift).max())) + 2
+    y0, y1 = max(0, min(ys.min(), int(centre[1])) - pad), min(SIZE, max(ys.max(), int(centre[1])) + pad + 1)
+    x0, x1 = max(0, min(xs.min(), int(centre[0])) - pad), min(SIZE, max(xs.max(), int(centre[0])) + pad + 1)
+    roi, opening = img[y0:y1, x0:x1], eye_mask[y0:y1, x0:x1]
+    c, t = centre - [x0, y0], target - [x0, y0]
+    yy, xx = np.mgrid[: y1 - y0, : x1 - x0].astype(np.float32)
+    old = np.hypot(xx - c[0], yy - c[1]) <= radius * 1.1
+    visible = old & opening
     if visible.sum() < 4:
         return img
-    sclera_px = img[eye_mask & ~old]
+    sclera_px = roi[opening & ~old]
     sclera = (np.median(sclera_px[sclera_px.sum(axis=1) >= np.median(sclera_px.sum(axis=1))], axis=0)
-              if len(sclera_px) >= 4 else img[visible].max(axis=0))
+              if len(sclera_px) >= 4 else roi[visible].max(axis=0))
     # complete the disc under the lids with the iris's own colour, then shift it
-    iris_img = img.copy()
-    iris_img[old & ~eye_mask] = np.median(img[visible], axis=0)
+    iris = roi.copy()
+    iris[old & ~opening] = np.median(roi[visible], axis=0)
     m = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
-    moved = cv2.warpAffine(iris_img, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    disc = np.clip(radius + 0.5 - np.hypot(xx - target[0], yy - target[1]), 0, 1)[..., None]
-    out = img.copy()
+    moved = cv2.warpAffine(iris, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    disc = np.clip(radius + 0.5 - np.hypot(xx - t[0], yy - t[1]), 0, 1)[..., None]
+    out = roi.copy()
     out[visible] = sclera
-    lids = feather(eye_mask, 0.7)[..., None]
-    new = out * (1 - disc) + moved * disc
-    return np.where(eye_mask[..., None] | (lids > 0), out + lids * (new - out), out).astype(np.float32)
+    lids = feather(opening, 0.7)[..., None]
+    result = img.copy()
+    result[y0:y1, x0:x1] = out + lids * (out * (1 - disc) + moved * disc - out)
+    return result
 
 
 # ------------------------------------------------------------------------------------------ renderer
@@ -423,25 +437,25 @@ def _remap(img: np.ndarray, xy: np.ndarray, raster: Raster, interp: int = cv2.IN
 
 @dataclass(frozen=True)
 class Sampling:
-    """Where each destination pixel samples the texture: texture-crop positions `xy` (n, 2), the texture's
-    normals there `normals` (n, 3, for relighting), whether the texture shows that point (`seen`, n) and
-    its resolution (`detail`, n: texture area per destination area of the triangle, < 1 when stretched)."""
+    """Where each destination pixel samples the texture: texture-crop positions `xy` (n, 2), the shading
+    the texture's light gives the point there (`shading`, n, see `shading`), whether the texture shows that
+    point (`seen`, n) and its resolution (`detail`, n: texture area per destination area, < 1 stretched)."""
 
     xy: np.ndarray
-    normals: np.ndarray
+    shading: np.ndarray
     seen: np.ndarray
     detail: np.ndarray
 
 
-def texture_sampling(raster: Raster, texture_landmarks: np.ndarray, shown: Raster, vertices: np.ndarray,
-                     dst: np.ndarray) -> Sampling:
+def texture_sampling(raster: Raster, texture_landmarks: np.ndarray, texture_lighting: np.ndarray, shown: Raster,
+                     vertices: np.ndarray, dst: np.ndarray) -> Sampling:
     """Sample the texture at mesh vertex `vertices[i]` for destination vertex i: `np.arange(468)` for the
     plain warp, `mirror_pairs()` for the mirror image. `shown` is the texture's own raster (its z-buffer
     says which points it shows), `dst` the destination landmarks."""
     tri = mesh_triangles()
     src = np.asarray(texture_landmarks, np.float64)[:NUM_MESH_VERTICES][vertices]
     xy = raster.interpolate(src[:, :2], tri)
-    normals = _unit(raster.interpolate(vertex_normals(texture_landmarks)[vertices], tri))
+    lit = shading(raster, vertex_normals(texture_landmarks)[vertices], texture_lighting)
     seen = shown.seen(xy, raster.interpolate(src[:, 2:], tri)[:, 0])
     # per vertex (the mean over its triangles), interpolated: a per-triangle value would switch texture
     # sources triangle by triangle, a patchwork
@@ -451,7 +465,7 @@ def texture_sampling(raster: Raster, texture_landmarks: np.ndarray, shown: Raste
         np.add.at(total, tri[:, k], ratio)
         np.add.at(count, tri[:, k], 1.0)
     detail = raster.interpolate((total / np.maximum(count, 1))[:, None], tri)[:, 0]
-    return Sampling(xy, normals, seen, detail)
+    return Sampling(xy, lit, seen, detail)
 
 
 def _area(points: np.ndarray, tri: np.ndarray) -> np.ndarray:
@@ -472,31 +486,58 @@ def mirror_weight(direct: Sampling, mirror: Sampling, in_part: np.ndarray) -> np
     return w * mirror.seen
 
 
-def relight(texture: np.ndarray, normals_src: np.ndarray, normals_dst: np.ndarray, sh_src: np.ndarray,
-            sh_dst: np.ndarray) -> np.ndarray:
-    """(n, 3) float32 sRGB in [0, 1]: texture pixels (n, 3 uint8) times the ratio, in linear RGB, of their
-    shading under the target light at the new normal to that under the texture's light at the old normal.
-
-    The ratio is one of luminances, each divided by its mean over the face: the SH coefficients fold in the
-    skin's albedo, and a per-channel raw ratio would paint the canvas's skin colour over the texture
-    (the colour step matches skin tone instead); a dim channel's fit (blue, on warm skin under warm light)
-    also swings through zero, where a per-channel ratio explodes."""
-    ratio = _luminance_shading(normals_dst, sh_dst) / _luminance_shading(normals_src, sh_src)
-    lin = _LINEAR[texture]
-    # no channel may pass white: clipping one channel of a brightened pixel would shift its hue
-    ratio = np.minimum(np.clip(ratio, *SHADING_RATIO), 1.0 / np.maximum(lin.max(axis=1), 1e-3))[:, None]
-    return linear_to_srgb(lin * ratio).astype(np.float32) / 255.0
-
-
-def _luminance_shading(normals: np.ndarray, sh: np.ndarray) -> np.ndarray:
-    """(n,) luminance of the SH shading at each normal over its mean, floored at 0.2 (grazing normals
-    extrapolate the fit to nonsense)."""
+def shading(raster: Raster, normals: np.ndarray, sh: np.ndarray) -> np.ndarray:
+    """(n,) luminance of the SH shading of each covered pixel, over its mean on the face, floored at 0.2
+    (grazing normals extrapolate the fit to nonsense). Evaluated at the vertex normals (468, 3) and
+    interpolated: SH shading is smooth, and 468 evaluations cost nothing next to one per pixel."""
     y = shade(normals, sh) @ np.array([0.2126, 0.7152, 0.0722])
+    y = raster.interpolate(y[:, None], mesh_triangles())[:, 0]
     return np.maximum(y / max(float(y.mean()), 1e-6), 0.2)
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
+def relight(texture: np.ndarray, shading_src: np.ndarray, shading_dst: np.ndarray) -> np.ndarray:
+    """(n, 3) float32 sRGB in [0, 1]: texture pixels (n, 3 uint8) times the ratio, in linear RGB, of their
+    shading under the target light at the new normal to that under the texture's light at the old normal.
+
+    The ratio is one of luminances, each divided by its mean over the face (`shading`): the SH coefficients
+    fold in the skin's albedo, and a per-channel raw ratio would paint the canvas's skin colour over the
+    texture (the colour step matches skin tone instead); a dim channel's fit (blue, on warm skin under warm
+    light) also swings through zero, where a per-channel ratio explodes."""
+    lin = _LINEAR[texture]
+    # no channel may pass white: clipping one channel of a brightened pixel would shift its hue
+    ratio = np.clip(shading_dst / shading_src, *SHADING_RATIO)
+    ratio = np.minimum(ratio, 1.0 / np.maximum(lin.max(axis=1), 1e-3))[:, None]
+    return linear_to_srgb(lin * ratio).astype(np.float32) / 255.0
+
+
+@dataclass(frozen=True)
+class Texture:
+    """The texture side of a render, which a track's still source repeats every frame: what covers the
+    face (`cover`), what of it is filled (`hidden`), the filled crop and the texture mesh's raster."""
+
+    key: bytes
+    cover: Cover
+    hidden: np.ndarray
+    crop: np.ndarray
+    raster: Raster
+
+
+def prepared_texture(a: AssembledFace, other_identity: bool, state: TrackState) -> Texture:
+    """The texture's Texture, from the track's state when it is the same texture as the last frame's (a
+    source photo in a swap or reenactment: ~50 ms saved per frame)."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in (a.texture_landmarks, a.texture_crop[::4, ::4], np.array([other_identity])):
+        h.update(np.ascontiguousarray(part).tobytes())
+    key = h.digest()
+    cached = state.data.get(TEXTURE_KEY)
+    if cached is not None and cached.key == key:
+        return cached
+    cover = Cover.of(a.texture_crop, a.texture_landmarks, a.texture_masks)
+    hidden = cover.over(with_glasses=other_identity)
+    tex = Texture(key, cover, hidden, clean_texture(a.texture_crop, hidden, a.texture_masks),
+                  rasterise(a.texture_landmarks[:NUM_MESH_VERTICES], mesh_triangles()))
+    state.data[TEXTURE_KEY] = tex
+    return tex
 
 
 def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray, np.ndarray]:
@@ -509,9 +550,8 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     parts = part_triangles()
     canvas = a.canvas_crop
     other = changes_identity(a)
-    tex_cover = Cover.of(a.texture_crop, a.texture_landmarks, a.texture_masks)
-    tex_hidden = tex_cover.over(with_glasses=other)
-    texture = clean_texture(a.texture_crop, tex_hidden, a.texture_masks)
+    tex = prepared_texture(a, other, state)
+    tex_cover, tex_hidden, texture, shown = tex.cover, tex.hidden, tex.crop, tex.raster
     canvas_cover = Cover.of(canvas, a.canvas_landmarks, a.canvas_masks)
 
     # which input fills each opening: 0 texture, 1 canvas (warped), 2 canvas as is (alpha 0), 3 cavity
@@ -535,9 +575,9 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     # 1. warp the texture (and the canvas, for openings it donates); what the texture hides or shows
     # badly foreshortened comes from its mirror image
     pix_donor = donor[raster.tri]
-    shown = rasterise(a.texture_landmarks[:NUM_MESH_VERTICES], tri)
-    direct = texture_sampling(raster, a.texture_landmarks, shown, np.arange(NUM_MESH_VERTICES), dst)
-    mirror = texture_sampling(raster, a.texture_landmarks, shown, mirror_pairs(), dst)
+    direct = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, shown, np.arange(NUM_MESH_VERTICES),
+                              dst)
+    mirror = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, shown, mirror_pairs(), dst)
     in_part = np.any([parts[k] for k in parts], axis=0)[raster.tri]
     w_mirror = mirror_weight(direct, mirror, in_part)
     if w_mirror.any():  # soften the switch between the two sources over a few pixels
@@ -547,14 +587,13 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     tex_skin = _remap((a.texture_masks["skin"] & ~erode(tex_hidden | tex_cover.glasses, -3)).astype(np.uint8), direct.xy, raster,
                       cv2.INTER_NEAREST)
     tex_hair = _remap(tex_cover.hair.astype(np.float32), direct.xy, raster)
-    # 2. relight (linear RGB) by the shading ratio, normals interpolated from each mesh's vertex normals
-    n_dst = _unit(raster.interpolate(vertex_normals(dst), tri))
-    lit = relight(_remap(texture, direct.xy, raster).reshape(-1, 3)[raster.pix], direct.normals, n_dst,
-                  a.texture_lighting, a.lighting)
+    # 2. relight (linear RGB) by the shading ratio
+    lit_dst = shading(raster, vertex_normals(dst), a.lighting)
+    lit = relight(_remap(texture, direct.xy, raster).reshape(-1, 3)[raster.pix], direct.shading, lit_dst)
     use = w_mirror > 0
     if use.any():
-        mirrored = relight(_remap(texture, mirror.xy, raster).reshape(-1, 3)[raster.pix[use]], mirror.normals[use],
-                           n_dst[use], a.texture_lighting, a.lighting)
+        mirrored = relight(_remap(texture, mirror.xy, raster).reshape(-1, 3)[raster.pix[use]], mirror.shading[use],
+                           lit_dst[use])
         lit[use] += w_mirror[use, None] * (mirrored - lit[use])
         tex_hair = np.maximum(tex_hair, _remap(tex_cover.hair.astype(np.float32), mirror.xy, raster))
     face = _srgb_float(canvas).reshape(-1, 3).copy()
