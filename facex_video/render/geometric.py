@@ -62,6 +62,7 @@ STATE_KEY = "geometric.colour"
 TEXTURE_KEY = "geometric.texture"
 MIRROR_DETAIL = (0.3, 0.6)  # detail ratio (texture vs its mirror) from which on the mirror is blended in, and
 # under which it is all mirror
+SILHOUETTE_BAND = 0.12  # the band carried around a moved face, as a fraction of the oval's radius
 MOVED_DEG = 3.0  # head rotation from the canvas's beyond which the canvas's occluders no longer apply
 DEPTH_TOLERANCE = 4.0  # px of depth: a texture point this far behind the visible surface is hidden
 OVAL_MARGIN = 6  # px: the face fades out this far inside the assembled oval, so the texture's own edge
@@ -385,17 +386,14 @@ def move_iris(img: np.ndarray, eye_mask: np.ndarray, centre: np.ndarray, radius:
     visible = old & opening
     if visible.sum() < 4:
         return img
-    sclera_px = roi[opening & ~old]
-    sclera = (np.median(sclera_px[sclera_px.sum(axis=1) >= np.median(sclera_px.sum(axis=1))], axis=0)
-              if len(sclera_px) >= 4 else roi[visible].max(axis=0))
     # complete the disc under the lids with the iris's own colour, then shift it
     iris = roi.copy()
     iris[old & ~opening] = np.median(roi[visible], axis=0)
     m = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
     moved = cv2.warpAffine(iris, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    disc = np.clip(radius + 0.5 - np.hypot(xx - t[0], yy - t[1]), 0, 1)[..., None]
-    out = roi.copy()
-    out[visible] = sclera
+    disc = np.clip((radius + 0.75 - np.hypot(xx - t[0], yy - t[1])) / 1.5, 0, 1)[..., None]
+    # the sclera behind the old disc, from the sclera around it (its shading under the lids included)
+    out = fill_holes(roi, erode(visible, -1) & opening, opening & ~erode(old, -1))
     lids = feather(opening, 0.7)[..., None]
     result = img.copy()
     result[y0:y1, x0:x1] = out + lids * (out * (1 - disc) + moved * disc - out)
@@ -522,18 +520,18 @@ class Texture:
     raster: Raster
 
 
-def prepared_texture(a: AssembledFace, other_identity: bool, state: TrackState) -> Texture:
+def prepared_texture(a: AssembledFace, other_identity: bool, hide_hair: bool, state: TrackState) -> Texture:
     """The texture's Texture, from the track's state when it is the same texture as the last frame's (a
     source photo in a swap or reenactment: ~50 ms saved per frame)."""
     h = hashlib.blake2b(digest_size=16)
-    for part in (a.texture_landmarks, a.texture_crop[::4, ::4], np.array([other_identity])):
+    for part in (a.texture_landmarks, a.texture_crop[::4, ::4], np.array([other_identity, hide_hair])):
         h.update(np.ascontiguousarray(part).tobytes())
     key = h.digest()
     cached = state.data.get(TEXTURE_KEY)
     if cached is not None and cached.key == key:
         return cached
     cover = Cover.of(a.texture_crop, a.texture_landmarks, a.texture_masks)
-    hidden = cover.over(with_glasses=other_identity)
+    hidden = cover.over(with_glasses=other_identity, with_hair=hide_hair)
     tex = Texture(key, cover, hidden, clean_texture(a.texture_crop, hidden, a.texture_masks),
                   rasterise(a.texture_landmarks[:NUM_MESH_VERTICES], mesh_triangles()))
     state.data[TEXTURE_KEY] = tex
@@ -550,7 +548,10 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     parts = part_triangles()
     canvas = a.canvas_crop
     other = changes_identity(a)
-    tex = prepared_texture(a, other, state)
+    moved = head_moved(a)
+    # a donor's bangs give way to the canvas's forehead; a face that moves keeps its own, warped with it
+    hide_hair = other or not moved
+    tex = prepared_texture(a, other, hide_hair, state)
     tex_cover, tex_hidden, texture, shown = tex.cover, tex.hidden, tex.crop, tex.raster
     canvas_cover = Cover.of(canvas, a.canvas_landmarks, a.canvas_masks)
 
@@ -586,7 +587,7 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     seen = direct.seen | (w_mirror > 0)
     tex_skin = _remap((a.texture_masks["skin"] & ~erode(tex_hidden | tex_cover.glasses, -3)).astype(np.uint8), direct.xy, raster,
                       cv2.INTER_NEAREST)
-    tex_hair = _remap(tex_cover.hair.astype(np.float32), direct.xy, raster)
+    tex_hair = _remap((tex_cover.hair & hide_hair).astype(np.float32), direct.xy, raster)
     # 2. relight (linear RGB) by the shading ratio
     lit_dst = shading(raster, vertex_normals(dst), a.lighting)
     lit = relight(_remap(texture, direct.xy, raster).reshape(-1, 3)[raster.pix], direct.shading, lit_dst)
@@ -595,7 +596,7 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
         mirrored = relight(_remap(texture, mirror.xy, raster).reshape(-1, 3)[raster.pix[use]], mirror.shading[use],
                            lit_dst[use])
         lit[use] += w_mirror[use, None] * (mirrored - lit[use])
-        tex_hair = np.maximum(tex_hair, _remap(tex_cover.hair.astype(np.float32), mirror.xy, raster))
+        tex_hair = np.maximum(tex_hair, _remap((tex_cover.hair & hide_hair).astype(np.float32), mirror.xy, raster))
     face = _srgb_float(canvas).reshape(-1, 3).copy()
     face[raster.pix] = lit
     face = face.reshape(SIZE, SIZE, 3)
@@ -629,12 +630,17 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     oval = polygon_mask(dst[list(REGION_CONTOURS["face_oval"])]) & covered
     weight = feather(erode(oval, OVAL_MARGIN), OVAL_MARGIN / 2) * (1 - feather(erode(tex_hair > 0.05, -3), 3.0))
     new = oval
+    if moved:  # the face's own silhouette moves with it
+        layer, band = silhouette_band(a)
+        layer = np.where(band[..., None] & ~oval[..., None], layer, face)
+        face = weight[..., None] * face + (1 - weight[..., None]) * layer
+        weight = np.maximum(weight, feather(erode(oval | band, 4), 4.0))
+        new = new | band
     if a.hair == "texture":
         layer, head = carry_head(a)
         face = weight[..., None] * face + (1 - weight[..., None]) * layer
         weight = np.maximum(weight, head)
         new = new | (head > 0.5)
-    moved = head_moved(a)
     front = keep_canvas.copy()
     if not moved:  # what covers the canvas face stays in front of it (not the hair a headswap replaces)
         front |= canvas_cover.over(with_glasses=not other, with_hair=a.hair != "texture")
@@ -658,6 +664,40 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     alpha[erode(front, 2)] = 0.0
     crop = _to_uint8(_srgb_float(canvas) + alpha[..., None] * (out - _srgb_float(canvas)))
     return crop, alpha.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def band_triangles() -> np.ndarray:
+    """(2k, 3) triangles of the band between the face oval's k vertices (0..k-1) and a ring outside them
+    (k..2k-1), wound like the mesh (camera-facing on the canonical face)."""
+    k = len(REGION_CONTOURS["face_oval"])
+    i = np.arange(k)
+    tri = np.concatenate([np.stack([i, (i + 1) % k, k + i], 1), np.stack([(i + 1) % k, k + (i + 1) % k, k + i], 1)])
+    flat = _band_points(canonical_mesh().vertices * [1.0, -1.0, 1.0])  # canonical y up -> image y down
+    v = flat[tri]
+    e1, e2 = v[:, 1, :2] - v[:, 0, :2], v[:, 2, :2] - v[:, 0, :2]
+    flip = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0] > 0
+    tri[flip] = tri[flip][:, [0, 2, 1]]
+    return tri
+
+
+def _band_points(landmarks: np.ndarray) -> np.ndarray:
+    """(2k, 3): the face oval's vertices, then each pushed SILHOUETTE_BAND further from the oval's centre."""
+    oval = np.asarray(landmarks, np.float64)[list(REGION_CONTOURS["face_oval"])]
+    ring = oval.copy()
+    centre = oval[:, :2].mean(axis=0)
+    ring[:, :2] = centre + (oval[:, :2] - centre) * (1 + SILHOUETTE_BAND)
+    return np.concatenate([oval, ring])
+
+
+def silhouette_band(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
+    """The texture just outside its face oval (jaw edge, cheek line, hairline, what lies behind them),
+    warped like the face: a band of triangles from the oval to a ring around it. When the head turns, the
+    outline turns with it instead of staying where the canvas had it. Float RGB layer and its coverage."""
+    tri = band_triangles()
+    raster = rasterise(_band_points(a.landmarks), tri)
+    xy = raster.interpolate(_band_points(a.texture_landmarks)[:, :2], tri)
+    return _srgb_float(_remap(a.texture_crop, xy, raster)), raster.mask()
 
 
 def head_moved(a: AssembledFace) -> bool:
