@@ -7,28 +7,35 @@ aligned crop:
    the assembled ones. The destination triangles are rasterised once, with a z-buffer on the assembled
    depth, so under a head turn the far cheek's triangles hidden behind the nose are not drawn; every covered
    pixel gets its triangle and barycentrics, hence its source position, and one cv2.remap samples it. The
-   texture's occluders (glasses, hands, bangs) are inpainted away in texture space first: they belong to
-   the donor's photo, not to the face.
-2. light and colour: each pixel is multiplied, in linear RGB, by the ratio of its shading under the target
-   lighting (at the assembled normal) to its shading under the texture's lighting (at the normal it had in
-   the texture); then a Lab mean/std match on skin against the canvas skin it replaces, smoothed along the
-   track so the tone does not flicker.
+   texture has a z-buffer too: a point it hides (behind its own nose) or shows badly foreshortened takes
+   the mirror image of its partner on the other half of the face. What covers the texture's face (hands,
+   bangs; glasses when the identity changes) is filled in texture space first, from the skin around it.
+2. light and colour: each pixel is multiplied, in linear RGB, by the ratio of its shading (SH luminance)
+   under the target lighting at the assembled normal to that under the texture's lighting at its own
+   normal; then a Lab match on skin against the canvas skin it replaces, smoothed along the track so the
+   tone does not flicker.
 3. parts the texture may not show: the mouth interior is the canvas's own when the assembled mouth is the
    canvas's (swap, headswap, an edit that keeps the expression: alpha 0 there, its teeth stay); when the
    geometry opens a mouth, it is warped from whichever input shows one open, else filled as a dark cavity.
    The same holds for eyes the texture shows closed. Gaze: the iris disc is moved inside the eye opening to
    where the assembled gaze puts it on FORD's eyeball model (ford/gaze.py), the sclera filled behind it.
-4. blend: a Laplacian-pyramid blend over the assembled face oval, minus what covers the canvas face
-   (occluders, bangs), so the jaw and hairline carry no seam and the skin tone meets the neck's. headswap
-   also carries the texture's hair and forehead (by a similarity), hairswap only its hair.
+4. blend: a Laplacian-pyramid blend over the assembled face oval, minus what covers the canvas face (hands,
+   hair, and its glasses unless the identity changes: glasses go with the person), so the jaw and hairline
+   carry no seam and the skin tone meets the neck's. A head turned away from the canvas's carries a band of
+   its own silhouette, and the canvas head it uncovers is filled from around it; headswap (and reenact)
+   also carry the texture's hair and forehead by a similarity, hairswap only its hair, and both fill the
+   canvas hair the new hair does not cover.
 5. inpaint: the masked area is regenerated from the face's mirror image (MediaPipe's mesh is symmetric:
    each vertex has a mirror partner), what the mirror cannot supply is inpainted, and a Poisson blend
    joins it to the canvas; outside the mask the crop is the canvas, bit for bit.
 
-What it cannot do: teeth or a tongue it never saw (an opened mouth with no open donor is a dark cavity),
-the far side of a face turned away in the texture (stretched from its edge), ears, neck and hair of the
-identity in swap (the target's stay), hair the canvas shows beyond the donor's (headswap/hairswap leave it),
-new wrinkles of a new expression, and specular highlights, which the shading ratio treats as albedo.
+What it cannot do: teeth or a tongue it never saw (an opened mouth with no open donor is a dark cavity);
+eyes the texture shows shut, opened (their lids are stretched); the far side of a face neither half of the
+texture shows well; the identity's ears, neck and hair in swap (the target's stay); a hat or hair that
+FORD's hair mask reads as background (headswap/hairswap carry the mask only); the scene behind a removed
+head or hair (a smooth fill); new wrinkles of a new expression; specular highlights (the shading ratio
+treats them as albedo); the skin behind removed glasses frames (a smooth fill with borrowed grain) and
+the tint of their lenses, which stays.
 """
 
 from __future__ import annotations
@@ -62,11 +69,16 @@ STATE_KEY = "geometric.colour"
 TEXTURE_KEY = "geometric.texture"
 MIRROR_DETAIL = (0.3, 0.6)  # detail ratio (texture vs its mirror) from which on the mirror is blended in, and
 # under which it is all mirror
+DETAIL_SHIFT = 40  # px: where a filled hole borrows its skin grain from (about an eye's height away)
 SILHOUETTE_BAND = 0.12  # the band carried around a moved face, as a fraction of the oval's radius
 MOVED_DEG = 3.0  # head rotation from the canvas's beyond which the canvas's occluders no longer apply
 DEPTH_TOLERANCE = 4.0  # px of depth: a texture point this far behind the visible surface is hidden
 OVAL_MARGIN = 6  # px: the face fades out this far inside the assembled oval, so the texture's own edge
 # (its hairline, background, jaw shadow) never shows and the canvas's outline stays
+GLASSES_BAND = (1.35, 0.95, 0.15)  # eye-centred ellipse: semi-axes and downward shift, in eye widths
+RIM_CONTRAST = 14  # black-hat (8-bit L) above which a thin structure is darker than the skin around it
+BANGS_DARKER = 12.0  # 8-bit L below the skin's mean lightness that a bangs pixel must be
+RIM_LENGTH = 0.5  # eye widths: rim pieces are long, wrinkle pieces mostly shorter
 _LINEAR = ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4
 _LINEAR = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92, _LINEAR).astype(np.float32)
 
@@ -220,12 +232,6 @@ def _disc(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
-GLASSES_BAND = (1.35, 0.95, 0.15)  # eye-centred ellipse: semi-axes and downward shift, in eye widths
-RIM_CONTRAST = 14  # black-hat (8-bit L) above which a thin structure is darker than the skin around it
-BANGS_DARKER = 12.0  # 8-bit L below the skin's mean lightness that a bangs pixel must be
-RIM_LENGTH = 0.5  # eye widths: rim pieces are long, wrinkle pieces mostly shorter
-
-
 def glasses(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
     """bool (512, 512): the frames of glasses, when FORD's occluder mask says there are some.
 
@@ -320,12 +326,25 @@ class Cover:
 def clean_texture(crop: np.ndarray, hide: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
     """The texture crop with what covers its face (`hide`) filled from the skin around it, in texture space
     before any warp, so a donor's hands (or glasses, in a swap) never reach the result. The fill draws on
-    skin only: eyes, lashes and brows next to a frame would darken it."""
+    skin only: eyes, lashes and brows next to a frame would darken it.
+
+    A smooth fill reads as a smudge next to skin with pores and wrinkles, so the fill gets the fine detail
+    (the image minus its blur) of the skin DETAIL_SHIFT px below, or above, where that is visible skin."""
     hole = erode(hide, -2)
     if not hole.any():
         return crop
     known = ~erode(masks["eyes"] | masks["brows"], -2) & ~hole
-    return fill_holes(crop, hole, known)
+    filled = fill_holes(crop, hole, known).astype(np.float32)
+    img = crop.astype(np.float32)
+    detail = img - cv2.GaussianBlur(img, (0, 0), 1.5)
+    source = masks["skin"] & ~hole
+    grain = np.zeros_like(detail)
+    todo = hole.copy()
+    for shift in (DETAIL_SHIFT, -DETAIL_SHIFT, 2 * DETAIL_SHIFT):
+        ok = todo & np.roll(source, -shift, axis=0)
+        grain[ok] = np.roll(detail, -shift, axis=0)[ok]
+        todo &= ~ok
+    return np.clip(filled + grain + 0.5, 0, 255).astype(np.uint8)
 
 
 def changes_identity(a: AssembledFace) -> bool:
@@ -370,8 +389,8 @@ def move_iris(img: np.ndarray, eye_mask: np.ndarray, centre: np.ndarray, radius:
     if radius < 1.0 or not eye_mask.any():
         return img
     ys, xs = np.nonzero(eye_mask)
-    target = np.array([np.clip(target[0], xs.min() + 0.6 * radius, max(xs.max() - 0.6 * radius, xs.min() + 0.6 * radius)),
-                       target[1]])
+    lo, hi = xs.min() + 0.6 * radius, max(xs.max() - 0.6 * radius, xs.min() + 0.6 * radius)
+    target = np.array([np.clip(target[0], lo, hi), target[1]])
     shift = target - centre
     if float(np.hypot(*shift)) < 0.3:
         return img
@@ -538,97 +557,133 @@ def prepared_texture(a: AssembledFace, other_identity: bool, hide_hair: bool, st
     return tex
 
 
+@dataclass(frozen=True)
+class Openings:
+    """Who fills the mouth and eye openings of the assembled face: `donor` per triangle (TEXTURE, CANVAS:
+    warped from the canvas, KEPT: the canvas as it is, alpha 0, CAVITY: a dark mouth), and the `kept` and
+    `cavity` openings as masks."""
+
+    donor: np.ndarray
+    kept: np.ndarray
+    cavity: np.ndarray
+
+
+TEXTURE, CANVAS, KEPT, CAVITY = range(4)
+
+
+def plan_openings(a: AssembledFace) -> Openings:
+    """The mouth is the canvas's own when the assembled mouth is where the canvas has it (the expression is
+    the canvas's: its teeth stay). An opening the texture shows open enough is the texture's; else one the
+    canvas shows open is warped from the canvas; else a mouth is a dark cavity (an eye stays the texture's,
+    stretched: lids squeezed shut look less wrong than a painted eye)."""
+    dst = np.asarray(a.landmarks, np.float64)
+    parts = part_triangles()
+    donor = np.full(len(mesh_triangles()), TEXTURE, np.int8)
+    kept = np.zeros((SIZE, SIZE), bool)
+    cavity = np.zeros((SIZE, SIZE), bool)
+    for name, contour in (("mouth", "lips_inner"), ("right_eye", "right_eye"), ("left_eye", "left_eye")):
+        want = openness(dst, contour)
+        opening = polygon_mask(dst[list(REGION_CONTOURS[contour])])
+        if name == "mouth" and want >= CLOSED and same_part(dst, a.canvas_landmarks, contour):
+            donor[parts[name]] = KEPT
+            kept |= opening
+        elif want < CLOSED or openness(a.texture_landmarks, contour) >= DONOR_OPENNESS * want:
+            continue
+        elif openness(a.canvas_landmarks, contour) >= DONOR_OPENNESS * want:
+            donor[parts[name]] = CANVAS
+        elif name == "mouth":
+            donor[parts[name]] = CAVITY
+            cavity |= opening
+    return Openings(donor, kept, cavity)
+
+
+def warp_face(a: AssembledFace, raster: Raster, tex: Texture,
+              hide_hair: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 1-2: the texture warped to the raster's pixels, with the mirror image where the texture hides
+    a point or shows it badly foreshortened, and relit. Returns the relit pixels (n, 3 float sRGB), which
+    pixels the texture shows at all (n,), where they are texture skin (n,) and the texture's hidden hair
+    warped (512, 512 float)."""
+    tri = mesh_triangles()
+    dst = np.asarray(a.landmarks, np.float64)
+    direct = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, tex.raster,
+                              np.arange(NUM_MESH_VERTICES), dst)
+    mirror = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, tex.raster, mirror_pairs(), dst)
+    in_part = np.any(list(part_triangles().values()), axis=0)[raster.tri]
+    w_mirror = mirror_weight(direct, mirror, in_part)
+    if w_mirror.any():  # soften the switch between the two sources over a few pixels
+        smooth = feather(raster.image(w_mirror[:, None], 0.0)[..., 0], 4.0).reshape(-1)[raster.pix]
+        w_mirror = np.where(direct.seen, np.minimum(smooth, mirror.seen), w_mirror)
+    hair = (tex.cover.hair & hide_hair).astype(np.float32)
+    skin = (a.texture_masks["skin"] & ~erode(tex.hidden | tex.cover.glasses, -3)).astype(np.uint8)
+    skin = _remap(skin, direct.xy, raster, cv2.INTER_NEAREST).reshape(-1)[raster.pix] > 0
+    hidden_hair = _remap(hair, direct.xy, raster)
+    lit_dst = shading(raster, vertex_normals(dst), a.lighting)
+    lit = relight(_remap(tex.crop, direct.xy, raster).reshape(-1, 3)[raster.pix], direct.shading, lit_dst)
+    use = w_mirror > 0
+    if use.any():
+        mirrored = relight(_remap(tex.crop, mirror.xy, raster).reshape(-1, 3)[raster.pix[use]],
+                           mirror.shading[use], lit_dst[use])
+        lit[use] += w_mirror[use, None] * (mirrored - lit[use])
+        hidden_hair = np.maximum(hidden_hair, _remap(hair, mirror.xy, raster))
+    return lit, direct.seen | use, skin, hidden_hair
+
+
 def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray, np.ndarray]:
     """Every task that puts a (possibly new) face on the canvas: swap, headswap, reenact, edit, mix."""
     a = assembled
-    tri = mesh_triangles()
     dst = np.asarray(a.landmarks, np.float64)
-    raster = rasterise(dst[:NUM_MESH_VERTICES], tri)
+    raster = rasterise(dst[:NUM_MESH_VERTICES], mesh_triangles())
     covered = raster.mask()
-    parts = part_triangles()
-    canvas = a.canvas_crop
+    canvas = _srgb_float(a.canvas_crop)
     other = changes_identity(a)
     moved = head_moved(a)
     # a donor's bangs give way to the canvas's forehead; a face that moves keeps its own, warped with it
     hide_hair = other or not moved
     tex = prepared_texture(a, other, hide_hair, state)
-    tex_cover, tex_hidden, texture, shown = tex.cover, tex.hidden, tex.crop, tex.raster
-    canvas_cover = Cover.of(canvas, a.canvas_landmarks, a.canvas_masks)
+    canvas_cover = Cover.of(a.canvas_crop, a.canvas_landmarks, a.canvas_masks)
+    openings = plan_openings(a)
+    pix_donor = openings.donor[raster.tri]
 
-    # which input fills each opening: 0 texture, 1 canvas (warped), 2 canvas as is (alpha 0), 3 cavity
-    donor = np.zeros(len(tri), np.int8)
-    keep_canvas = np.zeros((SIZE, SIZE), bool)
-    cavity = np.zeros((SIZE, SIZE), bool)
-    for name, contour in (("mouth", "lips_inner"), ("right_eye", "right_eye"), ("left_eye", "left_eye")):
-        want = openness(dst, contour)
-        opening = polygon_mask(dst[list(REGION_CONTOURS[contour])])
-        if name == "mouth" and same_part(dst, a.canvas_landmarks, contour) and want >= CLOSED:
-            donor[parts[name]] = 2
-            keep_canvas |= opening
-        elif want < CLOSED or openness(a.texture_landmarks, contour) >= DONOR_OPENNESS * want:
-            continue
-        elif openness(a.canvas_landmarks, contour) >= DONOR_OPENNESS * want:
-            donor[parts[name]] = 1
-        elif name == "mouth":
-            donor[parts[name]] = 3
-            cavity |= opening
-
-    # 1. warp the texture (and the canvas, for openings it donates); what the texture hides or shows
-    # badly foreshortened comes from its mirror image
-    pix_donor = donor[raster.tri]
-    direct = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, shown, np.arange(NUM_MESH_VERTICES),
-                              dst)
-    mirror = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, shown, mirror_pairs(), dst)
-    in_part = np.any([parts[k] for k in parts], axis=0)[raster.tri]
-    w_mirror = mirror_weight(direct, mirror, in_part)
-    if w_mirror.any():  # soften the switch between the two sources over a few pixels
-        smooth = feather(raster.image(w_mirror[:, None], 0.0)[..., 0], 4.0).reshape(-1)[raster.pix]
-        w_mirror = np.where(direct.seen, np.minimum(smooth, mirror.seen), w_mirror)
-    seen = direct.seen | (w_mirror > 0)
-    tex_skin = _remap((a.texture_masks["skin"] & ~erode(tex_hidden | tex_cover.glasses, -3)).astype(np.uint8), direct.xy, raster,
-                      cv2.INTER_NEAREST)
-    tex_hair = _remap((tex_cover.hair & hide_hair).astype(np.float32), direct.xy, raster)
-    # 2. relight (linear RGB) by the shading ratio
-    lit_dst = shading(raster, vertex_normals(dst), a.lighting)
-    lit = relight(_remap(texture, direct.xy, raster).reshape(-1, 3)[raster.pix], direct.shading, lit_dst)
-    use = w_mirror > 0
-    if use.any():
-        mirrored = relight(_remap(texture, mirror.xy, raster).reshape(-1, 3)[raster.pix[use]], mirror.shading[use],
-                           lit_dst[use])
-        lit[use] += w_mirror[use, None] * (mirrored - lit[use])
-        tex_hair = np.maximum(tex_hair, _remap((tex_cover.hair & hide_hair).astype(np.float32), mirror.xy, raster))
-    face = _srgb_float(canvas).reshape(-1, 3).copy()
-    face[raster.pix] = lit
-    face = face.reshape(SIZE, SIZE, 3)
-    unseen = raster.mask(~seen)
-    # colour: match the warped skin to the canvas skin it lands on, smoothed along the track
-    skin_here = (tex_skin.reshape(-1)[raster.pix] > 0) & (pix_donor == 0)
-    skin_here &= (a.canvas_masks["skin"] & ~erode(canvas_cover.over(with_glasses=True), -3)).reshape(-1)[raster.pix]
-    target = _srgb_float(canvas).reshape(-1, 3)[raster.pix[skin_here]]
-    transfer = match_statistics(lit[skin_here], target).smoothed(state.data.get(STATE_KEY), COLOUR_KEEP)
+    # 1-2. warp and relight; colour: the warped skin matched to the canvas skin it lands on, smoothed
+    # along the track
+    lit, seen, skin, hidden_hair = warp_face(a, raster, tex, hide_hair)
+    skin &= pix_donor == TEXTURE
+    skin &= (a.canvas_masks["skin"] & ~erode(canvas_cover.over(with_glasses=True), -3)).reshape(-1)[raster.pix]
+    target = canvas.reshape(-1, 3)[raster.pix[skin]]
+    transfer = match_statistics(lit[skin], target).smoothed(state.data.get(STATE_KEY), COLOUR_KEEP)
     state.data[STATE_KEY] = transfer
-    from_texture = covered & (raster.image(pix_donor[:, None].astype(np.float32), -1)[..., 0] == 0)
-    face[from_texture] = transfer.apply(face[from_texture])
+    textured = pix_donor == TEXTURE
+    lit[textured] = transfer.apply(lit[textured])
+    face = canvas.reshape(-1, 3).copy()
+    face[raster.pix] = lit
 
-    # 3. openings from the canvas, or a cavity
-    if (pix_donor == 1).any():
-        sel = pix_donor == 1
-        cxy = raster.interpolate(a.canvas_landmarks[:NUM_MESH_VERTICES, :2], tri)
-        warped = _remap(canvas, cxy, raster).reshape(-1, 3)
-        flat = face.reshape(-1, 3)
-        flat[raster.pix[sel]] = _srgb_float(warped[raster.pix[sel]])
-    if cavity.any():
-        face = mouth_cavity(face, cavity)
-
-    if unseen.any():  # neither side of the texture shows it: fill from the warped face around it
+    # 3. openings from the canvas, or a cavity; what neither side of the texture shows, from around it
+    from_canvas = pix_donor == CANVAS
+    if from_canvas.any():
+        cxy = raster.interpolate(a.canvas_landmarks[:NUM_MESH_VERTICES, :2], mesh_triangles())
+        face[raster.pix[from_canvas]] = _remap(canvas, cxy, raster).reshape(-1, 3)[raster.pix[from_canvas]]
+    face = face.reshape(SIZE, SIZE, 3)
+    if openings.cavity.any():
+        face = mouth_cavity(face, openings.cavity)
+    unseen = raster.mask(~seen)
+    if unseen.any():
         face = fill_holes(face, unseen, covered & ~unseen)
 
     # 4. gaze: move each iris to where the assembled gaze puts it
-    face = apply_gaze(face, a, donor, parts)
+    face = apply_gaze(face, a, openings.donor)
 
-    # 5. blend over the assembled face oval (and the carried head), minus what covers the canvas face
-    oval = polygon_mask(dst[list(REGION_CONTOURS["face_oval"])]) & covered
-    weight = feather(erode(oval, OVAL_MARGIN), OVAL_MARGIN / 2) * (1 - feather(erode(tex_hair > 0.05, -3), 3.0))
+    # 5. blend
+    return blend_face(a, face, covered, hidden_hair, openings.kept, canvas_cover, other, moved)
+
+
+def blend_face(a: AssembledFace, face: np.ndarray, covered: np.ndarray, hidden_hair: np.ndarray,
+               kept: np.ndarray, canvas_cover: Cover, other: bool, moved: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Step 5: the rendered face (float RGB) blended into the canvas over the assembled face oval (plus the
+    silhouette band of a moved face and the carried head of a headswap or reenactment), minus what covers
+    the canvas face and the openings it keeps; returns the crop and its alpha."""
+    canvas = _srgb_float(a.canvas_crop)
+    oval = polygon_mask(a.landmarks[list(REGION_CONTOURS["face_oval"])]) & covered
+    weight = feather(erode(oval, OVAL_MARGIN), OVAL_MARGIN / 2) * (1 - feather(erode(hidden_hair > 0.05, -3), 3.0))
     new = oval
     if moved:  # the face's own silhouette moves with it
         layer, band = silhouette_band(a)
@@ -641,11 +696,11 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
         face = weight[..., None] * face + (1 - weight[..., None]) * layer
         weight = np.maximum(weight, head)
         new = new | (head > 0.5)
-    front = keep_canvas.copy()
+    front = kept.copy()
     if not moved:  # what covers the canvas face stays in front of it (not the hair a headswap replaces)
         front |= canvas_cover.over(with_glasses=not other, with_hair=a.hair != "texture")
     weight *= 1 - feather(erode(front, -3), 1.0)
-    base = _srgb_float(canvas)
+    base = canvas
     gap = np.zeros((SIZE, SIZE), bool)
     if a.hair == "texture" and not moved:
         base, gap = bald_canvas(a, erode(new, -2))
@@ -662,8 +717,7 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     inner = erode(front, 1)
     alpha[inner] = np.minimum(alpha[inner], weight[inner])
     alpha[erode(front, 2)] = 0.0
-    crop = _to_uint8(_srgb_float(canvas) + alpha[..., None] * (out - _srgb_float(canvas)))
-    return crop, alpha.astype(np.float32)
+    return _to_uint8(canvas + alpha[..., None] * (out - canvas)), alpha.astype(np.float32)
 
 
 @functools.lru_cache(maxsize=1)
@@ -717,20 +771,18 @@ def mouth_cavity(face: np.ndarray, opening: np.ndarray) -> np.ndarray:
     return _srgb_float(img)
 
 
-def apply_gaze(face: np.ndarray, a: AssembledFace, donor: np.ndarray, parts: dict[str, np.ndarray]) -> np.ndarray:
+def apply_gaze(face: np.ndarray, a: AssembledFace, donor: np.ndarray) -> np.ndarray:
     """Move each eye's iris from where its donor's warp put it to the assembled gaze."""
     dst = np.asarray(a.landmarks, np.float64)
     tri = mesh_triangles()
     for name, eye, yaw, pitch in (("right_eye", RIGHT_EYE, a.gaze.right_yaw, a.gaze.right_pitch),
                                   ("left_eye", LEFT_EYE, a.gaze.left_yaw, a.gaze.left_pitch)):
-        source = a.canvas_landmarks if donor[parts[name]].any() and donor[parts[name]][0] == 1 else a.texture_landmarks
+        source = a.canvas_landmarks if (donor[part_triangles()[name]] == CANVAS).any() else a.texture_landmarks
         ring = [eye[2]] + list(REGION_CONTOURS[name.replace("eye", "iris")])
         mapped = map_points(source[ring], source[:NUM_MESH_VERTICES], dst[:NUM_MESH_VERTICES], tri)
-        centre = mapped[0]
-        radius = float(np.linalg.norm(mapped[1:] - centre, axis=1).mean())
+        radius = float(np.linalg.norm(mapped[1:] - mapped[0], axis=1).mean())
         target = iris_target(dst, eye, yaw, pitch)
-        opening = polygon_mask(dst[list(REGION_CONTOURS[name])])
-        face = move_iris(face, opening, centre, radius, target)
+        face = move_iris(face, polygon_mask(dst[list(REGION_CONTOURS[name])]), mapped[0], radius, target)
     return face
 
 
