@@ -53,7 +53,7 @@ def test_tiles_cover_the_frame():
             assert x + side <= w and y + side <= h
             covered[y : y + side, x : x + side] = True
         assert covered.all()
-    assert tile_windows(320, 240) == []
+    assert tile_windows(512, 512) == []
 
 
 def test_similarity_transform_recovers_a_known_transform():

@@ -52,7 +52,7 @@ def non_max_suppression(boxes: list[FaceBox], iou_threshold: float = 0.3) -> lis
     return kept
 
 
-def tile_windows(width: int, height: int, min_side: int = 320, fraction: float = 0.6) -> list[tuple[int, int, int]]:
+def tile_windows(width: int, height: int, min_side: int = 512, fraction: float = 0.6) -> list[tuple[int, int, int]]:
     """Square tiles (x, y, side) covering the frame with overlap; none for frames small enough already."""
     if max(width, height) <= min_side:
         return []
