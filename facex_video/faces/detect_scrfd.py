@@ -22,18 +22,6 @@ EXPECTED = "expected an insightface SCRFD face detector such as det_10g.onnx"
 SCRFD_OUTPUT_COUNTS = (6, 9, 10, 15)
 
 
-def _what_it_is(found: object) -> str:
-    """What insightface's router made of a file that is not a usable SCRFD, for the error message."""
-    from insightface.model_zoo.scrfd import SCRFD
-
-    if found is None:
-        return "insightface recognises no model type in it"
-    if isinstance(found, SCRFD):
-        return f"its graph has {len(found.output_names)} outputs, SCRFD has {'/'.join(map(str, SCRFD_OUTPUT_COUNTS))}"
-    task = getattr(found, "taskname", "")
-    return f"insightface reads it as {type(found).__name__}" + (f", a {task} model" if task else "")
-
-
 class ScrfdBoxDetector:
     """insightface SCRFD on the whole frame (letterboxed to `input_size`); same interface as FaceBoxDetector.
 
@@ -43,21 +31,15 @@ class ScrfdBoxDetector:
     """
 
     def __init__(self, model: Path, *, min_score: float = 0.5, input_size: tuple[int, int] = (640, 640)):
-        from insightface.model_zoo import get_model
         from insightface.model_zoo.scrfd import SCRFD
 
+        from ..models.insightface_onnx import load_insightface_model
+
         path = Path(model).expanduser()
-        if not path.is_file():
-            raise ModelError(f"{FLAG} {path}: missing (no such file), {EXPECTED}")
-        if path.suffix.lower() != ".onnx":
-            # insightface reads any other name as a model-pack name under ~/.insightface, not as a path.
-            raise ModelError(f"{FLAG} {path}: insightface only loads files named *.onnx; {EXPECTED}")
-        try:
-            found = get_model(str(path), providers=["CPUExecutionProvider"])
-        except Exception as err:  # onnxruntime and insightface's router raise many unrelated types
-            raise ModelError(f"{FLAG} {path}: not a loadable ONNX model ({err}); {EXPECTED}") from err
-        if not isinstance(found, SCRFD) or len(found.output_names) not in SCRFD_OUTPUT_COUNTS:
-            raise ModelError(f"{FLAG} {path}: not an SCRFD face detector ({_what_it_is(found)}); {EXPECTED}")
+        found = load_insightface_model(path, SCRFD, flag=FLAG, expected=EXPECTED, what="an SCRFD face detector")
+        if len(found.output_names) not in SCRFD_OUTPUT_COUNTS:
+            raise ModelError(f"{FLAG} {path}: not an SCRFD face detector (its graph has {len(found.output_names)} "
+                             f"outputs, SCRFD has {'/'.join(map(str, SCRFD_OUTPUT_COUNTS))}); {EXPECTED}")
         found.prepare(-1, input_size=input_size, det_thresh=min_score)
         self._model: SCRFD | None = found
         self.input_size = input_size

@@ -97,14 +97,6 @@ class DlibIdentityEncoder:
         return float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64)))
 
 
-def _what_it_is(found: object) -> str:
-    """What insightface's router made of a file that is not an ArcFace model, for the error message."""
-    if found is None:
-        return "insightface recognises no model type in it"
-    task = getattr(found, "taskname", "")
-    return f"insightface reads it as {type(found).__name__}" + (f", a {task} model" if task else "")
-
-
 class ArcFaceIdentityEncoder:
     """A user's ArcFace ONNX through insightface (512-D unit vectors, cosine distance).
 
@@ -116,21 +108,12 @@ class ArcFaceIdentityEncoder:
     unit_norm = True
 
     def __init__(self, path: str | Path):
-        from insightface.model_zoo import get_model
         from insightface.model_zoo.arcface_onnx import ArcFaceONNX
 
+        from ..models.insightface_onnx import load_insightface_model
+
         path = Path(path).expanduser()
-        if not path.is_file():
-            raise ModelError(f"{FLAG} {path}: missing (no such file), {EXPECTED}")
-        if path.suffix.lower() != ".onnx":
-            # insightface reads any other name as a model-pack name under ~/.insightface, not as a path.
-            raise ModelError(f"{FLAG} {path}: insightface only loads files named *.onnx; {EXPECTED}")
-        try:
-            found = get_model(str(path), providers=["CPUExecutionProvider"])
-        except Exception as err:  # onnxruntime and insightface's router raise many unrelated types
-            raise ModelError(f"{FLAG} {path}: not a loadable ONNX model ({err}); {EXPECTED}") from err
-        if not isinstance(found, ArcFaceONNX):
-            raise ModelError(f"{FLAG} {path}: not an ArcFace model ({_what_it_is(found)}); {EXPECTED}")
+        found = load_insightface_model(path, ArcFaceONNX, flag=FLAG, expected=EXPECTED, what="an ArcFace model")
         self._model = found
         self.size = int(found.input_size[0])
         batch = found.input_shape[0]

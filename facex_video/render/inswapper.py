@@ -14,8 +14,6 @@ Swap only: expression, pose, gaze and lighting come from the target crop the net
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 
 import cv2
@@ -23,7 +21,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..faces.types import LEFT_EYE_CORNERS, MOUTH_CORNERS, NOSE_TIP, RIGHT_EYE_CORNERS
-from ..ford.identity import _what_it_is
+from ..models.insightface_onnx import load_insightface_model
 from ..fors.assemble import AssembledFace
 from .base import TrackState
 
@@ -57,24 +55,6 @@ def feathered(mask: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(eroded.astype(np.float32), (k, k), sigma)
 
 
-def _load(path: Path):
-    """insightface's INSwapper for `path`, or a ModelError naming the flag and what the file is instead."""
-    from insightface.model_zoo import get_model
-    from insightface.model_zoo.inswapper import INSwapper
-
-    if path.suffix.lower() != ".onnx":
-        # insightface reads any other name as a model-pack name under ~/.insightface, not as a path
-        raise ModelError(f"{FLAG} {path}: insightface only loads files named *.onnx; {EXPECTED}")
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # INSwapper prints its input shape on load
-            found = get_model(str(path), providers=["CPUExecutionProvider"])
-    except Exception as err:  # onnx, onnxruntime and insightface's router raise many unrelated types
-        raise ModelError(f"{FLAG} {path}: not a loadable ONNX model ({err}); {EXPECTED}") from err
-    if not isinstance(found, INSwapper):
-        raise ModelError(f"{FLAG} {path}: not an inswapper model ({_what_it_is(found)}); {EXPECTED}")
-    return found
-
-
 class InswapperRenderer:
     """Renders `swap` with a user's inswapper_128.onnx; checked and run once at load time, so a wrong file
     fails with the flag's name before any video is decoded."""
@@ -86,7 +66,9 @@ class InswapperRenderer:
         from ..models.store import model_path as store_path
 
         path = store_path("inswapper", override=model_path)
-        self._model = _load(path)
+        from insightface.model_zoo.inswapper import INSwapper
+
+        self._model = load_insightface_model(path, INSwapper, flag=FLAG, expected=EXPECTED, what="an inswapper model")
         declared = self._model.session.get_inputs()[1].shape[-1]  # an int, or a name if the graph leaves it open
         emap = np.asarray(self._model.emap)
         if emap.ndim != 2 or (isinstance(declared, int) and emap.shape[1] != declared):
