@@ -68,3 +68,14 @@ def test_analyze_refuses_a_non_parquet_output(tmp_path, capsys):
     assert main(["analyze", str(sample_path("t1")), "-o", str(tmp_path / "t1.csv"), "--quiet"]) == 2
     assert "Parquet" in capsys.readouterr().err
     assert not (tmp_path / "t1.csv").exists()
+
+
+def test_reported_rows_are_the_rows_written(tmp_path, astronaut):
+    """Rows of tracks too short to keep are dropped from the file, and from the count the summary gives."""
+    from facex_video import api
+
+    clip = tmp_path / "blink.mp4"
+    frames = [astronaut] * 6 + [np.zeros_like(astronaut)] * 6 + [astronaut]  # a 1-frame track at the end
+    write_clip(clip, [Shot(f, seconds=1 / 12) for f in frames], size=(256, 256), fps=Fraction(12), audio=False)
+    summary = api.analyze(clip, tmp_path / "b.parquet", progress=False)
+    assert summary["rows"] == pq.read_table(tmp_path / "b.parquet").num_rows == 6

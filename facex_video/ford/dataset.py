@@ -30,7 +30,7 @@ class RepresentationWriter:
         self._tmp = partial_path(self.path.with_suffix(".rows.parquet"))
         self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
         self._pending: list[FacialRepresentation] = []
-        self.rows = 0
+        self.rows = 0  # rows in the finished file (after `close`): tracks the tracker dropped are not counted
 
     def add(self, rep: FacialRepresentation) -> None:
         self._pending.append(rep)
@@ -40,7 +40,6 @@ class RepresentationWriter:
     def _flush(self) -> None:
         if self._pending:
             self._writer.write_table(to_table(self._pending, self.schema.field("identity_embedding").type.list_size))
-            self.rows += len(self._pending)
             self._pending = []
 
     def close(self, identities: dict[int, Identity], final_id: Callable[[int], int | None]) -> int:
@@ -48,7 +47,8 @@ class RepresentationWriter:
         try:
             self._flush()
             self._writer.close()
-            return self._rewrite(identities, final_id)
+            self.rows = self._rewrite(identities, final_id)
+            return self.rows
         finally:
             self._tmp.unlink(missing_ok=True)
 
