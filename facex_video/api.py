@@ -218,8 +218,12 @@ def run_task(
     if task == "inpaint" and inpaint_region is None and mask is None:
         raise OutputError(output, "inpaint needs --region NAME or --mask MASK.png")
     if edits is not None and edits.expression:
-        raise OutputError(output, "expression edits (--smile, --blink, --jaw-open, --expr) are not available in "
-                                  "this version; pose (--yaw/--pitch/--roll) and --gaze edits are")
+        from .fors.expression import check_names
+
+        try:
+            check_names(edits.expression)
+        except ValueError as e:
+            raise OutputError(output, str(e)) from None
     sheet = None
     if preview is not None:
         image_output_check(preview)

@@ -17,6 +17,7 @@ from ..faces.align import CANONICAL_SIZE, crop_face
 from ..ford.geometry import landmark_rotation, pose_rotation
 from ..ford.mesh import REGION_CONTOURS, canonical_mesh
 from ..ford.regions import landmarks_to_crop
+from .expression import apply_expression
 from ..ford.representation import FacialRepresentation, Gaze, HeadPose, Identity
 
 
@@ -177,6 +178,8 @@ def assemble(
     m = canvas.rep.environment.crop_transform
     canvas_landmarks = canvas.landmarks_crop()
     shape = assembled_shape(identity.rep, expression, identity_weight)
+    if edits is not None and edits.expression:
+        shape = apply_expression(shape, expression.intra.expression, edits.expression)
     the_pose = edited_pose(pose.intra.pose, edits)
     # rotate into the canvas crop's axes, then place the new head on the canvas face's rigid core
     rotation = crop_rotation(m) @ pose_of(pose, edits)
