@@ -104,6 +104,6 @@ def test_image_target_and_bad_requests(tmp_path, painter, astronaut, grace_hoppe
     from facex_video.fors.assemble import Edits
 
     with pytest.raises(FacexError, match="expression edits"):
-        api.run_task("edit", tmp_path / "e.png", target=tgt, edits=Edits(expression={"jawOpen": 1.0}),
+        api.run_task("edit", tmp_path / "e.png", target=tgt, edits=Edits(expression={"cheekPuff": 1.0}),
                      progress=False)
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "i.png").exists()
