@@ -70,7 +70,13 @@ TEXTURE_KEY = "geometric.texture"
 MIRROR_DETAIL = (0.3, 0.6)  # detail ratio (texture vs its mirror) from which on the mirror is blended in, and
 # under which it is all mirror
 DETAIL_SHIFT = 40  # px: where a filled hole borrows its skin grain from (about an eye's height away)
-SILHOUETTE_BAND = 0.12  # the band carried around a moved face, as a fraction of the oval's radius
+HEAD_REACH = 0.8  # how far outside the mesh a moved head's warp reaches (fraction of the oval's radius)
+HEAD_RIM_PX = 4  # px: the mesh's rim whose displacement the head outside it follows
+HEAD_DEPTH_SLOPE = 3  # depth gained per px outside the face's rim (the head curving back)...
+HEAD_DEPTH_SPAN = 0.3  # ...over this fraction of the oval's radius (about the cheek-to-ear distance)
+HEAD_SMOOTH_PX = 8.0  # px: smoothing of the displacement carried outside the mesh
+HEAD_BORDER_PX = 24.0  # px: the head warp fades to nothing this close to the crop's border
+HEAD_VISIBLE_PX = 0.5  # px of displacement from which the warped head is fully the result
 MOVED_DEG = 3.0  # head rotation from the canvas's beyond which the canvas's occluders no longer apply
 DEPTH_TOLERANCE = 4.0  # px of depth: a texture point this far behind the visible surface is hidden
 OVAL_MARGIN = 6  # px: the face fades out this far inside the assembled oval, so the texture's own edge
@@ -678,19 +684,18 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
 
 def blend_face(a: AssembledFace, face: np.ndarray, covered: np.ndarray, hidden_hair: np.ndarray,
                kept: np.ndarray, canvas_cover: Cover, other: bool, moved: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Step 5: the rendered face (float RGB) blended into the canvas over the assembled face oval (plus the
-    silhouette band of a moved face and the carried head of a headswap or reenactment), minus what covers
-    the canvas face and the openings it keeps; returns the crop and its alpha."""
+    """Step 5: the rendered face (float RGB) blended into the canvas over the assembled face oval (plus, for
+    a moved head, the canvas head around it warped along with the face, and the carried head of a headswap),
+    minus what covers the canvas face and the openings it keeps; returns the crop and its alpha."""
     canvas = _srgb_float(a.canvas_crop)
     oval = polygon_mask(a.landmarks[list(REGION_CONTOURS["face_oval"])]) & covered
     weight = feather(erode(oval, OVAL_MARGIN), OVAL_MARGIN / 2) * (1 - feather(erode(hidden_hair > 0.05, -3), 3.0))
     new = oval
-    if moved:  # the face's own silhouette moves with it
-        layer, band = silhouette_band(a)
-        layer = np.where(band[..., None] & ~oval[..., None], layer, face)
+    if moved:  # the head around the face (outline, hair, ears, neck) moves with it, fading into the scene
+        layer, reach = head_warp(a)
         face = weight[..., None] * face + (1 - weight[..., None]) * layer
-        weight = np.maximum(weight, feather(erode(oval | band, 4), 4.0))
-        new = new | band
+        weight = np.maximum(weight, reach)
+        new = new | (reach > 0.5)
     if a.hair == "texture":
         layer, head = carry_head(a)
         face = weight[..., None] * face + (1 - weight[..., None]) * layer
@@ -702,56 +707,77 @@ def blend_face(a: AssembledFace, face: np.ndarray, covered: np.ndarray, hidden_h
     weight *= 1 - feather(erode(front, -3), 1.0)
     base = canvas
     gap = np.zeros((SIZE, SIZE), bool)
-    if a.hair == "texture" and not moved:
+    if a.hair == "texture":  # the canvas's hair the carried head does not cover: filled from around it
         base, gap = bald_canvas(a, erode(new, -2))
-    if moved:  # the canvas's own head where the moved one no longer covers it: filled from around it
-        old = a.canvas_masks["face_oval"] | (_head_region(a.canvas_masks) if a.hair == "texture" else False)
-        old = erode(old, -4)
-        gap = old & ~erode(new, -2)
-        base = fill_holes(base, gap, ~old)
     # what the weight leaves to the canvas is the canvas in every band: no low-frequency bleed of filled
     # texture (glasses, bangs) under the canvas's own occluders
     face = np.where(weight[..., None] > 1e-3, face, base)
     out = laplacian_blend(face, base, weight, levels=5)
     alpha = np.maximum(np.clip(feather(weight, 6.0) * 2.0, 0, 1), feather(erode(gap, -3), 2.0))
+    if moved:  # the warped head reaches its own edge: it already meets the canvas there, no feather needed
+        alpha = np.maximum(alpha, reach)
     inner = erode(front, 1)
     alpha[inner] = np.minimum(alpha[inner], weight[inner])
     alpha[erode(front, 2)] = 0.0
     return _to_uint8(canvas + alpha[..., None] * (out - canvas)), alpha.astype(np.float32)
 
 
-@functools.lru_cache(maxsize=1)
-def band_triangles() -> np.ndarray:
-    """(2k, 3) triangles of the band between the face oval's k vertices (0..k-1) and a ring outside them
-    (k..2k-1), wound like the mesh (camera-facing on the canonical face)."""
-    k = len(REGION_CONTOURS["face_oval"])
-    i = np.arange(k)
-    tri = np.concatenate([np.stack([i, (i + 1) % k, k + i], 1), np.stack([(i + 1) % k, k + (i + 1) % k, k + i], 1)])
-    flat = _band_points(canonical_mesh().vertices * [1.0, -1.0, 1.0])  # canonical y up -> image y down
-    v = flat[tri]
-    e1, e2 = v[:, 1, :2] - v[:, 0, :2], v[:, 2, :2] - v[:, 0, :2]
-    flip = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0] > 0
-    tri[flip] = tri[flip][:, [0, 2, 1]]
-    return tri
-
-
-def _band_points(landmarks: np.ndarray) -> np.ndarray:
-    """(2k, 3): the face oval's vertices, then each pushed SILHOUETTE_BAND further from the oval's centre."""
-    oval = np.asarray(landmarks, np.float64)[list(REGION_CONTOURS["face_oval"])]
-    ring = oval.copy()
-    centre = oval[:, :2].mean(axis=0)
-    ring[:, :2] = centre + (oval[:, :2] - centre) * (1 + SILHOUETTE_BAND)
-    return np.concatenate([oval, ring])
-
-
-def silhouette_band(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
-    """The texture just outside its face oval (jaw edge, cheek line, hairline, what lies behind them),
-    warped like the face: a band of triangles from the oval to a ring around it. When the head turns, the
-    outline turns with it instead of staying where the canvas had it. Float RGB layer and its coverage."""
-    tri = band_triangles()
-    raster = rasterise(_band_points(a.landmarks), tri)
-    xy = raster.interpolate(_band_points(a.texture_landmarks)[:, :2], tri)
-    return _srgb_float(_remap(a.texture_crop, xy, raster)), raster.mask()
+def head_warp(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
+    """The canvas warped so that its whole head follows the assembled face: inside the mesh each pixel
+    samples the canvas where the canvas's mesh has the same point; outside it the displacement of the
+    mesh's rim is carried outward (a push-pull extension: each pixel takes the rim's displacement averaged
+    at the scale of its distance to it, so the hair and ears beside a cheek move as that cheek does) and
+    fades smoothly to zero at HEAD_REACH of the oval's radius, where the warp meets the untouched scene.
+    A head that turns thus carries its outline, hair and ears with it, and no old head is left to fill.
+    Returns the warped canvas (float RGB) and the weight (alpha) of the area it changes."""
+    tri = mesh_triangles()
+    dst = np.asarray(a.landmarks, np.float64)[:NUM_MESH_VERTICES]
+    raster = rasterise(dst, tri)
+    covered = raster.mask()
+    yy, xx = np.mgrid[:SIZE, :SIZE].astype(np.float32)
+    src = raster.interpolate(np.asarray(a.canvas_landmarks, np.float64)[:NUM_MESH_VERTICES, :2], tri)
+    disp = np.zeros((SIZE * SIZE, 2), np.float32)
+    disp[raster.pix] = src - np.stack([xx.reshape(-1)[raster.pix], yy.reshape(-1)[raster.pix]], axis=1)
+    disp = disp.reshape(SIZE, SIZE, 2)
+    # outside: the displacement of the nearest mesh pixel, smoothed (normalised blur over the outside and
+    # the mesh's rim) so the medial lines where the nearest rim point jumps do not kink the hair
+    outside = ~covered
+    _, labels = cv2.distanceTransformWithLabels(outside.astype(np.uint8), cv2.DIST_L2, 5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    at = np.zeros(int(labels.max()) + 1, np.int64)
+    at[labels[covered]] = np.flatnonzero(covered.reshape(-1))
+    nearest = disp.reshape(-1, 2)[at[labels.reshape(-1)]].reshape(SIZE, SIZE, 2)
+    zone = (outside | (covered & ~erode(covered, HEAD_RIM_PX))).astype(np.float32)
+    smooth = cv2.GaussianBlur(nearest * zone[..., None], (0, 0), HEAD_SMOOTH_PX)
+    extended = smooth / np.maximum(cv2.GaussianBlur(zone, (0, 0), HEAD_SMOOTH_PX), 1e-6)[..., None]
+    # continuous at the rim: the smoothing phases in over the first HEAD_SMOOTH_PX outside the mesh
+    dist0 = cv2.distanceTransform(outside.astype(np.uint8), cv2.DIST_L2, 5)
+    k = np.clip(dist0 / HEAD_SMOOTH_PX, 0.0, 1.0)[..., None]
+    extended = (1 - k) * nearest + k * extended
+    radius = float(np.sqrt(covered.sum() / np.pi))
+    reach_px = max(HEAD_REACH * radius, 1.0)
+    t = np.clip(1.0 - dist0 / reach_px, 0.0, 1.0)
+    border = np.minimum.reduce([xx, yy, SIZE - 1 - xx, SIZE - 1 - yy])
+    t *= np.clip(border / HEAD_BORDER_PX, 0.0, 1.0)
+    fade = t * t * (3 - 2 * t)
+    # the head behind the face's rim lies deeper the further out it is (the cheek curves back to the ears,
+    # the forehead to the crown): turned, a deeper point moves more, so the far side's band between face
+    # and silhouette narrows and the near side's widens, as a real turn shows it
+    ids = canonical_mesh().procrustes_ids
+    scale, rot, _ = similarity_3d(np.asarray(a.canvas_landmarks, np.float64)[ids],
+                                  np.asarray(a.landmarks, np.float64)[ids], canonical_mesh().procrustes_weights)
+    per_depth = (rot.T @ [0.0, 0.0, 1.0])[:2] / scale
+    depth = HEAD_DEPTH_SLOPE * np.minimum(dist0, HEAD_DEPTH_SPAN * radius)
+    extended = (extended + depth[..., None] * per_depth).astype(np.float32)
+    field = np.where(covered[..., None], disp, extended * fade[..., None])
+    canvas = _srgb_float(a.canvas_crop)
+    layer = cv2.remap(canvas, xx + field[..., 0], yy + field[..., 1], cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_REPLICATE)
+    # alpha: full where the warp moves anything visibly, ramping to 0 where its displacement does
+    moving = np.clip(np.linalg.norm(field, axis=2) / HEAD_VISIBLE_PX, 0.0, 1.0)
+    reach = np.maximum(moving, covered.astype(np.float32)) * (fade > 0)
+    layer = np.where(reach[..., None] > 0, layer, canvas)
+    return layer, reach.astype(np.float32)
 
 
 def head_moved(a: AssembledFace) -> bool:
