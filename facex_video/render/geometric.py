@@ -70,6 +70,11 @@ TEXTURE_KEY = "geometric.texture"
 MIRROR_DETAIL = (0.3, 0.6)  # detail ratio (texture vs its mirror) from which on the mirror is blended in, and
 # under which it is all mirror
 DETAIL_SHIFT = 40  # px: where a filled hole borrows its skin grain from (about an eye's height away)
+IRIS_GAIN = 1.3  # a gaze change moves the iris this much further than FORD's eyeball model says: MediaPipe's
+# lid contour, the reference the gaze is read against, follows a moved iris by about a third of its move
+# (measured on astronaut and grace_hopper), so the model's move alone reads about 0.6x as large
+IRIS_LID_PX = 0  # px of the eye opening's rim (the lid margins) that a gaze edit leaves in place
+IRIS_OLD_DISC = 1.25  # the iris moves rigidly within this multiple of its radius (its limbus ring included)
 HEAD_REACH = 0.8  # how far outside the mesh a moved head's warp reaches (fraction of the oval's radius)
 HEAD_RIM_PX = 4  # px: the mesh's rim whose displacement the head outside it follows
 HEAD_DEPTH_SLOPE = 3  # depth gained per px outside the face's rim (the head curving back)...
@@ -390,8 +395,9 @@ def iris_target(landmarks: np.ndarray, eye: tuple, yaw: float, pitch: float) -> 
 def move_iris(img: np.ndarray, eye_mask: np.ndarray, centre: np.ndarray, radius: float,
               target: np.ndarray) -> np.ndarray:
     """`img` (float32 RGB) with the iris disc at `centre` moved to `target` inside `eye_mask` (the eye
-    opening): the disc is completed where the lids hid it, the vacated opening filled with the sclera's
-    colour, and the moved disc clipped by the lids again. The target is kept inside the opening's width."""
+    opening): the disc is completed where the lids hid it (for a vertical move), then the opening's content
+    slides: the iris rigidly, the sclera beside it stretched or narrowed toward the corners, which stay,
+    and the lids clip it again. The target is kept inside the opening's width."""
     if radius < 1.0 or not eye_mask.any():
         return img
     ys, xs = np.nonzero(eye_mask)
@@ -414,14 +420,20 @@ def move_iris(img: np.ndarray, eye_mask: np.ndarray, centre: np.ndarray, radius:
     # complete the disc under the lids with the iris's own colour, then shift it
     iris = roi.copy()
     iris[old & ~opening] = np.median(roi[visible], axis=0)
-    m = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
-    moved = cv2.warpAffine(iris, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    disc = np.clip((radius + 0.75 - np.hypot(xx - t[0], yy - t[1])) / 1.5, 0, 1)[..., None]
-    # the sclera behind the old disc, from the sclera around it (its shading under the lids included)
-    out = fill_holes(roi, erode(visible, -1) & opening, opening & ~erode(old, -1))
-    lids = feather(opening, 0.7)[..., None]
+    # the eye's content slides along the opening: the iris moves rigidly, the sclera on either side of it
+    # stretches or narrows toward the corners, which stay; no flat fill where the iris was
+    span = radius * IRIS_OLD_DISC
+    left, right = xs.min() - x0 - 1.0, xs.max() - x0 + 1.0
+    room = 2.0 * float(np.abs(shift).max()) + 1.0  # a ramp never steeper than 1/2 px per px: no fold
+    w = np.where(xx < t[0], (xx - left) / max(t[0] - span - left, room),
+                 (right - xx) / max(right - t[0] - span, room))
+    w = np.clip(w, 0.0, 1.0).astype(np.float32)
+    moved = cv2.remap(iris, xx - w * np.float32(shift[0]), yy - w * np.float32(shift[1]), cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_REFLECT)
+    # the lid margins inside the opening's polygon stay: moved, they would drag the lids' line with the iris
+    lids = feather(erode(opening, IRIS_LID_PX), 0.7)[..., None]
     result = img.copy()
-    result[y0:y1, x0:x1] = out + lids * (out * (1 - disc) + moved * disc - out)
+    result[y0:y1, x0:x1] = roi + lids * (moved - roi)
     return result
 
 
@@ -808,6 +820,11 @@ def apply_gaze(face: np.ndarray, a: AssembledFace, donor: np.ndarray) -> np.ndar
         mapped = map_points(source[ring], source[:NUM_MESH_VERTICES], dst[:NUM_MESH_VERTICES], tri)
         radius = float(np.linalg.norm(mapped[1:] - mapped[0], axis=1).mean())
         target = iris_target(dst, eye, yaw, pitch)
+        if source is a.texture_landmarks:  # a gaze change is drawn IRIS_GAIN times over (see IRIS_GAIN)
+            g = a.texture_gaze
+            own = iris_target(dst, eye, *((g.right_yaw, g.right_pitch) if name == "right_eye"
+                                          else (g.left_yaw, g.left_pitch)))
+            target = target + (IRIS_GAIN - 1.0) * (target - own)
         face = move_iris(face, polygon_mask(dst[list(REGION_CONTOURS[name])]), mapped[0], radius, target)
     return face
 
