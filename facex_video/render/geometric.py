@@ -18,11 +18,14 @@ aligned crop:
    canvas's (swap, headswap, an edit that keeps the expression: alpha 0 there, its teeth stay); when the
    geometry opens a mouth, it is warped from whichever input shows one open, else filled as a dark cavity.
    The same holds for eyes the texture shows closed. Gaze: the iris disc is moved inside the eye opening to
-   where the assembled gaze puts it on FORD's eyeball model (ford/gaze.py), the sclera filled behind it.
+   where the assembled gaze puts it on FORD's eyeball model (ford/gaze.py), the sclera beside it stretched
+   or narrowed toward the corners.
 4. blend: a Laplacian-pyramid blend over the assembled face oval, minus what covers the canvas face (hands,
    hair, and its glasses unless the identity changes: glasses go with the person), so the jaw and hairline
-   carry no seam and the skin tone meets the neck's. A head turned away from the canvas's carries a band of
-   its own silhouette, and the canvas head it uncovers is filled from around it; headswap (and reenact)
+   carry no seam and the skin tone meets the neck's. A head turned away from the canvas's takes the canvas's
+   whole head with it (outline, hair, ears, neck): the canvas is warped by the mesh rim's displacement carried
+   outward, deeper points moving more, fading into the untouched scene, so no old head is left to fill;
+   headswap (and reenact)
    also carry the texture's hair and forehead by a similarity, hairswap only its hair, and both fill the
    canvas hair the new hair does not cover.
 5. inpaint: the masked area is regenerated from the face's mirror image (MediaPipe's mesh is symmetric:

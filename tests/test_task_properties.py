@@ -1,0 +1,130 @@
+"""The defining property of each FaceX task (issue 4), as `api.run_task` calls on real photos, measured by
+re-analysing the written results: pose and gaze with FORD, identity with dlib, landmarks with dlib's 68-point
+predictor, fidelity by PSNR outside the head."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from facex_video import api
+from facex_video.eval.metrics import identity_distance, landmark_nme, largest_face, psnr_outside
+from facex_video.faces.align import alignment_matrix, crop_face, invert
+from facex_video.ford.gaze import eye_gaze
+from facex_video.ford.geometry import head_pose
+from facex_video.ford.regions import landmarks_to_crop, region_masks
+from facex_video.fors.assemble import Edits
+from facex_video.media import read_image, write_image
+
+NAMES = ("astronaut", "grace")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, astronaut, grace_hopper):
+    tmp = tmp_path_factory.mktemp("properties")
+    out = {}
+    for name, img in (("astronaut", astronaut), ("grace", grace_hopper)):
+        out[name] = (tmp / f"{name}.png", img)
+        write_image(out[name][0], img)
+    return out
+
+
+def _run(tmp_path, task: str, **kw) -> np.ndarray:
+    out = tmp_path / f"{task}.png"
+    api.run_task(task, out, progress=False, **kw)
+    return read_image(out)
+
+
+def _head(rgb: np.ndarray, analyzer) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """The largest face's aligned crop, its FORD masks and the crop transform."""
+    face = largest_face(rgb, analyzer)
+    m = alignment_matrix(face.five_points())
+    crop = crop_face(rgb, m)
+    return crop, region_masks(crop, landmarks_to_crop(face.landmarks.astype(np.float64), m)), m
+
+
+def _hair_lab(rgb: np.ndarray, hair: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[hair].astype(np.float64).mean(axis=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_edit_gaze_moves_both_eyes_the_right_way_and_keeps_the_identity(tmp_path, photos, analyzer, name):
+    path, img = photos[name]
+    result = _run(tmp_path, "edit", target=path, edits=Edits(gaze=(10.0, 0.0)))
+    before, after = eye_gaze(largest_face(img, analyzer).landmarks), eye_gaze(largest_face(result, analyzer).landmarks)
+    moved = (after.right_yaw - before.right_yaw, after.left_yaw - before.left_yaw)
+    print(f"{name}: gaze +10 reads {moved[0]:+.1f} / {moved[1]:+.1f} degrees (right / left eye)")
+    assert min(moved) >= 5.0
+    assert identity_distance(result, img, analyzer=analyzer) < 0.45
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("axis", ["yaw", "pitch"])
+def test_edit_pose_turns_the_head_the_right_way_and_keeps_the_identity(tmp_path, photos, analyzer, name, axis):
+    """The sign and identity for +-10 degrees (the magnitude is reported: see the printout)."""
+    path, img = photos[name]
+    before = getattr(head_pose(largest_face(img, analyzer).pose_matrix), axis)
+    for delta in (10.0, -10.0):
+        result = _run(tmp_path, "edit", target=path, edits=Edits(**{axis: delta}))
+        moved = getattr(head_pose(largest_face(result, analyzer).pose_matrix), axis) - before
+        print(f"{name}: {axis} {delta:+.0f} reads {moved:+.1f} degrees")
+        assert np.sign(moved) == np.sign(delta) and abs(moved) >= 5.0
+        assert identity_distance(result, img, analyzer=analyzer) < 0.45
+
+
+def test_hairswap_brings_the_source_hair_colour_and_keeps_the_face(tmp_path, photos, analyzer):
+    (target_path, target), (source_path, source) = photos["grace"], photos["astronaut"]
+    result = _run(tmp_path, "hairswap", source=source_path, target=target_path)
+    crop_t, masks_t, m = _head(target, analyzer)
+    crop_s, masks_s, _ = _head(source, analyzer)
+    crop_r = crop_face(result, m)
+    want = _hair_lab(crop_s, masks_s["hair"])
+    before = float(np.linalg.norm(_hair_lab(crop_t, masks_t["hair"]) - want))
+    after = float(np.linalg.norm(_hair_lab(crop_r, masks_t["hair"]) - want))
+    to_target = identity_distance(result, target, analyzer=analyzer)
+    print(f"hairswap: hair colour {before:.1f} -> {after:.1f} Lab from the source's; identity to target {to_target:.3f}")
+    assert after < 0.6 * before
+    assert to_target < 0.3
+
+
+@pytest.mark.parametrize("task", ["headswap", "mix"])
+def test_headswap_and_mix_carry_the_source_identity(tmp_path, photos, analyzer, task):
+    (target_path, target), (source_path, source) = photos["grace"], photos["astronaut"]
+    if task == "headswap":
+        result = _run(tmp_path, task, source=source_path, target=target_path)
+    else:
+        result = _run(tmp_path, task, target=target_path, take={"identity": str(source_path)})
+    to_source = identity_distance(result, source, analyzer=analyzer)
+    to_target = identity_distance(result, target, analyzer=analyzer)
+    print(f"{task}: identity to source {to_source:.3f}, to target {to_target:.3f}")
+    assert to_source < 0.5 and to_source < to_target
+    if task == "headswap":  # the source's hair colour comes along
+        crop_t, masks_t, m = _head(target, analyzer)
+        crop_s, masks_s, _ = _head(source, analyzer)
+        want = _hair_lab(crop_s, masks_s["hair"])
+        before = float(np.linalg.norm(_hair_lab(crop_t, masks_t["hair"]) - want))
+        after = float(np.linalg.norm(_hair_lab(crop_face(result, m), masks_t["hair"]) - want))
+        print(f"headswap: hair colour {before:.1f} -> {after:.1f} Lab from the source's")
+        assert after < 0.6 * before
+
+
+@pytest.mark.parametrize("pair", [("astronaut", "grace"), ("grace", "astronaut")])
+def test_swap_carries_identity_keeps_landmarks_and_the_scene(tmp_path, photos, analyzer, pair):
+    (source_path, source), (target_path, target) = photos[pair[0]], photos[pair[1]]
+    result = _run(tmp_path, "swap", source=source_path, target=target_path)
+    to_source = identity_distance(result, source, analyzer=analyzer)
+    to_target = identity_distance(result, target, analyzer=analyzer)
+    face = largest_face(target, analyzer)
+    nme = landmark_nme(result, target, face.box)
+    # the blended region: the target's face oval in its aligned crop, dilated by a quarter of the crop
+    _, masks, m = _head(target, analyzer)
+    oval = cv2.dilate(masks["face_oval"].astype(np.uint8), np.ones((129, 129), np.uint8))
+    h, w = target.shape[:2]
+    region = cv2.warpAffine(oval, invert(m), (w, h), flags=cv2.INTER_NEAREST) > 0
+    outside = psnr_outside(result, target, region, margin_px=2)
+    print(f"swap {pair[0]}->{pair[1]}: to source {to_source:.3f}, to target {to_target:.3f}, nme {nme:.4f}, "
+          f"psnr outside {outside:.1f} dB")
+    assert to_source < 0.5 and to_source < to_target
+    assert nme <= 0.04
+    assert outside >= 45.0
