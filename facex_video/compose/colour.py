@@ -56,8 +56,9 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
 def match_statistics(source: np.ndarray, target: np.ndarray, max_gain: float = 1.3,
                      max_chroma_gain: float = 2.0) -> ColourTransfer:
     """The transfer that gives `source` pixels (n, 3) float RGB in [0, 1] the Lab lightness mean and
-    (clamped) spread of `target` pixels (m, 3), and its mean a and b by a (clamped) scale; identity when
-    either side has fewer than MIN_PIXELS samples."""
+    (clamped) spread of `target` pixels (m, 3), and its mean a and b by a (clamped) scale plus, when the
+    scale is clamped short, a shift toward the target's hue; identity when either side has fewer than
+    MIN_PIXELS samples."""
     if len(source) < MIN_PIXELS or len(target) < MIN_PIXELS:
         return ColourTransfer.identity()
     s, t = rgb_to_lab(source), rgb_to_lab(target)
@@ -68,5 +69,10 @@ def match_statistics(source: np.ndarray, target: np.ndarray, max_gain: float = 1
     gain[1:] = np.where(same_side, np.clip(mt[1:] / np.where(same_side, ms[1:], 1.0), 1 / max_chroma_gain,
                                            max_chroma_gain), 1.0)
     offset = np.array([mt[0] - gain[0] * ms[0], 0.0, 0.0])
-    offset[1:] = np.where(same_side, 0.0, mt[1:] - ms[1:])
+    # what the clamped scale leaves short of the target's mean chroma is added as a shift, but only toward the
+    # target's hue (a near-grey source, e.g. a black-and-white photo, must still take on skin colour; a shift
+    # away from it would turn pale pixels cyan)
+    residual = mt[1:] - gain[1:] * ms[1:]
+    toward = np.sign(residual) == np.sign(mt[1:])
+    offset[1:] = np.where(same_side, np.where(toward, residual, 0.0), mt[1:] - ms[1:])
     return ColourTransfer(gain, offset)
