@@ -31,6 +31,25 @@ def grace_hopper() -> np.ndarray:
     return load_sample("grace_hopper")
 
 
+@pytest.fixture(scope="session")
+def faces(tmp_path_factory, astronaut, grace_hopper) -> dict:
+    """FORD of the astronaut and Grace Hopper photos as FaceInputs (the assembly and renderer tests' inputs)."""
+    import pyarrow.parquet as pq
+
+    from facex_video import api
+    from facex_video.ford.representation import from_table
+    from facex_video.fors.assemble import FaceInput
+    from facex_video.media import write_image
+
+    tmp = tmp_path_factory.mktemp("faces")
+    out = {}
+    for name, img in [("astronaut", astronaut), ("grace", grace_hopper)]:
+        write_image(tmp / f"{name}.png", img)
+        api.analyze(tmp / f"{name}.png", tmp / f"{name}.parquet", progress=False)
+        out[name] = FaceInput(img, from_table(pq.read_table(tmp / f"{name}.parquet"))[0])
+    return out
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB of two uint8 images (inf when identical)."""
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)

@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
-from facex_video import api
 from facex_video.ford.geometry import landmark_rotation
 from facex_video.ford.mesh import REGION_CONTOURS
-from facex_video.ford.representation import from_table
-from facex_video.fors.assemble import Edits, FaceInput, assemble
+from facex_video.fors.assemble import Edits, assemble
 from facex_video.fors.tasks import COMPONENTS, TASKS, recipe
-from facex_video.media import write_image
-
-
-@pytest.fixture(scope="module")
-def faces(tmp_path_factory, astronaut, grace_hopper) -> dict[str, FaceInput]:
-    tmp = tmp_path_factory.mktemp("faces")
-    out = {}
-    for name, img in [("astronaut", astronaut), ("grace", grace_hopper)]:
-        write_image(tmp / f"{name}.png", img)
-        api.analyze(tmp / f"{name}.png", tmp / f"{name}.parquet", progress=False)
-        out[name] = FaceInput(img, from_table(pq.read_table(tmp / f"{name}.parquet"))[0])
-    return out
 
 
 def test_task_table_matches_the_design():

@@ -7,30 +7,16 @@ import time
 
 import cv2
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
-from facex_video import api
 from facex_video.eval.metrics import identity_distance, psnr, psnr_outside
 from facex_video.faces.align import invert, paste_face
 from facex_video.ford.mesh import REGION_CONTOURS, canonical_mesh
 from facex_video.ford.regions import polygon_mask
-from facex_video.ford.representation import from_table
 from facex_video.fors.assemble import Edits, FaceInput, assemble
 from facex_video.media import write_image
 from facex_video.render.base import TrackState
 from facex_video.render.geometric import GeometricRenderer, mirror_pairs, rasterise
-
-
-@pytest.fixture(scope="module")
-def faces(tmp_path_factory, astronaut, grace_hopper) -> dict[str, FaceInput]:
-    tmp = tmp_path_factory.mktemp("geometric")
-    out = {}
-    for name, img in [("astronaut", astronaut), ("grace", grace_hopper)]:
-        write_image(tmp / f"{name}.png", img)
-        api.analyze(tmp / f"{name}.png", tmp / f"{name}.parquet", progress=False)
-        out[name] = FaceInput(img, from_table(pq.read_table(tmp / f"{name}.parquet"))[0])
-    return out
 
 
 def _assemble(task: str, canvas: FaceInput, identity: FaceInput, **kw):

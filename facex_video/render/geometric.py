@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 from ..compose.blend import erode, feather, fill_holes, laplacian_blend, poisson_blend
-from ..compose.colour import ColourTransfer, match_statistics
+from ..compose.colour import match_statistics
 from ..faces.align import similarity_transform
 from ..ford.gaze import EYEBALL_RADIUS, IRIS_HEIGHT_AT_REST, LEFT_EYE, RIGHT_EYE
 from ..ford.geometry import landmark_rotation, similarity_3d
@@ -624,7 +624,6 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture,
     a point or shows it badly foreshortened, and relit. Returns the relit pixels (n, 3 float sRGB), which
     pixels the texture shows at all (n,), where they are texture skin (n,) and the texture's hidden hair
     warped (512, 512 float)."""
-    tri = mesh_triangles()
     dst = np.asarray(a.landmarks, np.float64)
     direct = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, tex.raster,
                               np.arange(NUM_MESH_VERTICES), dst)

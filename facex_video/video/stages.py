@@ -10,7 +10,6 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
