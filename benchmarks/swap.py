@@ -14,7 +14,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from passthrough import bare_decode_encode
+from passthrough import bare_decode_encode, stretch
 
 from facex_video import api
 from facex_video.media import write_image
@@ -32,9 +32,7 @@ def main() -> None:
         tmp = Path(tmp)
         clip, source = tmp / "clip.mp4", tmp / "source.png"
         shots = demo_shots()[1:]  # the two single-face shots: one face per frame
-        scale = args.seconds / sum(s.seconds for s in shots)
-        for s in shots:
-            s.seconds *= scale
+        stretch(shots, args.seconds)
         write_clip(clip, shots, size=(width, height), fps=Fraction(25))
         write_image(source, load_sample("tom_hanks"))
         t0 = time.perf_counter()

@@ -205,23 +205,25 @@ def _brow_inner_up() -> np.ndarray:
     return field
 
 
-def _pucker() -> np.ndarray:
+def _lips_forward(narrow: float, forward: float) -> np.ndarray:
+    """Lips drawn toward the midline by `narrow` cm at the corners and pushed forward by `forward` cm:
+    the shared part of pucker and funnel."""
     v = _vertices()
     w = _lip_weight(v, 1.2)
-    corner_x = abs(v[61, 0])
     field = np.zeros((NUM_LANDMARKS, 3))
-    field[:, 0] = -0.7 * np.clip(v[:, 0] / corner_x, -1.3, 1.3) * w
-    field[:, 2] = 0.4 * w
+    field[:, 0] = -narrow * np.clip(v[:, 0] / abs(v[61, 0]), -1.3, 1.3) * w
+    field[:, 2] = forward * w
     return field
+
+
+def _pucker() -> np.ndarray:
+    return _lips_forward(0.7, 0.4)
 
 
 def _funnel() -> np.ndarray:
     v = _vertices()
-    w = _lip_weight(v, 1.2)
     corner_x = abs(v[61, 0])
-    field = np.zeros((NUM_LANDMARKS, 3))
-    field[:, 0] = -0.4 * np.clip(v[:, 0] / corner_x, -1.3, 1.3) * w
-    field[:, 2] = 0.35 * w
+    field = _lips_forward(0.4, 0.35)
     # the O: inner lips part, most at the midline
     mid = _smoothstep(1 - np.abs(v[:, 0]) / corner_x)
     upper = [i for i in REGION_CONTOURS["lips_inner"] if v[i, 1] > v[[78, 308], 1].mean()]
