@@ -62,14 +62,14 @@ def test_edit_gaze_moves_both_eyes_the_right_way_and_keeps_the_identity(tmp_path
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("axis", ["yaw", "pitch"])
 def test_edit_pose_turns_the_head_the_right_way_and_keeps_the_identity(tmp_path, photos, analyzer, name, axis):
-    """The sign and identity for +-10 degrees (the magnitude is reported: see the printout)."""
+    """+-10 degrees reads back as 10 +- 3 (the pose servo, video/pose_servo.py) and keeps the identity."""
     path, img = photos[name]
     before = getattr(head_pose(largest_face(img, analyzer).pose_matrix), axis)
     for delta in (10.0, -10.0):
         result = _run(tmp_path, "edit", target=path, edits=Edits(**{axis: delta}))
         moved = getattr(head_pose(largest_face(result, analyzer).pose_matrix), axis) - before
         print(f"{name}: {axis} {delta:+.0f} reads {moved:+.1f} degrees")
-        assert np.sign(moved) == np.sign(delta) and abs(moved) >= 5.0
+        assert abs(moved - delta) <= 3.0, moved  # measured +10.3/-10.8 (grace), +9.8/-9.6 (astronaut) yaw
         assert identity_distance(result, img, analyzer=analyzer) < 0.45
 
 

@@ -9,7 +9,7 @@ FORD, assembles the task's components, renders the edited crop and pastes it bac
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from ..ford.identity import IdentityEncoder
 from ..ford.representation import FacialRepresentation, Identity
 from ..fors.assemble import Edits, FaceInput, assemble
 from ..render.base import Renderer, TrackState
+from .pose_servo import calibrate, needs_servo, read_pose, scaled
 from .source import Source, open_source
 from .stages import TrackedFrame, TrackingResult, track_frames
 
@@ -102,6 +103,18 @@ def _inputs_for(spec: TaskSpec, frame: TrackedFrame, rep: FacialRepresentation) 
     return inputs
 
 
+def _calibrate_pose(edits: Edits, rgb: np.ndarray, face: TrackedFace, analyzer: FaceAnalyzer,
+                    render: Callable[[Edits], np.ndarray]) -> dict[str, float]:
+    """The track's pose-edit gains, read back by the landmarker on the face's own box (video/pose_servo.py)."""
+    near = face.detection.box
+    before = read_pose(analyzer, rgb, near)
+    if before is None:
+        return {}
+    gains = calibrate(edits, before, render, lambda img: read_pose(analyzer, img, near))
+    log.info("track %d: pose edit gains %s", face.track_id, {k: round(v, 2) for k, v in gains.items()})
+    return gains
+
+
 def edit_frames(
     spec: TaskSpec, source: Source, analyzer: FaceAnalyzer, plan: TrackPlan, *, progress: bool = True
 ) -> Iterator[tuple[TrackedFrame, np.ndarray]]:
@@ -124,17 +137,27 @@ def edit_frames(
             canvas = inputs[canvas_role]
             hair_from_other = c["hair"] != canvas_role
             texture = inputs[c["hair"]] if spec.task == "hairswap" else inputs[c["identity"]]
-            assembled = assemble(
-                spec.task, canvas=canvas, identity=texture, expression=inputs[c["expression"]].rep,
-                pose=inputs[c["pose"]].rep, gaze=inputs[c["gaze"]].rep, lighting=inputs[c["lighting"]].rep,
-                hair="texture" if hair_from_other else "canvas", edits=spec.edits,
-                identity_weight=0.0 if spec.task == "hairswap" else spec.identity_weight,
-                inpaint_mask=spec.inpaint_crop_mask(canvas.rep),
-            )
+
+            def render(edits: Edits | None, into: np.ndarray) -> np.ndarray:
+                assembled = assemble(
+                    spec.task, canvas=canvas, identity=texture, expression=inputs[c["expression"]].rep,
+                    pose=inputs[c["pose"]].rep, gaze=inputs[c["gaze"]].rep, lighting=inputs[c["lighting"]].rep,
+                    hair="texture" if hair_from_other else "canvas", edits=edits,
+                    identity_weight=0.0 if spec.task == "hairswap" else spec.identity_weight,
+                    inpaint_mask=spec.inpaint_crop_mask(canvas.rep),
+                )
+                crop, alpha = spec.renderer.render(assembled, state)
+                return paste_face(into, crop, assembled.crop_transform, alpha)
+
             state = states.setdefault(final, TrackState(final, seed=final))
-            crop, alpha = spec.renderer.render(assembled, state)
+            edits = spec.edits
+            if spec.task == "edit" and needs_servo(edits):
+                if "pose_gains" not in state.data:
+                    state.data["pose_gains"] = _calibrate_pose(edits, frame.rgb, face, analyzer,
+                                                               lambda e: render(e, out.copy()))
+                edits = scaled(edits, state.data["pose_gains"])
+            render(edits, out)
             state.frames += 1
-            paste_face(out, crop, assembled.crop_transform, alpha)
         for closed in result.tracker.pop_closed():
             states.pop(plan.final_ids.get(closed), None)
         yield frame, out
