@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .atomic import check_writable_dir, write_text_atomic
-from .errors import OutputError
+from .errors import InputError, OutputError
 from .faces.analyze import FaceAnalyzer
 from .media import VideoWriter, image_output_check, is_image_path, output_check, write_image
 from .preview import ContactSheet, TaskSheet, save_sheet
@@ -18,6 +18,7 @@ from .video.stages import TrackingResult, passthrough_frame, sample_indices, tra
 if TYPE_CHECKING:
     from .ford.identity import IdentityEncoder
     from .fors.assemble import Edits
+    from .spec import EditSpec, RunConfig
 
 
 def _sheet_for(source: Source, preview: str | Path | None) -> ContactSheet | None:
@@ -182,14 +183,33 @@ def run_task(
     crf: int = 16,
     preset: str = "medium",
     progress: bool = True,
+    run: "RunConfig | None" = None,
 ) -> dict:
     """Any FaceX task (fors/tasks.py) on an image or video: the footage is `target` (or `driving` for
-    reenact), the other inputs are still faces; writes `output` atomically. Returns the track summary."""
-    from .ford.identity import load_identity_encoder
+    reenact), the other inputs are still faces; writes `output` atomically. A video runs as the sharded
+    job of video/job.py (`run` picks the runner, inline by default; crf/preset/progress fill a default
+    RunConfig); an image in process. Returns the track summary (and, for a video, the shard counts)."""
+    spec = edit_spec(task, output, source=source, target=target, driving=driving, take=take, edits=edits,
+                     faces=faces, inpaint_region=inpaint_region, inpaint_mask=inpaint_mask, backend=backend,
+                     swapper_model=swapper_model, identity_model=identity_model, detector_model=detector_model)
+    if preview is not None:
+        image_output_check(preview)
+    if not open_source(spec.stream).is_image:
+        from .spec import RunConfig
+        from .video.job import run_job
+
+        return run_job(spec, output, run or RunConfig(crf=crf, preset=preset, progress=progress), preview=preview)
+    return _run_image_task(spec, output, preview=preview, progress=progress)
+
+
+def edit_spec(
+    task: str, output: str | Path, *, source=None, target=None, driving=None, take=None, edits=None, faces=None,
+    inpaint_region=None, inpaint_mask=None, backend="geometric", swapper_model=None, identity_model=None,
+    detector_model=None,
+) -> "EditSpec":
+    """Check a task request before any work (OutputError/InputError naming what is wrong) and describe it."""
     from .fors.tasks import recipe
-    from .media import read_image
-    from .render.base import load_renderer
-    from .video.edit import TaskSpec, edit_frames, plan_tracks, still_face
+    from .spec import EditSpec
 
     stream_role = "driving" if task == "reenact" else "target"
     stream_path = driving if task == "reenact" else target
@@ -198,25 +218,26 @@ def run_task(
     if task in ("swap", "headswap", "hairswap", "reenact") and source is None:
         raise OutputError(output, f"{task} needs --source")
     stream = open_source(stream_path)
-    still_paths: dict[str, str | Path] = {}
+    stills: dict[str, str] = {}
     if task == "mix":
         components = recipe("mix", {c: ("target" if Path(p) == Path(target) else str(p)) for c, p in (take or {}).items()})
-        still_paths = {r: r for r in set(components.values()) if r != "target"}
+        stills = {r: r for r in set(components.values()) if r != "target"}
     else:
         components = recipe(task)
         if source is not None:
-            still_paths["source"] = source
-    canvas_still = components["background"] != stream_role
+            stills["source"] = str(source)
+    for role, path in stills.items():
+        if not Path(path).is_file():
+            raise InputError(path, f"no such file (the {role} of {task})")
     video_out = not stream.is_image
     if video_out != (not is_image_path(output)):
         raise OutputError(output, f"the {stream_role} {stream.path.name} is {'a video' if video_out else 'an image'}; "
                                   "give an output of the same kind")
     (output_check if video_out else image_output_check)(output)
-    mask = None
-    if inpaint_mask is not None:
-        mask = read_image(inpaint_mask)[..., 0] > 127
-    if task == "inpaint" and inpaint_region is None and mask is None:
+    if task == "inpaint" and inpaint_region is None and inpaint_mask is None:
         raise OutputError(output, "inpaint needs --region NAME or --mask MASK.png")
+    if inpaint_mask is not None and not Path(inpaint_mask).is_file():
+        raise InputError(inpaint_mask, "no such file (the inpaint mask)")
     if edits is not None and edits.expression:
         from .fors.expression import check_names
 
@@ -224,33 +245,33 @@ def run_task(
             check_names(edits.expression)
         except ValueError as e:
             raise OutputError(output, str(e)) from None
-    sheet = None
-    if preview is not None:
-        image_output_check(preview)
-        sheet = TaskSheet(set(sample_indices(stream.frame_count, 6)), float(stream.fps))
-    renderer = load_renderer(backend, task, swapper_model=swapper_model)
-    encoder = load_identity_encoder(identity_model)
-    with FaceAnalyzer(detector_model=detector_model) as analyzer:
-        stills = {role: still_face(path, analyzer, encoder) for role, path in still_paths.items()}
-        size = stills[components["background"]].rgb.shape[1::-1] if canvas_still else (stream.width, stream.height)
+    from .render.base import load_renderer
+
+    load_renderer(backend, task, swapper_model=swapper_model)  # a wrong backend or model fails now
+    as_str = (lambda p: str(Path(p).absolute()) if p is not None else None)
+    return EditSpec(task, as_str(stream_path), {r: as_str(p) for r, p in stills.items()}, components, edits=edits,
+                    faces=frozenset(faces) if faces is not None else None, inpaint_region=inpaint_region,
+                    inpaint_mask=as_str(inpaint_mask), backend=backend, swapper_model=as_str(swapper_model),
+                    identity_model=as_str(identity_model), detector_model=as_str(detector_model))
+
+
+def _run_image_task(spec: "EditSpec", output: str | Path, *, preview: str | Path | None, progress: bool) -> dict:
+    """One image through the in-process two passes of video/edit.py."""
+    from .video.edit import build_task, edit_frames, plan_tracks
+
+    stream = open_source(spec.stream)
+    sheet = TaskSheet({0}, float(stream.fps)) if preview is not None else None
+    with FaceAnalyzer(detector_model=spec.detector_model) as analyzer:
+        task = build_task(spec, analyzer)
         plan = plan_tracks(stream, analyzer, progress=progress)
-        spec = TaskSpec(task, components, stills, stream_role, renderer, edits=edits, faces=faces,
-                        inpaint_region=inpaint_region, inpaint_mask=mask)
-        frames = edit_frames(spec, stream, analyzer, plan, progress=progress)
+        frames = edit_frames(task, stream, analyzer, plan, progress=progress)
         if sheet is not None:
             frames = _sampled(frames, sheet)
-        if video_out:
-            info = stream.video
-            with VideoWriter(output, fps=info.fps, width=size[0], height=size[1], crf=crf, preset=preset,
-                             time_base=info.time_base, audio_from=stream.path) as writer:
-                for frame, result in frames:
-                    writer.write(result, pts=frame.pts)
-        else:
-            for frame, result in frames:
-                write_image(output, result)
+        for frame, result in frames:
+            write_image(output, result)
     if sheet is not None:
-        save_sheet(preview, sheet.render({role: face.rgb for role, face in stills.items()}, stream_role))
-    return {"task": task, "tracks": [fid for fid in plan.final_ids.values() if fid is not None]}
+        save_sheet(preview, sheet.render({role: face.rgb for role, face in task.stills.items()}, task.stream_role))
+    return {"task": spec.task, "tracks": [fid for fid in plan.final_ids.values() if fid is not None]}
 
 
 def _sampled(frames, sheet: "TaskSheet"):

@@ -6,9 +6,13 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .media.encode import X264_PRESETS
+
+if TYPE_CHECKING:
+    from .spec import RunConfig
 
 
 def _crf(text: str) -> int:
@@ -125,7 +129,41 @@ def _add_tasks(sub) -> None:
         p.add_argument("--identity-model", metavar="ARCFACE.onnx", help="ArcFace ONNX instead of dlib")
         p.add_argument("--crf", type=_crf, default=16, help="H.264 quality 0-51 (default 16)")
         p.add_argument("--preset", default="medium", choices=X264_PRESETS, help="x264 preset (default medium)")
+        _add_runner(p)
         _add_common(p)
+
+
+def _add_runner(p: argparse.ArgumentParser) -> None:
+    """How a video runs: the sharded job of video/job.py, on Ray or in process."""
+    from .spec import RUNNERS, RunConfig
+
+    g = p.add_argument_group("video job (videos only; images run in process)")
+    g.add_argument("--runner", choices=RUNNERS, default="ray",
+                   help="ray: shards on the Ray cluster of --address / RAY_ADDRESS, else a local one (default); "
+                        "inline: one process, for debugging")
+    g.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else start a local one)")
+    g.add_argument("--actors", type=_positive, metavar="N", help="edit actors (default: one per CPU of the cluster)")
+    g.add_argument("--gpus-per-actor", type=float, default=0.0, metavar="F", help="GPUs per edit actor, fractional "
+                   "allowed (default 0: CPU)")
+    g.add_argument("--chunk-seconds", type=float, default=RunConfig.chunk_seconds, metavar="S",
+                   help=f"length of a time shard (default {RunConfig.chunk_seconds})")
+    g.add_argument("--fresh", action="store_true", help="ignore the finished shards of an earlier run and start over")
+    g.add_argument("--keep-work", action="store_true", help="keep the work directory (.OUTPUT.facex-work) after success")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def run_config(args: argparse.Namespace) -> "RunConfig":
+    from .spec import RunConfig
+
+    return RunConfig(runner=args.runner, actors=args.actors, gpus_per_actor=args.gpus_per_actor,
+                     chunk_seconds=args.chunk_seconds, crf=args.crf, preset=args.preset, fresh=args.fresh,
+                     keep_work=args.keep_work, progress=not args.quiet, address=args.address)
 
 
 def _run_task(args: argparse.Namespace) -> dict:
@@ -146,7 +184,7 @@ def _run_task(args: argparse.Namespace) -> dict:
         faces=set(args.face) if args.face else None, inpaint_region=getattr(args, "region", None),
         inpaint_mask=getattr(args, "mask", None), backend=args.backend, swapper_model=args.swapper_model,
         identity_model=args.identity_model, detector_model=args.detector_model, crf=args.crf, preset=args.preset,
-        preview=args.preview, progress=not args.quiet,
+        preview=args.preview, progress=not args.quiet, run=run_config(args),
     )
 
 
@@ -163,7 +201,11 @@ def _run(args: argparse.Namespace) -> int:
     progress = not args.quiet
     if args.command in TASK_HELP:
         summary = _run_task(args)
-        print(f"{args.command}: {len(summary['tracks'])} face track(s) edited -> {args.output}")
+        shards = ""
+        if "computed" in summary:
+            shards = (f" ({sum(summary['computed'].values())} shards computed, "
+                      f"{sum(summary['skipped'].values())} skipped from an earlier run)")
+        print(f"{args.command}: {len(summary['tracks'])} face track(s) edited -> {args.output}{shards}")
         return 0
     if args.command == "tracks":
         summary = api.tracks(

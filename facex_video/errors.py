@@ -31,3 +31,19 @@ class OutputError(FacexError):
 
 class ModelError(FacexError):
     """A model file that is missing or corrupt; the message names the command that fixes it."""
+
+
+class ShardError(FacexError):
+    """A shard of a sharded video job that failed (after its retries): names the shard, its frames and the
+    original error, so a user can find the frames that break it."""
+
+    exit_code = 1
+
+    def __init__(self, shard: str, frames: tuple[int, int], error: BaseException | str):
+        self.shard, self.frames = shard, frames
+        self.error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        super().__init__(f"shard {shard} (frames {frames[0]}-{frames[1] - 1}) failed: {self.error}")
+
+
+class ClusterError(FacexError):
+    """A Ray cluster that cannot run the job as asked (e.g. GPUs per actor it does not have)."""

@@ -32,9 +32,9 @@ class FrameChunk:
 
 
 def iter_chunks(
-    path: str | Path, *, chunk_size: int = 32, backend: str = "auto", info: VideoInfo | None = None
+    path: str | Path, *, chunk_size: int = 32, backend: str = "auto", info: VideoInfo | None = None, start: int = 0
 ) -> Iterator[FrameChunk]:
-    """Every frame once, in presentation order, chunk_size at a time.
+    """Every frame from index `start` on, once, in presentation order, chunk_size at a time.
 
     backend "auto" uses decord when it opens the file, agrees with the demuxer on the frame count and
     decodes the first chunk at the probed size; otherwise PyAV. Raises InputError
@@ -42,21 +42,23 @@ def iter_chunks(
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if start < 0:
+        raise ValueError(f"start must be >= 0, got {start}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     path = Path(path)
     info = info or probe(path)  # here, not on first next(): bad input fails at the call
     chunks = {"pyav": _pyav_chunks, "decord": _decord_chunks, "auto": _auto_chunks}[backend]
-    return chunks(path, info, chunk_size)
+    return chunks(path, info, chunk_size, start)
 
 
-def _auto_chunks(path: Path, info: VideoInfo, chunk_size: int) -> Iterator[FrameChunk]:
-    chunks = _decord_chunks(path, info, chunk_size)
+def _auto_chunks(path: Path, info: VideoInfo, chunk_size: int, start: int) -> Iterator[FrameChunk]:
+    chunks = _decord_chunks(path, info, chunk_size, start)
     try:
         first = next(chunks, None)
     except InputError as e:
         log.info("decord cannot decode %s (%s); using PyAV", path, e.problem)
-        yield from _pyav_chunks(path, info, chunk_size)
+        yield from _pyav_chunks(path, info, chunk_size, start)
         return
     if first is not None:
         yield first
@@ -82,7 +84,7 @@ def _presentation_pts(path: Path, info: VideoInfo) -> np.ndarray:
     return np.sort(np.asarray(pts, dtype=np.int64))
 
 
-def _decord_chunks(path: Path, info: VideoInfo, chunk_size: int) -> Iterator[FrameChunk]:
+def _decord_chunks(path: Path, info: VideoInfo, chunk_size: int, start: int = 0) -> Iterator[FrameChunk]:
     import decord
 
     try:
@@ -93,21 +95,22 @@ def _decord_chunks(path: Path, info: VideoInfo, chunk_size: int) -> Iterator[Fra
     if len(reader) != len(pts):
         raise InputError(path, f"decord indexes {len(reader)} frames but the demuxer finds {len(pts)}")
     shape = (info.height, info.width, 3)
-    for start in range(0, len(pts), chunk_size):
-        stop = min(start + chunk_size, len(pts))
+    for first in range(start, len(pts), chunk_size):
+        stop = min(first + chunk_size, len(pts))
         try:
-            frames = reader.get_batch(list(range(start, stop))).asnumpy()
+            frames = reader.get_batch(list(range(first, stop))).asnumpy()
         except decord.DECORDError as e:  # truncated data, or decord's own bugs (e.g. 48 px wide frames)
             detail = str(e).splitlines()[0]
-            raise InputError(path, f"decord failed after {start} of {len(pts)} frames ({detail})") from None
+            raise InputError(path, f"decord failed after {first} of {len(pts)} frames ({detail})") from None
         if frames.shape[1:] != shape:
             raise InputError(path, f"decord returned frames of shape {frames.shape[1:]}, expected {shape}")
-        yield FrameChunk(start, frames, pts[start:stop].copy())
+        yield FrameChunk(first, frames, pts[first:stop].copy())
     if len(pts) < info.frame_count:
         raise _truncated(path, info, len(pts))
 
 
-def _pyav_chunks(path: Path, info: VideoInfo, chunk_size: int) -> Iterator[FrameChunk]:
+def _pyav_chunks(path: Path, info: VideoInfo, chunk_size: int, start: int = 0) -> Iterator[FrameChunk]:
+    """Decodes from the first frame (exact under any GOP structure) and converts from `start` on."""
     turns = info.rotation // 90  # np.rot90 turns counter-clockwise, like the display matrix angle
     shape = (info.height, info.width, 3)
     step = 1 / (info.fps * info.time_base)  # pts ticks per frame, for frames without a pts
@@ -120,6 +123,9 @@ def _pyav_chunks(path: Path, info: VideoInfo, chunk_size: int) -> Iterator[Frame
         n = 0
         try:
             for frame in container.decode(stream):
+                if decoded < start:
+                    decoded += 1
+                    continue
                 rgb = frame.to_ndarray(format="rgb24")
                 if turns:
                     rgb = np.rot90(rgb, turns)

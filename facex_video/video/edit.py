@@ -26,6 +26,7 @@ from ..ford.identity import IdentityEncoder
 from ..ford.representation import FacialRepresentation, Identity
 from ..fors.assemble import Edits, FaceInput, assemble
 from ..render.base import Renderer, TrackState
+from ..spec import EditSpec
 from .pose_servo import calibrate, needs_servo, read_pose, scaled
 from .source import Source, open_source
 from .stages import TrackedFrame, TrackingResult, track_frames
@@ -97,10 +98,19 @@ class TaskSpec:
         return warped > 0
 
 
-def _inputs_for(spec: TaskSpec, frame: TrackedFrame, rep: FacialRepresentation) -> dict[str, FaceInput]:
-    inputs = dict(spec.stills)
-    inputs[spec.stream_role] = FaceInput(frame.rgb, rep)
-    return inputs
+def build_task(spec: EditSpec, analyzer: FaceAnalyzer) -> TaskSpec:
+    """The models and still faces an EditSpec needs, loaded once per process (or per Ray actor)."""
+    from ..ford.identity import load_identity_encoder
+    from ..media import read_image
+    from ..render.base import load_renderer
+
+    renderer = load_renderer(spec.backend, spec.task, swapper_model=spec.swapper_model)
+    encoder = load_identity_encoder(spec.identity_model)
+    stills = {role: still_face(path, analyzer, encoder) for role, path in spec.stills.items()}
+    mask = read_image(spec.inpaint_mask)[..., 0] > 127 if spec.inpaint_mask is not None else None
+    return TaskSpec(spec.task, dict(spec.components), stills, spec.stream_role, renderer, edits=spec.edits,
+                    faces=set(spec.faces) if spec.faces is not None else None, identity_weight=spec.identity_weight,
+                    inpaint_region=spec.inpaint_region, inpaint_mask=mask)
 
 
 def _calibrate_pose(edits: Edits, rgb: np.ndarray, face: TrackedFace, analyzer: FaceAnalyzer,
@@ -115,49 +125,69 @@ def _calibrate_pose(edits: Edits, rgb: np.ndarray, face: TrackedFace, analyzer: 
     return gains
 
 
+@dataclass
+class EditedFace:
+    """One rendered face: the crop (RGB uint8), its alpha and the crop transform (frame -> crop)."""
+
+    crop: np.ndarray
+    alpha: np.ndarray
+    transform: np.ndarray
+
+    def paste(self, frame: np.ndarray) -> np.ndarray:
+        return paste_face(frame, self.crop, self.transform, self.alpha)
+
+
+def edit_face(spec: TaskSpec, source: Source, rgb: np.ndarray, pts: int, face: TrackedFace, *, final: int,
+              neutral: np.ndarray, state: TrackState, analyzer: FaceAnalyzer, canvas_rgb: np.ndarray) -> EditedFace:
+    """The task applied to one tracked face of one stream frame: FORD, assembly, the renderer. The same
+    function serves the in-process and the sharded runs, so both give the same pixels."""
+    rep = represent_face(rgb, face, source=str(source.path), timestamp=source.seconds(pts),
+                         identity=Identity(np.zeros(0, np.float32), "", neutral), track_id=final)
+    inputs = dict(spec.stills)
+    inputs[spec.stream_role] = FaceInput(rgb, rep)
+    c = spec.components
+    canvas = inputs[c["background"]]
+    texture = inputs[c["hair"]] if spec.task == "hairswap" else inputs[c["identity"]]
+
+    def render(edits: Edits | None) -> EditedFace:
+        assembled = assemble(
+            spec.task, canvas=canvas, identity=texture, expression=inputs[c["expression"]].rep,
+            pose=inputs[c["pose"]].rep, gaze=inputs[c["gaze"]].rep, lighting=inputs[c["lighting"]].rep,
+            hair="texture" if c["hair"] != c["background"] else "canvas", edits=edits,
+            identity_weight=0.0 if spec.task == "hairswap" else spec.identity_weight,
+            inpaint_mask=spec.inpaint_crop_mask(canvas.rep),
+        )
+        crop, alpha = spec.renderer.render(assembled, state)
+        return EditedFace(crop, alpha, assembled.crop_transform)
+
+    edits = spec.edits
+    if spec.task == "edit" and needs_servo(edits):
+        if "pose_gains" not in state.data:
+            state.data["pose_gains"] = _calibrate_pose(edits, rgb, face, analyzer,
+                                                       lambda e: render(e).paste(canvas_rgb.copy()))
+        edits = scaled(edits, state.data["pose_gains"])
+    edited = render(edits)
+    state.frames += 1
+    return edited
+
+
 def edit_frames(
     spec: TaskSpec, source: Source, analyzer: FaceAnalyzer, plan: TrackPlan, *, progress: bool = True
 ) -> Iterator[tuple[TrackedFrame, np.ndarray]]:
     """Pass 2: every frame of the stream with the task applied to its selected faces, as (frame, result)."""
     result = TrackingResult(source)
     states: dict[int, TrackState] = {}
-    canvas_role = spec.components["background"]
+    canvas_still = spec.stills.get(spec.components["background"])
     for frame in track_frames(source, analyzer, result, progress=progress, desc=spec.task):
-        canvas_still = spec.stills.get(canvas_role)
-        out = (canvas_still.rgb if canvas_still is not None else frame.rgb).copy()
+        canvas = canvas_still.rgb if canvas_still is not None else frame.rgb
+        out = canvas.copy()
         for face in frame.faces:
             final = plan.final_ids.get(face.track_id)
             if final is None or (spec.faces is not None and final not in spec.faces):
                 continue
-            neutral = plan.neutral[face.track_id]
-            rep = represent_face(frame.rgb, face, source=str(source.path), timestamp=source.seconds(frame.pts),
-                                 identity=Identity(np.zeros(0, np.float32), "", neutral), track_id=final)
-            inputs = _inputs_for(spec, frame, rep)
-            c = spec.components
-            canvas = inputs[canvas_role]
-            hair_from_other = c["hair"] != canvas_role
-            texture = inputs[c["hair"]] if spec.task == "hairswap" else inputs[c["identity"]]
-
-            def render(edits: Edits | None, into: np.ndarray) -> np.ndarray:
-                assembled = assemble(
-                    spec.task, canvas=canvas, identity=texture, expression=inputs[c["expression"]].rep,
-                    pose=inputs[c["pose"]].rep, gaze=inputs[c["gaze"]].rep, lighting=inputs[c["lighting"]].rep,
-                    hair="texture" if hair_from_other else "canvas", edits=edits,
-                    identity_weight=0.0 if spec.task == "hairswap" else spec.identity_weight,
-                    inpaint_mask=spec.inpaint_crop_mask(canvas.rep),
-                )
-                crop, alpha = spec.renderer.render(assembled, state)
-                return paste_face(into, crop, assembled.crop_transform, alpha)
-
             state = states.setdefault(final, TrackState(final, seed=final))
-            edits = spec.edits
-            if spec.task == "edit" and needs_servo(edits):
-                if "pose_gains" not in state.data:
-                    state.data["pose_gains"] = _calibrate_pose(edits, frame.rgb, face, analyzer,
-                                                               lambda e: render(e, out.copy()))
-                edits = scaled(edits, state.data["pose_gains"])
-            render(edits, out)
-            state.frames += 1
+            edit_face(spec, source, frame.rgb, frame.pts, face, final=final, neutral=plan.neutral[face.track_id],
+                      state=state, analyzer=analyzer, canvas_rgb=canvas).paste(out)
         for closed in result.tracker.pop_closed():
             states.pop(plan.final_ids.get(closed), None)
         yield frame, out

@@ -34,13 +34,19 @@ class Source:
             return 0.0
         return float((pts - self.video.start_pts) * self.video.time_base)
 
-    def frames(self, chunk_size: int = 32) -> Iterator[tuple[int, np.ndarray, int]]:
-        """(frame index, RGB uint8 frame, pts in the stream time base) for every frame, streamed."""
+    def frames(self, chunk_size: int = 32, start: int = 0, stop: int | None = None
+               ) -> Iterator[tuple[int, np.ndarray, int]]:
+        """(frame index, RGB uint8 frame, pts in the stream time base) for frames [start, stop), streamed."""
+        stop = self.frame_count if stop is None else min(stop, self.frame_count)
         if self.video is None:
-            yield 0, read_image(self.path), 0
+            if start < stop:
+                yield 0, read_image(self.path), 0
             return
-        for chunk in iter_chunks(self.path, chunk_size=chunk_size, info=self.video):
+        for chunk in iter_chunks(self.path, chunk_size=min(chunk_size, max(stop - start, 1)), info=self.video,
+                                 start=start):
             for k in range(len(chunk.frames)):
+                if chunk.start + k >= stop:
+                    return
                 yield chunk.start + k, chunk.frames[k], int(chunk.pts[k])
 
 

@@ -75,17 +75,20 @@ def analyze_tracked(analyzer: FaceAnalyzer, tracker: FaceTracker, index: int, rg
 
 
 def track_frames(
-    source: Source, analyzer: FaceAnalyzer, result: TrackingResult, *, progress: bool = True, desc: str = "faces"
+    source: Source, analyzer: FaceAnalyzer, result: TrackingResult, *, progress: bool = True, desc: str = "faces",
+    start: int = 0, stop: int | None = None,
 ) -> Iterator[TrackedFrame]:
-    """Detect, cut-check and track every frame of `source`; fills `result` once the stream is exhausted."""
+    """Detect, cut-check and track frames [start, stop) of `source` (default: all); fills `result` once the
+    stream is exhausted."""
     tracker = FaceTracker(float(source.fps), min_track_frames=min_track_frames(source))
     result.tracker = tracker  # callers may ask it which tracks closed (pop_closed) while streaming
     cuts = ShotCutDetector()
     interval = detect_interval(source)
-    result.shot_starts = [0]
-    bar = tqdm(total=source.frame_count, unit="frame", desc=desc, disable=not progress, leave=False)
+    result.shot_starts = [start]
+    stop = source.frame_count if stop is None else min(stop, source.frame_count)
+    bar = tqdm(total=stop - start, unit="frame", desc=desc, disable=not progress, leave=False)
     try:
-        for index, rgb, pts in source.frames():
+        for index, rgb, pts in source.frames(start=start, stop=stop):
             cut = cuts.update(rgb)
             if cut:
                 result.shot_starts.append(index)

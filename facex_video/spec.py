@@ -1,0 +1,95 @@
+"""What a task run does (EditSpec) and how it is run (RunConfig), as plain picklable values.
+
+An EditSpec travels to every worker of a sharded run, which builds its models from it once, and its digest
+(content of every input file + every setting that changes pixels) keys the run's finished shards, so a
+rerun with the same inputs and settings resumes and any change starts over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .fors.assemble import Edits
+
+RUNNERS = ("ray", "inline")
+
+
+@dataclass(frozen=True)
+class EditSpec:
+    """A task on one footage stream. stills: role -> still image path (e.g. the swap source); components:
+    component -> role (fors/tasks.py). faces: final track ids to edit (None: all)."""
+
+    task: str
+    stream: str
+    stills: dict[str, str]
+    components: dict[str, str]
+    edits: Edits | None = None
+    faces: frozenset[int] | None = None
+    inpaint_region: str | None = None
+    inpaint_mask: str | None = None
+    backend: str = "geometric"
+    swapper_model: str | None = None
+    identity_model: str | None = None
+    detector_model: str | None = None
+    identity_weight: float = 0.5
+
+    @property
+    def stream_role(self) -> str:
+        return "driving" if self.task == "reenact" else "target"
+
+    def files(self) -> list[str]:
+        """Every file whose content the result depends on."""
+        paths = [self.stream, *self.stills.values(), self.inpaint_mask, self.swapper_model, self.identity_model,
+                 self.detector_model]
+        return [p for p in paths if p is not None]
+
+    def digest(self) -> str:
+        """sha256 over the settings and the content of every input file (renames keep it, edits change it)."""
+        from .video.manifest import input_key
+
+        settings = asdict(self)
+        settings["faces"] = sorted(self.faces) if self.faces is not None else None
+        for key in ("stream", "stills", "inpaint_mask", "swapper_model", "identity_model", "detector_model"):
+            settings.pop(key)
+        content = {p: input_key(p) for p in self.files()}
+        doc = {"settings": settings, "stills": {r: content[p] for r, p in sorted(self.stills.items())},
+               "stream": content[self.stream], "files": sorted(content.values())}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How a video task runs. chunk_seconds / overlap_seconds: the time shards (video/plan.py).
+    actors / gpus_per_actor: the Ray edit pool (default: one actor per CPU; fractional GPUs allowed).
+    fresh: drop the finished shards of an earlier run. keep_work: keep the work directory after success."""
+
+    runner: str = "inline"
+    actors: int | None = None
+    gpus_per_actor: float = 0.0
+    chunk_seconds: float = 4.0
+    overlap_seconds: float = 0.4
+    crf: int = 16
+    preset: str = "medium"
+    fresh: bool = False
+    keep_work: bool = False
+    progress: bool = True
+    address: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.runner not in RUNNERS:
+            raise ValueError(f"runner must be one of {', '.join(RUNNERS)}, got {self.runner!r}")
+        if self.chunk_seconds <= 0 or self.overlap_seconds < 0:
+            raise ValueError("chunk_seconds must be > 0 and overlap_seconds >= 0")
+        if self.actors is not None and self.actors < 1:
+            raise ValueError(f"actors must be at least 1, got {self.actors}")
+        if self.gpus_per_actor < 0:
+            raise ValueError(f"gpus_per_actor must be >= 0, got {self.gpus_per_actor}")
+
+
+def work_dir_for(output: str | Path) -> Path:
+    """The work directory of an output: beside it, hidden, named after it."""
+    output = Path(output)
+    return output.with_name(f".{output.name}.facex-work")

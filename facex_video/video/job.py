@@ -1,0 +1,226 @@
+"""The sharded video job (DESIGN.md section 6), one driver for both runners:
+
+    analyze(chunk)* -> link tracks -> edit(track segment)* -> compose(chunk)* -> concat + audio
+
+The driver plans the shards, skips those a previous run finished (the work directory's manifest), hands the
+rest to a runner (runner_inline.py in process, runner_ray.py on a cluster) and joins the composed chunks.
+Every shard runs the same ShardWorker methods wherever it runs, so both runners give identical frames.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from ..atomic import write_text_atomic
+from ..faces.analyze import FaceAnalyzer
+from ..preview import TaskSheet, save_sheet
+from ..spec import EditSpec, RunConfig, work_dir_for
+from .manifest import input_key
+from .plan import Chunk, ChunkFaces, JobPlan, Segment, link_tracks, plan_chunks
+from .shard_stages import analyze_chunk, compose_chunk, concat_chunks, edit_segment
+from .source import Source, open_source
+from .stages import min_track_frames, sample_indices
+
+log = logging.getLogger("facex_video")
+
+KINDS = {"analyze": ".npz", "edit": "", "compose": ".mp4"}
+PREVIEW_FRAMES = 6
+
+
+class WorkLayout:
+    """Where each shard's result lives in a work directory (shared by every worker of the job)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path(self, kind: str, name: str) -> Path:
+        return self.root / kind / f"{name}{KINDS[kind]}"
+
+    def preview(self, index: int) -> Path:
+        return self.root / "preview" / f"frame-{index:06d}.npz"
+
+
+class JobWork(WorkLayout):
+    """The driver's view of the work directory: which shards of this (input, spec) pair are finished.
+
+    manifest.json holds the input's content key, the spec digest and the finished shards; a shard counts as
+    finished when the manifest lists it and its file exists. Another input or spec at the same output (or
+    --fresh) starts the directory over."""
+
+    def __init__(self, output: str | Path, spec: EditSpec, *, fresh: bool):
+        super().__init__(work_dir_for(output))
+        self.key = {"input": input_key(spec.stream), "spec": spec.digest()}
+        manifest = self.root / "manifest.json"
+        before = json.loads(manifest.read_text()) if manifest.is_file() else None
+        if fresh or (before is not None and {k: before.get(k) for k in self.key} != self.key):
+            if before is not None and not fresh:
+                log.info("%s: made for another input or spec; starting over", self.root)
+            shutil.rmtree(self.root, ignore_errors=True)
+            before = None
+        for kind in (*KINDS, "preview", "actors"):
+            (self.root / kind).mkdir(parents=True, exist_ok=True)
+        listed = before["finished"] if before else {}
+        self.finished_shards = {s: v for s, v in listed.items() if self.path(*s.split("/", 1)).exists()}
+        self.skipped: dict[str, int] = {kind: 0 for kind in KINDS}
+        self.computed: dict[str, int] = {kind: 0 for kind in KINDS}
+
+    def finished(self, kind: str, name: str) -> bool:
+        """Whether the shard is done; counts it as skipped if so."""
+        done = f"{kind}/{name}" in self.finished_shards
+        self.skipped[kind] += done
+        return done
+
+    def mark(self, kind: str, name: str, value: int | list[str]) -> None:
+        self.finished_shards[f"{kind}/{name}"] = value
+        self.computed[kind] += 1
+        write_text_atomic(self.root / "manifest.json",
+                          json.dumps({**self.key, "finished": self.finished_shards}, indent=1))
+
+
+def still_rgb(path: str) -> np.ndarray:
+    """The frame a still input stands for: the image, or a video's first frame."""
+    return next(open_source(path).frames())[1]
+
+
+class ShardWorker:
+    """Runs shards of one job in one process (the driver inline, or a Ray task or actor); loads the models
+    on first use and keeps them."""
+
+    def __init__(self, spec: EditSpec, work_root: str, crf: int, preset: str):
+        self.spec, self.layout, self.crf, self.preset = spec, WorkLayout(work_root), crf, preset
+        self.source = open_source(spec.stream)
+        self._faces: tuple[int, ChunkFaces] | None = None
+
+    @cached_property
+    def analyzer(self) -> FaceAnalyzer:
+        return FaceAnalyzer(detector_model=self.spec.detector_model)
+
+    @cached_property
+    def task(self):
+        from .edit import build_task
+
+        return build_task(self.spec, self.analyzer)
+
+    def analyze(self, chunk: Chunk) -> int:
+        return analyze_chunk(self.source, chunk, self.analyzer, self.layout.path("analyze", chunk.name))
+
+    def edit(self, segment: Segment, neutral: np.ndarray) -> int:
+        if self._faces is None or self._faces[0] != segment.chunk:  # segments come grouped by chunk
+            chunk = f"chunk-{segment.chunk:04d}"
+            self._faces = (segment.chunk, ChunkFaces.load(self.layout.path("analyze", chunk)))
+        return edit_segment(self.task, self.source, self._faces[1], segment, neutral, self.analyzer,
+                            self.layout.path("edit", segment.name))
+
+    def compose(self, chunk: Chunk, segments: list[str], previews: list[int]) -> list[str]:
+        background = self.spec.components["background"]
+        canvas = still_rgb(self.spec.stills[background]) if background in self.spec.stills else None
+        return compose_chunk(self.source, chunk, [self.layout.path("edit", s) for s in segments],
+                             self.layout.path("compose", chunk.name), canvas=canvas, crf=self.crf,
+                             preset=self.preset, previews={i: self.layout.preview(i) for i in previews})
+
+    def close(self) -> None:
+        if "analyzer" in self.__dict__:
+            self.analyzer.close()
+
+
+Work = tuple  # ("analyze", chunk) | ("edit", segment, neutral) | ("compose", chunk, segment names, previews)
+
+
+class Runner(Protocol):
+    """Runs shards and yields (kind, name, value) as each finishes, in any order; raises ShardError for a
+    shard that fails after its retries."""
+
+    def run(self, work: list[Work]) -> Iterator[tuple[str, str, int | list[str]]]:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+def shard_frames(item: Work) -> tuple[int, int]:
+    """The frame range of a shard, for messages."""
+    what = item[1]
+    return (what.lead_start, what.stop) if item[0] != "compose" else (what.start, what.stop)
+
+
+def _run_stage(runner: Runner, work: JobWork, items: list[Work], bar: tqdm) -> None:
+    """Run shards, recording each in the manifest as it finishes (analyze/edit: a count; compose: the
+    composed frames' digests)."""
+    for kind, name, value in runner.run(items):
+        work.mark(kind, name, value)
+        bar.update(1)
+
+
+def plan_job(source: Source, config: RunConfig) -> list[Chunk]:
+    fps = float(source.fps)
+    return plan_chunks(source.frame_count, max(1, round(config.chunk_seconds * fps)),
+                       round(config.overlap_seconds * fps))
+
+
+def run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: str | Path | None = None) -> dict:
+    """Run `spec` on its video into `output` with the runner of `config`; resumes a run that stopped.
+    Returns the tracks and how many shards were computed and skipped."""
+    source = open_source(spec.stream)
+    work = JobWork(output, spec, fresh=config.fresh)
+    chunks = plan_job(source, config)
+    runner = _runner(spec, config, work)
+    bar = tqdm(total=len(chunks), unit="shard", desc=f"{spec.task} analyze", disable=not config.progress)
+    try:
+        _run_stage(runner, work, [("analyze", c) for c in chunks if not work.finished("analyze", c.name)], bar)
+        plan = link_tracks([ChunkFaces.load(work.path("analyze", c.name)) for c in chunks], min_track_frames(source))
+        previews = sample_indices(source.frame_count, PREVIEW_FRAMES) if preview is not None else []
+        compose = [c for c in chunks if not work.finished("compose", c.name)]
+        selected = {c.index: [s for s in plan.chunk_segments(c.index) if spec.faces is None or s.track in spec.faces]
+                    for c in chunks}
+        edits = [("edit", s, plan.neutral[s.track]) for c in compose for s in selected[c.index]
+                 if not work.finished("edit", s.name)]
+        bar.reset(total=len(edits) + len(compose))
+        bar.set_description(f"{spec.task} edit+compose")
+        _run_stage(runner, work, edits, bar)
+        _run_stage(runner, work, [("compose", c, [s.name for s in selected[c.index]],
+                                   [i for i in previews if c.start <= i < c.stop]) for c in compose], bar)
+    finally:
+        bar.close()
+        runner.close()
+    concat_chunks(source, [work.path("compose", c.name) for c in chunks], Path(output))
+    if preview is not None:
+        _write_preview(preview, spec, source, work, previews)
+    summary = _summary(spec, plan, work, chunks)
+    if not config.keep_work:
+        shutil.rmtree(work.root, ignore_errors=True)
+    return summary
+
+
+def _runner(spec: EditSpec, config: RunConfig, work: JobWork) -> Runner:
+    if config.runner == "ray":
+        from .runner_ray import RayRunner
+
+        return RayRunner(spec, config, str(work.root))
+    from .runner_inline import InlineRunner
+
+    return InlineRunner(spec, config, str(work.root))
+
+
+def _write_preview(preview: str | Path, spec: EditSpec, source: Source, work: JobWork, indices: list[int]) -> None:
+    sheet = TaskSheet(set(indices), float(source.fps))
+    for i in indices:
+        if work.preview(i).is_file():  # a chunk finished by a run without --preview has none
+            with np.load(work.preview(i)) as z:
+                sheet.offer(i, z["before"], z["after"])
+    save_sheet(preview, sheet.render({role: still_rgb(p) for role, p in spec.stills.items()}, spec.stream_role))
+
+
+def _summary(spec: EditSpec, plan: JobPlan, work: JobWork, chunks: list[Chunk]) -> dict:
+    """Tracks, shard counts, and the digest of every composed frame in order (see compose_chunk)."""
+    frames = [d for c in chunks for d in work.finished_shards[f"compose/{c.name}"]]
+    return {"task": spec.task, "tracks": sorted(plan.neutral), "chunks": len(chunks), "segments": len(plan.segments),
+            "computed": dict(work.computed), "skipped": dict(work.skipped), "frame_digests": frames}

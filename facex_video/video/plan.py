@@ -1,0 +1,197 @@
+"""How a video is cut into shards: time chunks, the face tracks linked across them, and track segments.
+
+A chunk owns the frames [start, stop) of the output and is analysed from `lead_start` = start - overlap, so
+its tracker is warm when its own frames begin and its tracks can be matched with the previous chunk's on
+the overlap frames (both chunks saw them). Tracks are broken at shot cuts by the tracker itself, so links
+never cross a cut. A track segment is one track inside one chunk: the unit of edit work, processed in frame
+order on one worker, warmed up on the overlap frames so the renderer's per-track state (colour statistics,
+pose gains) is continuous across chunk borders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import partial_path
+from ..faces.detect import box_iou
+from ..faces.types import FaceDetection, TrackedFace
+from ..ford.decompose import NeutralShapes
+from ..ford.geometry import canonical_landmarks
+
+LINK_IOU = 0.5  # mean box IoU over the overlap frames for two chunks' tracks to be one face
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Output frames [start, stop), analysed from lead_start."""
+
+    index: int
+    start: int
+    stop: int
+    lead_start: int
+
+    @property
+    def name(self) -> str:
+        return f"chunk-{self.index:04d}"
+
+
+def plan_chunks(frame_count: int, chunk_frames: int, overlap: int) -> list[Chunk]:
+    """Chunks of chunk_frames frames (the last one takes the remainder), each led by `overlap` frames."""
+    if chunk_frames < 1 or overlap < 0:
+        raise ValueError(f"need chunk_frames >= 1 and overlap >= 0, got {chunk_frames}, {overlap}")
+    return [Chunk(i, s, min(s + chunk_frames, frame_count), max(0, s - overlap))
+            for i, s in enumerate(range(0, frame_count, chunk_frames))]
+
+
+@dataclass
+class ChunkFaces:
+    """What analysing one chunk found: every tracked face of frames [lead_start, stop), on the chunk's own
+    provisional track ids, and the frames where shots start. Saved as one .npz in the work directory."""
+
+    chunk: Chunk
+    pts: dict[int, int]  # frame index -> pts
+    faces: dict[int, list[TrackedFace]]  # frame index -> faces
+    shot_starts: list[int] = field(default_factory=list)
+
+    def track(self, local_id: int, start: int, stop: int) -> list[TrackedFace]:
+        """The faces of one local track on frames [start, stop), in frame order."""
+        return [f for i in range(start, stop) for f in self.faces.get(i, []) if f.track_id == local_id]
+
+    def save(self, path: Path) -> None:
+        flat = [f for i in sorted(self.faces) for f in self.faces[i]]
+        arrays = {
+            "chunk": np.array([self.chunk.index, self.chunk.start, self.chunk.stop, self.chunk.lead_start]),
+            "frames": np.array(sorted(self.pts), np.int64),
+            "pts": np.array([self.pts[i] for i in sorted(self.pts)], np.int64),
+            "shot_starts": np.array(self.shot_starts, np.int64),
+            "frame": np.array([f.frame_index for f in flat], np.int64),
+            "track": np.array([f.track_id for f in flat], np.int64),
+            "box": np.array([f.detection.box for f in flat], np.float32).reshape(-1, 4),
+            "score": np.array([f.detection.score for f in flat], np.float32),
+            # detectors give 6 (MediaPipe), 5 (SCRFD) or, for a re-landmarked tracked box, no keypoints
+            "keypoint_count": np.array([len(f.detection.keypoints) for f in flat], np.int64),
+            "keypoints": np.concatenate([np.asarray(f.detection.keypoints, np.float32).reshape(-1, 2) for f in flat]
+                                        or [np.zeros((0, 2), np.float32)]),
+            "landmarks": np.array([f.detection.landmarks for f in flat], np.float32).reshape(-1, 478, 3),
+            "blendshapes": np.array([f.detection.blendshapes for f in flat], np.float32).reshape(-1, 52),
+            "pose": np.array([f.detection.pose_matrix for f in flat], np.float64).reshape(-1, 4, 4),
+            "smoothed": np.array([f.smoothed_landmarks for f in flat], np.float32).reshape(-1, 478, 3),
+        }
+        temp = partial_path(path)
+        with open(temp, "wb") as f:
+            np.savez(f, **arrays)
+        temp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "ChunkFaces":
+        z = np.load(path)
+        chunk = Chunk(*(int(v) for v in z["chunk"]))
+        faces: dict[int, list[TrackedFace]] = {}
+        ends = np.cumsum(z["keypoint_count"])
+        for k in range(len(z["frame"])):
+            keypoints = z["keypoints"][ends[k] - z["keypoint_count"][k]:ends[k]]
+            det = FaceDetection(z["box"][k], float(z["score"][k]), keypoints, z["landmarks"][k],
+                                z["blendshapes"][k], z["pose"][k])
+            faces.setdefault(int(z["frame"][k]), []).append(
+                TrackedFace(int(z["track"][k]), int(z["frame"][k]), det, z["smoothed"][k]))
+        pts = dict(zip((int(i) for i in z["frames"]), (int(p) for p in z["pts"])))
+        return cls(chunk, pts, faces, [int(i) for i in z["shot_starts"]])
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Track `track` (final id) inside chunk `chunk`: its chunk-local id and the output frames it covers;
+    editing starts at lead_start to warm up the track's renderer state."""
+
+    track: int
+    chunk: int
+    local_id: int
+    start: int
+    stop: int
+    lead_start: int
+
+    @property
+    def name(self) -> str:
+        return f"track-{self.track:04d}-chunk-{self.chunk:04d}"
+
+
+@dataclass
+class JobPlan:
+    """The linked tracks: segments by chunk, and each final track's neutral shape (cm)."""
+
+    chunks: list[Chunk]
+    segments: list[Segment]
+    neutral: dict[int, np.ndarray]
+
+    def chunk_segments(self, chunk: int) -> list[Segment]:
+        return [s for s in self.segments if s.chunk == chunk]
+
+
+def _frames_of(cf: ChunkFaces, start: int, stop: int) -> dict[int, dict[int, np.ndarray]]:
+    """local id -> {frame -> box} on frames [start, stop)."""
+    out: dict[int, dict[int, np.ndarray]] = {}
+    for i in range(start, stop):
+        for f in cf.faces.get(i, []):
+            out.setdefault(f.track_id, {})[i] = f.detection.box
+    return out
+
+
+def _links(prev: ChunkFaces, cur: ChunkFaces) -> dict[int, int]:
+    """cur local id -> prev local id for tracks that are the same face on the overlap frames (greedy by
+    mean IoU, one to one)."""
+    lo, hi = cur.chunk.lead_start, cur.chunk.start
+    a, b = _frames_of(prev, lo, hi), _frames_of(cur, lo, hi)
+    pairs = []
+    for ib, fb in b.items():
+        for ia, fa in a.items():
+            common = sorted(set(fa) & set(fb))
+            if common:
+                iou = float(np.mean([box_iou(fa[i], fb[i]) for i in common]))
+                if iou >= LINK_IOU:
+                    pairs.append((iou, len(common), ib, ia))
+    links: dict[int, int] = {}
+    used: set[int] = set()
+    for _, _, ib, ia in sorted(pairs, reverse=True):
+        if ib not in links and ia not in used:
+            links[ib] = ia
+            used.add(ia)
+    return links
+
+
+def link_tracks(chunk_faces: list[ChunkFaces], min_track_frames: int) -> JobPlan:
+    """Final tracks across chunks: chunk tracks joined on their overlaps, those shorter than min_track_frames
+    (counting output frames) dropped, the rest numbered by first appearance (ties: detection order), as
+    `facex tracks` numbers them; then each track's segments and neutral shape."""
+    chunk_faces = sorted(chunk_faces, key=lambda cf: cf.chunk.index)
+    root: dict[tuple[int, int], tuple[int, int]] = {}  # (chunk, local) -> first (chunk, local) of its track
+    members: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for k, cf in enumerate(chunk_faces):
+        c = cf.chunk
+        owned = _frames_of(cf, c.start, c.stop)
+        links = _links(chunk_faces[k - 1], cf) if k else {}
+        for local in sorted(owned):
+            prev = (k - 1, links[local]) if local in links else None
+            r = root.get(prev, (k, local)) if prev else (k, local)
+            root[(k, local)] = r
+            members.setdefault(r, []).append((k, local))
+    spans = {}
+    for r, ms in members.items():
+        frames = [i for k, local in ms for i in _frames_of(chunk_faces[k], chunk_faces[k].chunk.start,
+                                                           chunk_faces[k].chunk.stop).get(local, {})]
+        spans[r] = (min(frames), len(frames))
+    kept = sorted((r for r in members if spans[r][1] >= min_track_frames), key=lambda r: (spans[r][0], r))
+    final = {r: n for n, r in enumerate(kept)}
+    segments, shapes = [], NeutralShapes()
+    for r in kept:
+        for k, local in members[r]:
+            c = chunk_faces[k].chunk
+            owned = sorted(_frames_of(chunk_faces[k], c.start, c.stop)[local])
+            segments.append(Segment(final[r], k, local, owned[0], owned[-1] + 1, c.lead_start))
+            for face in chunk_faces[k].track(local, owned[0], owned[-1] + 1):
+                shapes.offer(final[r], canonical_landmarks(face.smoothed_landmarks), face.detection.blendshapes)
+    neutral = {final[r]: shapes.finish(final[r]) for r in kept}
+    segments.sort(key=lambda s: (s.chunk, s.track))
+    return JobPlan([cf.chunk for cf in chunk_faces], segments, neutral)

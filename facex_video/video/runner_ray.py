@@ -1,0 +1,131 @@
+"""The sharded job on a Ray cluster: the only module of facex_video that imports ray.
+
+Analysis and composition run as tasks (retried when their worker dies); track segments run on a pool of
+edit actors that load the renderer once (`--actors N`, `--gpus-per-actor F`, fractional allowed), restarted
+when their process dies, with the segment in flight retried. A shard whose own code fails is not retried (the
+same frames fail the same way): the job stops with a ShardError naming it. Only shard descriptions and
+counts travel through the object store; frames and crops go through the work directory, and at most
+IN_FLIGHT_PER_CPU shards per CPU are submitted at once, so memory stays bounded however long the video.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import ray
+from ray.exceptions import RayError, RayTaskError
+
+from ..errors import ClusterError, ShardError
+from ..spec import EditSpec, RunConfig
+from .job import ShardWorker, Work, shard_frames
+
+log = logging.getLogger("facex_video")
+
+RETRIES = 2  # a task or actor call whose worker dies is run up to twice more
+IN_FLIGHT_PER_CPU = 2
+
+
+def connect(address: str | None) -> bool:
+    """Join `address`, the cluster of RAY_ADDRESS (what `ray job submit` sets) or the one this process is
+    already in; else start a local one. Returns whether this call started Ray (and must shut it down)."""
+    if ray.is_initialized():
+        return False
+    if address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=address or "auto", log_to_driver=False)
+        return False
+    ray.init(include_dashboard=False, log_to_driver=False)
+    return True
+
+
+def _shard(spec: EditSpec, work_root: str, crf: int, preset: str, item: Work) -> int:
+    worker = ShardWorker(spec, work_root, crf, preset)
+    try:
+        return getattr(worker, item[0])(*item[1:])
+    finally:
+        worker.close()
+
+
+_shard_task = ray.remote(_shard)
+
+
+@ray.remote
+class EditActor:
+    """Holds the models of one job and edits track segments with them, one at a time."""
+
+    def __init__(self, spec: EditSpec, work_root: str, crf: int, preset: str):
+        self.worker = ShardWorker(spec, work_root, crf, preset)
+        self.worker.task  # load the renderer and still faces now, not on the first segment
+        # the pid, for operators (and the fault test) to find this actor's process
+        (Path(work_root) / "actors" / f"{os.getpid()}.pid").write_text(str(os.getpid()))
+
+    def edit(self, *args) -> int:
+        return self.worker.edit(*args)
+
+
+class RayRunner:
+    def __init__(self, spec: EditSpec, config: RunConfig, work_root: str):
+        self.spec, self.config, self.work_root = spec, config, work_root
+        self.started = connect(config.address)
+        self.cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.actors: list = []
+
+    def _actor_pool(self) -> list:
+        if not self.actors:
+            gpus = ray.cluster_resources().get("GPU", 0)
+            if self.config.gpus_per_actor > gpus:
+                raise ClusterError(f"--gpus-per-actor {self.config.gpus_per_actor:g} but the Ray cluster has "
+                                   f"{gpus:g} GPUs; use 0 for CPU actors")
+            n = self.config.actors or self.cpus
+            options = {"num_cpus": 1, "num_gpus": self.config.gpus_per_actor, "max_restarts": RETRIES,
+                       "max_task_retries": RETRIES}
+            self.actors = [EditActor.options(**options).remote(self.spec, self.work_root, self.config.crf,
+                                                               self.config.preset) for _ in range(n)]
+        return self.actors
+
+    def run(self, work: list[Work]) -> Iterator[tuple[str, str, int | list[str]]]:
+        """Submit with bounded in-flight work; yield each shard as it finishes."""
+        pending = list(reversed(work))
+        running: dict = {}  # ObjectRef -> (item, actor or None)
+        idle = list(self._actor_pool()) if any(item[0] == "edit" for item in work) else []
+        limit = IN_FLIGHT_PER_CPU * self.cpus
+        try:
+            while pending or running:
+                while pending and len(running) < limit and (pending[-1][0] != "edit" or idle):
+                    item = pending.pop()
+                    if item[0] == "edit":
+                        actor = idle.pop()
+                        ref = actor.edit.remote(*item[1:])
+                    else:
+                        actor = None
+                        ref = _shard_task.options(num_cpus=1, max_retries=RETRIES).remote(
+                            self.spec, self.work_root, self.config.crf, self.config.preset, item)
+                    running[ref] = (item, actor)
+                [ref], _ = ray.wait(list(running), num_returns=1)
+                item, actor = running.pop(ref)
+                try:
+                    value = ray.get(ref)
+                except RayTaskError as exc:  # the shard's own code raised: the original error, not Ray's wrapper
+                    raise ShardError(f"{item[0]}/{item[1].name}", shard_frames(item), exc.cause or exc) from None
+                except RayError as exc:  # its worker died more often than RETRIES
+                    raise ShardError(f"{item[0]}/{item[1].name}", shard_frames(item), exc) from None
+                if actor is not None:
+                    idle.append(actor)
+                yield item[0], item[1].name, value
+            self._release()  # the actors hold their CPUs: free them for the next stage's tasks
+        finally:  # a failed job: drop the tasks still running (the actors go in close)
+            for ref, (_, actor) in running.items():
+                if actor is None:
+                    ray.cancel(ref, force=True)
+
+    def _release(self) -> None:
+        for actor in self.actors:
+            ray.kill(actor)
+        self.actors = []
+
+    def close(self) -> None:
+        self._release()
+        if self.started:
+            ray.shutdown()
