@@ -19,6 +19,9 @@ class InputError(FacexError):
         self.problem = problem
         super().__init__(f"{path}: {problem}")
 
+    def __reduce__(self):  # picklable, so it crosses from a Ray worker to the driver as itself
+        return type(self), (self.path, self.problem)
+
 
 class OutputError(FacexError):
     """An output that cannot be written (folder missing or read-only, unsupported extension)."""
@@ -27,6 +30,9 @@ class OutputError(FacexError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.problem)
 
 
 class ModelError(FacexError):
@@ -43,6 +49,9 @@ class ShardError(FacexError):
         self.shard, self.frames = shard, frames
         self.error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         super().__init__(f"shard {shard} (frames {frames[0]}-{frames[1] - 1}) failed: {self.error}")
+
+    def __reduce__(self):
+        return type(self), (self.shard, self.frames, self.error)
 
 
 class ClusterError(FacexError):

@@ -17,6 +17,17 @@ def analyzer():
 
 
 @pytest.fixture(scope="session")
+def ray_address():
+    """One local Ray cluster for the whole session (starting one takes ~6 s): tests run Ray work in process
+    against it, and subprocesses join it through RAY_ADDRESS, as under `ray job submit`."""
+    import ray
+
+    ray.init(include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
 def t1() -> np.ndarray:
     return load_sample("t1")
 

@@ -115,15 +115,6 @@ def test_workdir_refuses_shards_of_other_models(tmp_path):
 SIZE, FPS = (320, 240), Fraction(12)
 
 
-@pytest.fixture(scope="module")
-def ray_address():
-    """One local cluster for the runs that join a cluster (as under `ray job submit`)."""
-    ray = pytest.importorskip("ray")
-    ray.init(include_dashboard=False)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
-
-
 def _run_job(manifest: Path, out: Path, *, address: str | None = None) -> tuple[subprocess.CompletedProcess, dict]:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     if address:

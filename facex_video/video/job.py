@@ -52,13 +52,17 @@ class WorkLayout:
 class JobWork(WorkLayout):
     """The driver's view of the work directory: which shards of this (input, spec) pair are finished.
 
-    manifest.json holds the input's content key, the spec digest and the finished shards; a shard counts as
-    finished when the manifest lists it and its file exists. Another input or spec at the same output (or
-    --fresh) starts the directory over."""
+    manifest.json holds the input's content key, the spec digest, the chunk plan, the encoder settings and the
+    finished shards; a shard counts as finished when the manifest lists it and its file exists. Anything else
+    at the same output (or --fresh) starts the directory over."""
 
-    def __init__(self, output: str | Path, spec: EditSpec, *, fresh: bool):
+    def __init__(self, output: str | Path, spec: EditSpec, config: RunConfig, chunks: list[Chunk]):
         super().__init__(work_dir_for(output))
-        self.key = {"input": input_key(spec.stream), "spec": spec.digest()}
+        # everything that changes a shard's content: the inputs and spec, the chunking, the encoder settings
+        self.key = {"input": input_key(spec.stream), "spec": spec.digest(),
+                    "chunks": [[c.start, c.stop, c.lead_start] for c in chunks],
+                    "encoder": [config.crf, config.preset]}
+        fresh = config.fresh
         manifest = self.root / "manifest.json"
         before = json.loads(manifest.read_text()) if manifest.is_file() else None
         if fresh or (before is not None and {k: before.get(k) for k in self.key} != self.key):
@@ -170,8 +174,8 @@ def run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: s
     """Run `spec` on its video into `output` with the runner of `config`; resumes a run that stopped.
     Returns the tracks and how many shards were computed and skipped."""
     source = open_source(spec.stream)
-    work = JobWork(output, spec, fresh=config.fresh)
     chunks = plan_job(source, config)
+    work = JobWork(output, spec, config, chunks)
     runner = _runner(spec, config, work)
     bar = tqdm(total=len(chunks), unit="shard", desc=f"{spec.task} analyze", disable=not config.progress)
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,6 +66,17 @@ class EditActor:
         return self.worker.edit(*args)
 
 
+def original(exc: RayError) -> BaseException | str:
+    """The error a shard's own code raised, not Ray's wrapper: the cause of a task error, else (an actor
+    whose constructor failed, a lost worker) the last `Name: message` line of Ray's report."""
+    if isinstance(exc, RayTaskError) and isinstance(exc.cause, Exception) and not isinstance(exc.cause, RayError):
+        return exc.cause
+    lines = [ln.strip() for ln in str(exc).splitlines()]
+    raised = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception): ", ln)
+              and not ln.startswith(("ray.exceptions.", "UnserializableException"))]
+    return raised[-1] if raised else f"{type(exc).__name__}: {next((ln for ln in lines if ln), '')}"
+
+
 class RayRunner:
     def __init__(self, spec: EditSpec, config: RunConfig, work_root: str):
         self.spec, self.config, self.work_root = spec, config, work_root
@@ -107,10 +119,8 @@ class RayRunner:
                 item, actor = running.pop(ref)
                 try:
                     value = ray.get(ref)
-                except RayTaskError as exc:  # the shard's own code raised: the original error, not Ray's wrapper
-                    raise ShardError(f"{item[0]}/{item[1].name}", shard_frames(item), exc.cause or exc) from None
-                except RayError as exc:  # its worker died more often than RETRIES
-                    raise ShardError(f"{item[0]}/{item[1].name}", shard_frames(item), exc) from None
+                except RayError as exc:  # the shard's code raised, or its worker died more often than RETRIES
+                    raise ShardError(f"{item[0]}/{item[1].name}", shard_frames(item), original(exc)) from None
                 if actor is not None:
                     idle.append(actor)
                 yield item[0], item[1].name, value

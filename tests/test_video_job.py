@@ -1,0 +1,170 @@
+"""The sharded video job (issue 5): chunk planning and track linking, identical frames from the inline and
+Ray runners, an edit actor killed mid-job, a driver stopped and resumed, and failures that name their shard.
+
+Frames are compared by the digests the compose stage records of every composed frame (video/shard_stages.py):
+the exact pixels the job made, before x264, whose bitstream is not reproducible run to run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facex_video import api
+from facex_video.errors import ShardError
+from facex_video.media import probe, write_image
+from facex_video.media.synth import Shot, write_clip
+from facex_video.render import base
+from facex_video.spec import RunConfig, work_dir_for
+from facex_video.video.plan import plan_chunks
+
+FPS = Fraction(10)
+CHUNK = dict(chunk_seconds=0.6)  # 30 frames -> 5 chunks of 6, each led by 4 (the default 0.4 s overlap)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, astronaut, grace_hopper):
+    tmp = tmp_path_factory.mktemp("job")
+    clip = tmp / "astronaut.mp4"
+    write_clip(clip, [Shot(astronaut, seconds=3.0, zoom=(1.0, 1.15), pan=((0.45, 0.4), (0.55, 0.42)))],
+               size=(320, 240), fps=FPS)
+    write_image(tmp / "grace.png", grace_hopper)
+    return clip, tmp / "grace.png"
+
+
+def _swap(inputs, out: Path, runner: str, **kw) -> dict:
+    clip, source = inputs
+    return api.run_task("swap", out, source=source, target=clip, progress=False,
+                        run=RunConfig(runner=runner, **CHUNK, **kw))
+
+
+@pytest.fixture(scope="module")
+def reference(inputs, tmp_path_factory) -> dict:
+    """An uninterrupted inline run: what every other run must reproduce."""
+    return _swap(inputs, tmp_path_factory.mktemp("ref") / "ref.mp4", "inline")
+
+
+def test_chunks_cover_every_frame_once_with_their_lead():
+    chunks = plan_chunks(25, 6, 3)
+    assert [(c.start, c.stop, c.lead_start) for c in chunks] == [(0, 6, 0), (6, 12, 3), (12, 18, 9),
+                                                                (18, 24, 15), (24, 25, 21)]
+    with pytest.raises(ValueError):
+        plan_chunks(10, 0, 1)
+
+
+def test_inline_run_links_one_track_across_chunks_and_keeps_the_timeline(inputs, reference, tmp_path):
+    clip, _ = inputs
+    assert reference["chunks"] == 5 and reference["segments"] == 5  # one face, one segment per chunk
+    assert reference["tracks"] == [0]  # linked across every chunk border: still one track
+    assert len(reference["frame_digests"]) == probe(clip).frame_count == 30
+    assert len(set(reference["frame_digests"])) == 30  # every frame edited (the face moves)
+    assert not work_dir_for(tmp_path / "ref.mp4").exists()  # removed after success
+
+
+def test_ray_runner_gives_the_inline_runners_frames(inputs, reference, ray_address, tmp_path):
+    out = tmp_path / "ray.mp4"
+    summary = _swap(inputs, out, "ray", actors=2)
+    assert summary["frame_digests"] == reference["frame_digests"]
+    info, ref_info = probe(out), probe(inputs[0])
+    assert (info.frame_count, info.fps, info.audio is not None) == (ref_info.frame_count, ref_info.fps, True)
+
+
+def test_a_killed_edit_actor_is_restarted_and_the_output_is_unchanged(inputs, reference, ray_address, tmp_path):
+    out = tmp_path / "killed.mp4"
+    work = work_dir_for(out)
+    result: dict = {}
+    job = threading.Thread(target=lambda: result.update(_swap(inputs, out, "ray", actors=2)))
+    job.start()
+    killed = None
+    deadline = time.time() + 240
+    while killed is None and job.is_alive() and time.time() < deadline:
+        pids = sorted((work / "actors").glob("*.pid")) if (work / "actors").is_dir() else []
+        manifest = work / "manifest.json"
+        edits = [k for k in json.loads(manifest.read_text())["finished"] if k.startswith("edit/")] \
+            if manifest.is_file() else []
+        if pids and edits:  # mid-job: an edit actor exists, one segment finished, others in flight
+            killed = int(pids[0].read_text())
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    job.join(timeout=300)
+    assert killed is not None, "the job finished before an actor could be killed"
+    assert not job.is_alive() and result["frame_digests"] == reference["frame_digests"]
+    assert len(list((work_dir_for(out)).glob("*"))) == 0  # work directory gone after success
+
+
+def test_a_stopped_driver_resumes_without_redoing_finished_shards(inputs, reference, tmp_path):
+    clip, source = inputs
+    out = tmp_path / "resumed.mp4"
+    manifest = work_dir_for(out) / "manifest.json"
+    cmd = [sys.executable, "-m", "facex_video.cli", "swap", "--source", str(source), "--target", str(clip),
+           "-o", str(out), "--runner", "inline", "--chunk-seconds", "0.6", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    finished: dict = {}
+    while proc.poll() is None and time.time() < deadline:
+        if manifest.is_file():
+            finished = json.loads(manifest.read_text())["finished"]
+            if sum(k.startswith("edit/") for k in finished) >= 2:
+                proc.send_signal(signal.SIGKILL)
+                break
+        time.sleep(0.05)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL and not out.exists()  # stopped mid-job: no output yet
+    done = {k.split("/")[0]: sum(s.startswith(k.split("/")[0]) for s in finished) for k in finished}
+    summary = api.run_task("swap", out, source=source, target=clip, progress=False,
+                           run=RunConfig(runner="inline", chunk_seconds=0.6))
+    assert summary["skipped"]["analyze"] == 5 and summary["computed"]["analyze"] == 0
+    assert summary["skipped"]["edit"] >= done["edit"] >= 2
+    assert summary["computed"]["edit"] == 5 - summary["skipped"]["edit"]
+    assert summary["frame_digests"] == reference["frame_digests"]
+
+
+class _FailingRenderer:
+    """The geometric renderer, except on one frame, where it raises (a shard whose own code fails)."""
+
+    name, tasks = "failing", frozenset({"swap"})
+
+    def __init__(self):
+        from facex_video.render.geometric import GeometricRenderer
+
+        self.inner = GeometricRenderer()
+
+    def render(self, assembled, state):
+        if state.frames == 4 and state.track_id == 0:
+            raise RuntimeError("renderer broke")
+        return self.inner.render(assembled, state)
+
+
+def test_a_failing_shard_fails_the_job_naming_shard_frames_and_error(inputs, tmp_path, monkeypatch):
+    monkeypatch.setattr(base, "load_renderer", lambda *a, **k: _FailingRenderer())
+    out = tmp_path / "failed.mp4"
+    with pytest.raises(ShardError) as err:
+        _swap(inputs, out, "inline")
+    assert str(err.value) == "shard edit/track-0000-chunk-0000 (frames 0-5) failed: RuntimeError: renderer broke"
+    assert not out.exists()
+
+
+def test_a_failing_actor_fails_the_ray_job_naming_the_shard(inputs, ray_address, tmp_path):
+    clip, _ = inputs
+    broken = tmp_path / "mask.png"
+    broken.write_bytes(b"not a png")
+    with pytest.raises(ShardError, match=r"shard edit/track-0000-chunk-0000 \(frames 0-5\) failed: .*mask.png"):
+        api.run_task("inpaint", tmp_path / "bad.mp4", target=clip, inpaint_mask=broken, progress=False,
+                     run=RunConfig(runner="ray", actors=1, **CHUNK))
+    assert not (tmp_path / "bad.mp4").exists()
+
+
+def test_gpus_the_cluster_lacks_are_refused(inputs, ray_address, tmp_path):
+    from facex_video.errors import ClusterError
+
+    with pytest.raises(ClusterError, match="--gpus-per-actor 0.5 but the Ray cluster has 0 GPUs"):
+        _swap(inputs, tmp_path / "gpu.mp4", "ray", gpus_per_actor=0.5)
