@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--crops", action="store_true", help="also store each face's aligned 512x512 crop (JPEG)")
     _add_common(analyze)
     _add_tasks(sub)
+    batch = sub.add_parser("batch", help="many task runs from a YAML file, each with its status; reruns retry "
+                                         "only what failed")
+    batch.add_argument("batch", metavar="EDITS.yaml", help="items: name, task, output and any task option")
+    batch.add_argument("--status", metavar="STATUS.json", help="status file (default: EDITS.status.json)")
     return parser
 
 
@@ -188,9 +192,18 @@ def _run_task(args: argparse.Namespace) -> dict:
     )
 
 
-def _run(args: argparse.Namespace) -> int:
+def run_parsed(args: argparse.Namespace) -> int:
+    """Run one parsed `facex` command (also each item of `facex batch`); FacexError for what a user can fix."""
     from . import api
 
+    if args.command == "batch":
+        from .batch import FAILED, format_table, run_batch
+
+        statuses = run_batch(args.batch, status_path=args.status)
+        print(format_table(statuses))
+        failed = sum(s.status == FAILED for s in statuses.values())
+        print(f"{len(statuses) - failed} of {len(statuses)} items done, {failed} failed")
+        return 1 if failed else 0
     if args.command == "models":
         from .models import store
 
@@ -241,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _log_to_stderr()
     try:
-        return _run(args)
+        return run_parsed(args)
     except FacexError as err:
         print(f"facex: error: {err}", file=sys.stderr)
         return err.exit_code

@@ -10,6 +10,7 @@ IN_FLIGHT_PER_CPU shards per CPU are submitted at once, so memory stays bounded 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -39,6 +40,17 @@ def connect(address: str | None) -> bool:
         return False
     ray.init(include_dashboard=False, log_to_driver=False)
     return True
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None) -> Iterator[None]:
+    """Connected to Ray for the block (see connect); shut down after if the block started it."""
+    started = connect(address)
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _shard(spec: EditSpec, work_root: str, crf: int, preset: str, item: Work) -> int:

@@ -1,0 +1,13 @@
+"""`facex swap` as a Ray job: `ray job submit --address ... --working-dir . -- python jobs/swap.py ARGS`.
+
+ARGS are those of `facex swap` (see `python jobs/swap.py --help`). Under `ray job submit` the job joins the
+cluster it was submitted to (RAY_ADDRESS); run directly, it joins --address or starts a local Ray. Inputs
+and the output must be reachable under the same paths from every node (a shared filesystem).
+"""
+
+import sys
+
+from facex_video.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["swap", *sys.argv[1:]]))
