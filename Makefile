@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 OUT     ?= demo-out
 
-.PHONY: install models demo test clean
+.PHONY: install models demo test cluster-demo clean
 
 $(BIN)/python:
 	$(shell command -v $(PY) >/dev/null 2>&1 && echo $(PY) || echo python3) -m venv $(VENV)
@@ -25,8 +25,14 @@ models: install
 demo: models
 	$(BIN)/python scripts/demo.py --out $(OUT)
 
+# the whole suite, then the Ray job demo through `ray job submit` (CI runs both)
 test: models
 	$(BIN)/python -m pytest -q
+	$(MAKE) cluster-demo
+
+# a local Ray head on 127.0.0.1, jobs/reenact.py submitted with `ray job submit`, output checked, head stopped
+cluster-demo: models
+	$(BIN)/python scripts/cluster_demo.py --out $(OUT)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -15,6 +15,17 @@ from facex_video.media.synth import Shot, write_clip
 from facex_video.samples import demo_shots, load_sample
 
 
+def reenact_inputs(out: Path) -> tuple[Path, Path]:
+    """The reenactment demo's inputs in `out`: a driving clip and the astronaut's portrait."""
+    driving, portrait = out / "driving.mp4", out / "astronaut.png"
+    if not driving.exists():
+        print(f"building {driving}: Grace Hopper's portrait rolling her head, 2 s")
+        write_clip(driving, [Shot(load_sample("grace_hopper"), seconds=2.0, pan=((0.5, 0.4), (0.5, 0.4)),
+                                  rotate=(-10.0, 10.0))], size=(512, 600), fps=Fraction(12))
+    write_image(portrait, load_sample("astronaut"))
+    return driving, portrait
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="demo-out", type=Path)
@@ -24,12 +35,7 @@ def main() -> int:
     if not clip.exists():
         print(f"building {clip} from shipped photos (t1.jpg, grace_hopper.jpg, astronaut)")
         write_clip(clip, demo_shots())
-    driving, portrait = args.out / "driving.mp4", args.out / "astronaut.png"
-    if not driving.exists():
-        print(f"building {driving}: Grace Hopper's portrait rolling her head, 2 s")
-        write_clip(driving, [Shot(load_sample("grace_hopper"), seconds=2.0, pan=((0.5, 0.4), (0.5, 0.4)),
-                                  rotate=(-10.0, 10.0))], size=(512, 600), fps=Fraction(12))
-    write_image(portrait, load_sample("astronaut"))
+    driving, portrait = reenact_inputs(args.out)
     facex = [sys.executable, "-m", "facex_video.cli"]
     steps = [
         facex + ["tracks", str(clip), "-o", str(args.out / "tracks.json"), "--preview", str(args.out / "sheet.png")],
