@@ -1,0 +1,99 @@
+"""The sharded video job's runners side by side, one run each, on clips made from a shipped photo:
+
+    python benchmarks/ray_runner.py [--quick]
+
+- Ray (2 edit actors) / inline wall time of a geometric swap on a 10 s clip (the Ray figure includes
+  starting a local Ray, as a `facex swap` without a cluster does);
+- Ray with 2 actors / Ray with 1 actor on the same clip;
+- peak RSS of a 60 s clip / a 10 s clip (inline runner, each in a fresh process): whether memory is bounded
+  by the chunk, not the video.
+--quick: 4 s and 12 s clips. `run(quick)` returns the figures for benchmarks/run_all.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+from facex_video.media import write_image
+from facex_video.media.synth import Shot, write_clip
+from facex_video.samples import load_sample
+
+FPS = Fraction(10)
+SIZE = (480, 270)
+
+
+def make_clip(path: Path, seconds: float) -> None:
+    shot = Shot(load_sample("astronaut"), seconds=seconds, zoom=(1.0, 1.15), pan=((0.45, 0.4), (0.55, 0.42)))
+    write_clip(path, [shot], size=SIZE, fps=FPS)
+
+
+def child(args: list[str]) -> dict:
+    """One job in a fresh process: its wall time and peak RSS."""
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_child(clip: str, source: str, out: str, runner: str, actors: str) -> None:
+    from facex_video import api
+    from facex_video.spec import RunConfig
+
+    start = time.perf_counter()
+    api.run_task("swap", out, source=source, target=clip, progress=False,
+                 run=RunConfig(runner=runner, actors=int(actors) if actors != "0" else None))
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def run(quick: bool = False) -> dict:
+    short, long = (4.0, 12.0) if quick else (10.0, 60.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        source = tmp / "grace.png"
+        write_image(source, load_sample("grace_hopper"))
+        clips = {s: tmp / f"clip{s:g}.mp4" for s in (short, long)}
+        for seconds, path in clips.items():
+            make_clip(path, seconds)
+        job = lambda clip, runner, actors: child([str(clip), str(source), str(tmp / "out.mp4"), runner, actors])  # noqa: E731
+        inline_short = job(clips[short], "inline", "0")
+        ray2 = job(clips[short], "ray", "2")
+        ray1 = job(clips[short], "ray", "1")
+        inline_long = job(clips[long], "inline", "0")
+    return {
+        "clip": f"{SIZE[0]}x{SIZE[1]} at {FPS} fps, one face; short {short:g} s, long {long:g} s",
+        "inline_seconds": round(inline_short["seconds"], 1),
+        "ray_2_actors_seconds": round(ray2["seconds"], 1),
+        "ray_1_actor_seconds": round(ray1["seconds"], 1),
+        "ray_over_inline": round(ray2["seconds"] / inline_short["seconds"], 2),
+        "two_actors_over_one": round(ray2["seconds"] / ray1["seconds"], 2),
+        "peak_rss_short_mb": round(inline_short["peak_rss_mb"]),
+        "peak_rss_long_mb": round(inline_long["peak_rss_mb"]),
+        "rss_long_over_short": round(inline_long["peak_rss_mb"] / inline_short["peak_rss_mb"], 2),
+    }
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        run_child(*sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="4 s and 12 s clips")
+    r = run(parser.parse_args().quick)
+    print(f"clips: {r['clip']}")
+    print(f"inline {r['inline_seconds']} s; Ray 2 actors {r['ray_2_actors_seconds']} s; "
+          f"Ray 1 actor {r['ray_1_actor_seconds']} s")
+    print(f"ratio Ray (2 actors) / inline: {r['ray_over_inline']:.2f}x")
+    print(f"ratio 2 actors / 1 actor: {r['two_actors_over_one']:.2f}x")
+    print(f"peak RSS long / short clip: {r['rss_long_over_short']:.2f}x "
+          f"({r['peak_rss_long_mb']} MB / {r['peak_rss_short_mb']} MB)")
+
+
+if __name__ == "__main__":
+    main()
