@@ -16,7 +16,6 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from facex_video import api

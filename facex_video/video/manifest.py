@@ -1,4 +1,5 @@
-"""Which inputs a dataset job covers, and which of them are already done: the bookkeeping that makes it resumable.
+"""Which inputs a job covers, and which of them are already done: the bookkeeping that makes jobs resumable
+(the dataset extraction job below, the sharded video job at the end).
 
 A manifest lists input files (CSV with a `path` column, or JSONL with one `{"path": ...}` object a line);
 relative paths are taken from the manifest's folder, so a dataset folder and its manifest move together.
@@ -17,7 +18,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import os
+import shutil
 import stat
 import traceback
 from dataclasses import dataclass
@@ -26,6 +29,10 @@ from pathlib import Path
 
 from ..atomic import write_text_atomic
 from ..errors import InputError, OutputError
+from ..spec import EditSpec, RunConfig, work_dir_for
+from .plan import Chunk
+
+log = logging.getLogger("facex_video")
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl")
 
@@ -199,3 +206,62 @@ class WorkDir:
         path = self.root / "summary.json"
         write_text_atomic(path, json.dumps(summary, indent=1))
         return path
+
+
+# ------------------------------------------------------------------------------------- the sharded video job
+
+KINDS = {"analyze": ".npz", "edit": "", "compose": ".mp4"}  # shard kind -> suffix of its result
+
+
+class WorkLayout:
+    """Where each shard's result lives in a work directory (shared by every worker of the job)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path(self, kind: str, name: str) -> Path:
+        return self.root / kind / f"{name}{KINDS[kind]}"
+
+    def preview(self, index: int) -> Path:
+        return self.root / "preview" / f"frame-{index:06d}.npz"
+
+
+class JobWork(WorkLayout):
+    """The driver's view of the work directory: which shards of this (input, spec) pair are finished.
+
+    manifest.json holds the input's content key, the spec digest, the chunk plan, the encoder settings and the
+    finished shards; a shard counts as finished when the manifest lists it and its file exists. Anything else
+    at the same output (or --fresh) starts the directory over."""
+
+    def __init__(self, output: str | Path, spec: EditSpec, config: RunConfig, chunks: list[Chunk]):
+        super().__init__(work_dir_for(output))
+        # everything that changes a shard's content: the inputs and spec, the chunking, the encoder settings
+        self.key = {"input": input_key(spec.stream), "spec": spec.digest(),
+                    "chunks": [[c.start, c.stop, c.lead_start] for c in chunks],
+                    "encoder": [config.crf, config.preset]}
+        fresh = config.fresh
+        manifest = self.root / "manifest.json"
+        before = json.loads(manifest.read_text()) if manifest.is_file() else None
+        if fresh or (before is not None and {k: before.get(k) for k in self.key} != self.key):
+            if before is not None and not fresh:
+                log.info("%s: made for another input or spec; starting over", self.root)
+            shutil.rmtree(self.root, ignore_errors=True)
+            before = None
+        for kind in (*KINDS, "preview", "actors"):
+            (self.root / kind).mkdir(parents=True, exist_ok=True)
+        listed = before["finished"] if before else {}
+        self.finished_shards = {s: v for s, v in listed.items() if self.path(*s.split("/", 1)).exists()}
+        self.skipped: dict[str, int] = {kind: 0 for kind in KINDS}
+        self.computed: dict[str, int] = {kind: 0 for kind in KINDS}
+
+    def finished(self, kind: str, name: str) -> bool:
+        """Whether the shard is done; counts it as skipped if so."""
+        done = f"{kind}/{name}" in self.finished_shards
+        self.skipped[kind] += done
+        return done
+
+    def mark(self, kind: str, name: str, value: int | list[str]) -> None:
+        self.finished_shards[f"{kind}/{name}"] = value
+        self.computed[kind] += 1
+        write_text_atomic(self.root / "manifest.json",
+                          json.dumps({**self.key, "finished": self.finished_shards}, indent=1))
