@@ -20,7 +20,7 @@ aligned crop:
    The same holds for eyes the texture shows closed. Gaze: the iris disc is moved inside the eye opening to
    where the assembled gaze puts it on FORD's eyeball model (ford/gaze.py), the sclera beside it stretched
    or narrowed toward the corners.
-4. blend: a Laplacian-pyramid blend over the assembled face oval, minus what covers the canvas face (hands,
+4. blend: a Laplacian-pyramid blend over the assembled face (the mesh's silhouette), minus what covers the canvas face (hands,
    hair, and its glasses unless the identity changes: glasses go with the person), so the jaw and hairline
    carry no seam and the skin tone meets the neck's. A head turned away from the canvas's takes the canvas's
    whole head with it (outline, hair, ears, neck): the canvas is warped by the mesh rim's displacement carried
@@ -54,7 +54,7 @@ from ..compose.blend import erode, feather, fill_holes, laplacian_blend, poisson
 from ..compose.colour import match_statistics
 from ..faces.align import similarity_transform
 from ..ford.gaze import EYEBALL_RADIUS, IRIS_HEIGHT_AT_REST, LEFT_EYE, RIGHT_EYE
-from ..ford.geometry import landmark_rotation, similarity_3d
+from ..ford.geometry import canonical_landmarks, landmark_rotation, similarity_3d
 from ..ford.lighting import linear_to_srgb, shade, vertex_normals
 from ..ford.mesh import NUM_MESH_VERTICES, REGION_CONTOURS, canonical_mesh
 from ..ford.regions import SKIN_COLOUR_CHI2, SkinColour, polygon_mask
@@ -87,7 +87,7 @@ HEAD_BORDER_PX = 24.0  # px: the head warp fades to nothing this close to the cr
 HEAD_VISIBLE_PX = 0.5  # px of displacement from which the warped head is fully the result
 MOVED_DEG = 3.0  # head rotation from the canvas's beyond which the canvas's occluders no longer apply
 DEPTH_TOLERANCE = 4.0  # px of depth: a texture point this far behind the visible surface is hidden
-OVAL_MARGIN = 6  # px: the face fades out this far inside the assembled oval, so the texture's own edge
+OVAL_MARGIN = 6  # px: the face fades out this far inside the assembled silhouette, so the texture's own edge
 # (its hairline, background, jaw shadow) never shows and the canvas's outline stays
 GLASSES_BAND = (1.35, 0.95, 0.15)  # eye-centred ellipse: semi-axes and downward shift, in eye widths
 RIM_CONTRAST = 14  # black-hat (8-bit L) above which a thin structure is darker than the skin around it
@@ -227,8 +227,10 @@ def mirror_pairs() -> np.ndarray:
 
 
 def openness(landmarks: np.ndarray, contour: str) -> float:
-    """Area of a closed contour over its squared width: ~0 for a closed mouth or eye."""
-    pts = np.asarray(landmarks, np.float64)[list(REGION_CONTOURS[contour]), :2]
+    """Area of a closed contour over its squared width: ~0 for a closed mouth or eye. Measured in the
+    canonical head frame: in the image a turned face's eye is foreshortened in width, not height, and
+    would read as far more open than the same eye seen from the front."""
+    pts = canonical_landmarks(landmarks)[list(REGION_CONTOURS[contour]), :2]
     width = float(np.ptp(pts[:, 0])) or 1.0
     return float(cv2.contourArea(pts.astype(np.float32))) / width**2
 
@@ -698,13 +700,14 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
 
 def blend_face(a: AssembledFace, face: np.ndarray, covered: np.ndarray, hidden_hair: np.ndarray,
                kept: np.ndarray, canvas_cover: Cover, other: bool, moved: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Step 5: the rendered face (float RGB) blended into the canvas over the assembled face oval (plus, for
+    """Step 5: the rendered face (float RGB) blended into the canvas over the assembled face (plus, for
     a moved head, the canvas head around it warped along with the face, and the carried head of a headswap),
     minus what covers the canvas face and the openings it keeps; returns the crop and its alpha."""
     canvas = _srgb_float(a.canvas_crop)
-    oval = polygon_mask(a.landmarks[list(REGION_CONTOURS["face_oval"])]) & covered
-    weight = feather(erode(oval, OVAL_MARGIN), OVAL_MARGIN / 2) * (1 - feather(erode(hidden_hair > 0.05, -3), 3.0))
-    new = oval
+    # the mesh's silhouette, not its oval contour: on a face turned past ~30 degrees the nose, lips and chin
+    # stand out beyond the far cheek's contour, and left to the canvas they keep its profile and identity
+    weight = feather(erode(covered, OVAL_MARGIN), OVAL_MARGIN / 2) * (1 - feather(erode(hidden_hair > 0.05, -3), 3.0))
+    new = covered
     if moved:  # the head around the face (outline, hair, ears, neck) moves with it, fading into the scene
         layer, reach = head_warp(a)
         face = weight[..., None] * face + (1 - weight[..., None]) * layer
