@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 from ..compose.blend import erode, feather, fill_holes, laplacian_blend, poisson_blend
-from ..compose.colour import match_statistics
+from ..compose.colour import match_shading, match_statistics
 from ..faces.align import similarity_transform
 from ..ford.gaze import EYEBALL_RADIUS, IRIS_HEIGHT_AT_REST, LEFT_EYE, RIGHT_EYE
 from ..ford.geometry import canonical_landmarks, landmark_rotation, similarity_3d
@@ -64,6 +64,10 @@ from .base import TrackState
 TASKS = frozenset({"swap", "headswap", "hairswap", "reenact", "edit", "inpaint", "mix"})
 SIZE = 512
 SHADING_RATIO = (0.6, 1.6)  # clamp of the relighting ratio: SH fits extrapolate badly at grazing normals
+SHADING_SIGMA = 0.04  # of the crop (~7% of a face's width): the scale above which the canvas's light layout
+# replaces the texture's, below which the texture keeps its own shading (its nose, eyes, mouth)
+CHROMA_GAIN = 1.3  # most the colour match scales the texture's a and b by: more reddens lids and lips
+# (a pale, over-lit donor), and the local shading match brings the rest of the skin's hue
 COLOUR_KEEP = 0.8  # EMA weight of the previous frame's colour transfer along a track
 SAME_PART_PX = 2.0  # mean landmark distance under which the canvas shows the assembled mouth/eye as is
 DONOR_OPENNESS = 0.6  # a donor mouth/eye must be at least this open, relative to the assembled one
@@ -672,12 +676,15 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     skin &= pix_donor == TEXTURE
     skin &= (a.canvas_masks["skin"] & ~erode(canvas_cover.over(with_glasses=True), -3)).reshape(-1)[raster.pix]
     target = canvas.reshape(-1, 3)[raster.pix[skin]]
-    transfer = match_statistics(lit[skin], target).smoothed(state.data.get(STATE_KEY), COLOUR_KEEP)
+    transfer = match_statistics(lit[skin], target, max_chroma_gain=CHROMA_GAIN).smoothed(state.data.get(STATE_KEY), COLOUR_KEEP)
     state.data[STATE_KEY] = transfer
     textured = pix_donor == TEXTURE
     lit[textured] = transfer.apply(lit[textured])
     face = canvas.reshape(-1, 3).copy()
     face[raster.pix] = lit
+    if textured.any():  # the canvas's light layout, which the SH ratio only approximates
+        shaded = match_shading(face.reshape(SIZE, SIZE, 3), canvas, raster.mask(skin), SHADING_SIGMA * SIZE)
+        face[raster.pix[textured]] = shaded.reshape(-1, 3)[raster.pix[textured]]
 
     # 3. openings from the canvas, or a cavity; what neither side of the texture shows, from around it
     from_canvas = pix_donor == CANVAS
