@@ -76,6 +76,8 @@ STATE_KEY = "geometric.colour"
 TEXTURE_KEY = "geometric.texture"
 MIRROR_DETAIL = (0.3, 0.6)  # detail ratio (texture vs its mirror) from which on the mirror is blended in, and
 # under which it is all mirror
+STRETCHED = (0.5, 0.15)  # texture area per result area under which a warped pixel is blurred, fully at the second
+STRETCH_BLUR = 4.0  # px: that blur
 DETAIL_SHIFT = 40  # px: where a filled hole borrows its skin grain from (about an eye's height away)
 IRIS_GAIN = 1.3  # a gaze change moves the iris this much further than FORD's eyeball model says: MediaPipe's
 # lid contour, the reference the gaze is read against, follows a moved iris by about a third of its move
@@ -96,6 +98,7 @@ OVAL_MARGIN = 6  # px: the face fades out this far inside the assembled silhouet
 GLASSES_BAND = (1.35, 0.95, 0.15)  # eye-centred ellipse: semi-axes and downward shift, in eye widths
 RIM_CONTRAST = 14  # black-hat (8-bit L) above which a thin structure is darker than the skin around it
 BANGS_DARKER = 12.0  # 8-bit L below the skin's mean lightness that a bangs pixel must be
+RIM_BAND = 0.15  # of the mesh's radius: the rim of a texture's mesh, where it may lie past the face
 RIM_LENGTH = 0.5  # eye widths: rim pieces are long, wrinkle pieces mostly shorter
 _LINEAR = ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4
 _LINEAR = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92, _LINEAR).astype(np.float32)
@@ -367,6 +370,16 @@ def clean_texture(crop: np.ndarray, hide: np.ndarray, masks: dict[str, np.ndarra
     return np.clip(filled + grain + 0.5, 0, 255).astype(np.uint8)
 
 
+def rim_debris(mesh: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
+    """bool (512, 512): what the rim of a texture's mesh (`mesh`, its silhouette) lays over that is not
+    skin: sideburns, an ear, the background past a jaw the landmarker placed a little wide. The rim is seen
+    at a grazing angle, so a turn toward it stretches those few pixels across a whole cheek as streaks."""
+    depth = cv2.distanceTransform(mesh.astype(np.uint8), cv2.DIST_L2, 5)
+    rim = mesh & (depth < RIM_BAND * np.sqrt(mesh.sum() / np.pi))
+    parts = erode(masks["eyes"] | masks["brows"] | masks["lips"] | masks["mouth_interior"], -5)
+    return rim & ~masks["skin"] & ~parts
+
+
 def changes_identity(a: AssembledFace) -> bool:
     """Whether the face put on the canvas is someone else's (swap, headswap, a mix taking the identity from
     another input). Glasses go with the identity: then the donor's are not carried and the canvas's are not
@@ -577,9 +590,9 @@ def prepared_texture(a: AssembledFace, other_identity: bool, hide_hair: bool, st
     if cached is not None and cached.key == key:
         return cached
     cover = Cover.of(a.texture_crop, a.texture_landmarks, a.texture_masks)
-    hidden = cover.over(with_glasses=other_identity, with_hair=hide_hair)
-    tex = Texture(key, cover, hidden, clean_texture(a.texture_crop, hidden, a.texture_masks),
-                  rasterise(a.texture_landmarks[:NUM_MESH_VERTICES], mesh_triangles()))
+    raster = rasterise(a.texture_landmarks[:NUM_MESH_VERTICES], mesh_triangles())
+    hidden = cover.over(with_glasses=other_identity, with_hair=hide_hair) | rim_debris(raster.mask(), a.texture_masks)
+    tex = Texture(key, cover, hidden, clean_texture(a.texture_crop, hidden, a.texture_masks), raster)
     state.data[TEXTURE_KEY] = tex
     return tex
 
@@ -624,18 +637,37 @@ def plan_openings(a: AssembledFace) -> Openings:
     return Openings(donor, kept, cavity)
 
 
-def warp_face(a: AssembledFace, raster: Raster, tex: Texture,
-              hide_hair: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Warped:
+    """Steps 1-2's result: the relit pixels `lit` (n, 3 float sRGB), which pixels the texture shows at all
+    (`seen`, n), where they are texture skin (`skin`, n), the texture's hidden hair warped (`hidden_hair`,
+    512 x 512 float) and the eyes drawn from their mirror partner (`mirrored_eyes`, names)."""
+
+    lit: np.ndarray
+    seen: np.ndarray
+    skin: np.ndarray
+    hidden_hair: np.ndarray
+    mirrored_eyes: frozenset[str]
+
+
+def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool) -> Warped:
     """Steps 1-2: the texture warped to the raster's pixels, with the mirror image where the texture hides
-    a point or shows it badly foreshortened, and relit. Returns the relit pixels (n, 3 float sRGB), which
-    pixels the texture shows at all (n,), where they are texture skin (n,) and the texture's hidden hair
-    warped (512, 512 float)."""
+    a point or shows it badly foreshortened, and relit. An eye opening takes its mirror whole or not at all
+    (a patchwork of two eyes is no eye): whole when most of it would take the mirror (the far eye of a head
+    turned ~50 degrees, a sliver beside the nose)."""
     dst = np.asarray(a.landmarks, np.float64)
     direct = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, tex.raster,
                               np.arange(NUM_MESH_VERTICES), dst)
     mirror = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, tex.raster, mirror_pairs(), dst)
-    in_part = np.any(list(part_triangles().values()), axis=0)[raster.tri]
+    parts = part_triangles()
+    in_part = np.any(list(parts.values()), axis=0)[raster.tri]
     w_mirror = mirror_weight(direct, mirror, in_part)
+    free = mirror_weight(direct, mirror, np.zeros_like(in_part))
+    mirrored_eyes = frozenset(name for name in ("right_eye", "left_eye")
+                              if parts[name][raster.tri].any() and free[parts[name][raster.tri]].mean() >= 0.5)
+    for name in mirrored_eyes:
+        eye = parts[name][raster.tri]
+        w_mirror[eye] = mirror.seen[eye]
     if w_mirror.any():  # soften the switch between the two sources over a few pixels
         smooth = feather(raster.image(w_mirror[:, None], 0.0)[..., 0], 4.0).reshape(-1)[raster.pix]
         w_mirror = np.where(direct.seen, np.minimum(smooth, mirror.seen), w_mirror)
@@ -651,7 +683,23 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture,
                            mirror.shading[use], lit_dst[use])
         lit[use] += w_mirror[use, None] * (mirrored - lit[use])
         hidden_hair = np.maximum(hidden_hair, _remap(hair, mirror.xy, raster))
-    return lit, direct.seen | use, skin, hidden_hair
+    detail = direct.detail + w_mirror * (mirror.detail - direct.detail)
+    detail[in_part] = np.inf  # an eye or mouth is drawn sharp, stretched or not: blurred, it is no eye
+    return Warped(soften_stretched(lit, detail, raster), direct.seen | use, skin, hidden_hair, mirrored_eyes)
+
+
+def soften_stretched(lit: np.ndarray, detail: np.ndarray, raster: Raster) -> np.ndarray:
+    """Relit pixels (n, 3) blurred where the texture is stretched (`detail` under STRETCHED[0]), fully at
+    STRETCHED[1]: a few texture pixels drawn across many carry no detail, only their gradient, which the
+    stretch draws out into streaks (the cheek a frontal donor shows at a grazing angle, on a turned face)."""
+    weight = np.clip((STRETCHED[0] - detail) / (STRETCHED[0] - STRETCHED[1]), 0.0, 1.0)
+    if not weight.any():
+        return lit
+    img = raster.image(lit, 0.0)
+    inside = cv2.GaussianBlur(raster.mask().astype(np.float32), (0, 0), STRETCH_BLUR)[..., None]
+    blurred = cv2.GaussianBlur(img, (0, 0), STRETCH_BLUR) / np.maximum(inside, 1e-3)
+    smooth = blurred.reshape(-1, 3)[raster.pix]
+    return lit + weight[:, None] * (smooth - lit)
 
 
 def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray, np.ndarray]:
@@ -672,7 +720,8 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
 
     # 1-2. warp and relight; colour: the warped skin matched to the canvas skin it lands on, smoothed
     # along the track
-    lit, seen, skin, hidden_hair = warp_face(a, raster, tex, hide_hair)
+    warped = warp_face(a, raster, tex, hide_hair)
+    lit, seen, skin, hidden_hair = warped.lit, warped.seen, warped.skin, warped.hidden_hair
     skin &= pix_donor == TEXTURE
     skin &= (a.canvas_masks["skin"] & ~erode(canvas_cover.over(with_glasses=True), -3)).reshape(-1)[raster.pix]
     target = canvas.reshape(-1, 3)[raster.pix[skin]]
@@ -699,7 +748,7 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
         face = fill_holes(face, unseen, covered & ~unseen)
 
     # 4. gaze: move each iris to where the assembled gaze puts it
-    face = apply_gaze(face, a, openings.donor)
+    face = apply_gaze(face, a, openings.donor, warped.mirrored_eyes)
 
     # 5. blend
     return blend_face(a, face, covered, hidden_hair, openings.kept, canvas_cover, other, moved)
@@ -821,21 +870,30 @@ def mouth_cavity(face: np.ndarray, opening: np.ndarray) -> np.ndarray:
     return _srgb_float(img)
 
 
-def apply_gaze(face: np.ndarray, a: AssembledFace, donor: np.ndarray) -> np.ndarray:
-    """Move each eye's iris from where its donor's warp put it to the assembled gaze."""
+def apply_gaze(face: np.ndarray, a: AssembledFace, donor: np.ndarray, mirrored: frozenset[str]) -> np.ndarray:
+    """Move each eye's iris from where its donor's warp put it (for an eye drawn from its `mirrored`
+    partner: the partner's iris, mirrored) to the assembled gaze."""
     dst = np.asarray(a.landmarks, np.float64)
     tri = mesh_triangles()
-    for name, eye, yaw, pitch in (("right_eye", RIGHT_EYE, a.gaze.right_yaw, a.gaze.right_pitch),
-                                  ("left_eye", LEFT_EYE, a.gaze.left_yaw, a.gaze.left_pitch)):
-        source = a.canvas_landmarks if (donor[part_triangles()[name]] == CANVAS).any() else a.texture_landmarks
-        ring = [eye[2]] + list(REGION_CONTOURS[name.replace("eye", "iris")])
-        mapped = map_points(source[ring], source[:NUM_MESH_VERTICES], dst[:NUM_MESH_VERTICES], tri)
+    g = a.texture_gaze
+    eyes = {"right_eye": (RIGHT_EYE, (g.right_yaw, g.right_pitch)), "left_eye": (LEFT_EYE, (g.left_yaw, g.left_pitch))}
+    partner = {"right_eye": "left_eye", "left_eye": "right_eye"}
+    for name, yaw, pitch in (("right_eye", a.gaze.right_yaw, a.gaze.right_pitch),
+                             ("left_eye", a.gaze.left_yaw, a.gaze.left_pitch)):
+        eye = eyes[name][0]
+        from_canvas = (donor[part_triangles()[name]] == CANVAS).any()
+        drawn = partner[name] if name in mirrored and not from_canvas else name
+        source = a.canvas_landmarks if from_canvas else a.texture_landmarks
+        mesh = source[:NUM_MESH_VERTICES]
+        if drawn != name:  # the mirror warp: destination vertex i samples the texture at its partner's
+            mesh = mesh[mirror_pairs()]
+        ring = [eyes[drawn][0][2]] + list(REGION_CONTOURS[drawn.replace("eye", "iris")])
+        mapped = map_points(source[ring], mesh, dst[:NUM_MESH_VERTICES], tri)
         radius = float(np.linalg.norm(mapped[1:] - mapped[0], axis=1).mean())
         target = iris_target(dst, eye, yaw, pitch)
-        if source is a.texture_landmarks:  # a gaze change is drawn IRIS_GAIN times over (see IRIS_GAIN)
-            g = a.texture_gaze
-            own = iris_target(dst, eye, *((g.right_yaw, g.right_pitch) if name == "right_eye"
-                                          else (g.left_yaw, g.left_pitch)))
+        if not from_canvas:  # a gaze change is drawn IRIS_GAIN times over (see IRIS_GAIN)
+            own_yaw, own_pitch = eyes[drawn][1]
+            own = iris_target(dst, eye, own_yaw if drawn == name else -own_yaw, own_pitch)
             target = target + (IRIS_GAIN - 1.0) * (target - own)
         face = move_iris(face, polygon_mask(dst[list(REGION_CONTOURS[name])]), mapped[0], radius, target)
     return face
