@@ -841,7 +841,15 @@ def head_warp(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
                                   np.asarray(a.landmarks, np.float64)[ids], canonical_mesh().procrustes_weights)
     per_depth = (rot.T @ [0.0, 0.0, 1.0])[:2] / scale
     depth = HEAD_DEPTH_SLOPE * np.minimum(dist0, HEAD_DEPTH_SPAN * radius)
-    extended = (extended + depth[..., None] * per_depth).astype(np.float32)
+    # where the rim moves outward (the cheek swinging out), the head's outline beside it stays: the band
+    # between the rim and the outline (cheek edge, glasses temple, ear) is squeezed, not carried along,
+    # or the whole strip shows up again beside the new rim as a second cheek
+    normal = np.stack([cv2.Sobel(dist0, cv2.CV_32F, 1, 0), cv2.Sobel(dist0, cv2.CV_32F, 0, 1)], axis=2)
+    normal /= np.maximum(np.linalg.norm(normal, axis=2, keepdims=True), 1e-6)
+    along = (extended * normal).sum(axis=2, keepdims=True)
+    squeeze = np.clip(dist0 / (HEAD_DEPTH_SPAN * radius), 0.0, 1.0)[..., None] * (along < 0)
+    extended = extended - squeeze * along * normal + (1 - squeeze) * depth[..., None] * per_depth
+    extended = extended.astype(np.float32)
     field = np.where(covered[..., None], disp, extended * fade[..., None])
     canvas = _srgb_float(a.canvas_crop)
     layer = cv2.remap(canvas, xx + field[..., 0], yy + field[..., 1], cv2.INTER_LINEAR,
