@@ -144,7 +144,8 @@ def t1_pair(tmp_path_factory, t1, analyzer):
         x0, y0, x1, y1 = faces[i].box
         half = 1.2 * max(x1 - x0, y1 - y0)
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        write_image(tmp / f"face{i}.png", t1[int(max(cy - half, 0)):int(cy + half), int(max(cx - half, 0)):int(cx + half)])
+        y0, x0 = int(max(cy - half, 0)), int(max(cx - half, 0))
+        write_image(tmp / f"face{i}.png", t1[y0:int(cy + half), x0:int(cx + half)])
     return tmp, faces, order
 
 
@@ -154,6 +155,7 @@ def test_swap_between_the_two_largest_faces_of_t1_carries_the_source_identity(tm
     face was (box IoU), is nearer the source's identity than the target's."""
     tmp, faces, order = t1_pair
     src, tgt = order if way == 0 else order[::-1]
+    # a still image's tracks are numbered in detection order: track tgt is face tgt
     result = _run(tmp_path, "swap", source=tmp / f"face{src}.png", target=tmp / "t1.png", faces={tgt})
     found = [f for f in analyzer.analyze(result) if box_iou(f.box, faces[tgt].box) > 0.3]
     assert found, "the swapped face is no longer detected"

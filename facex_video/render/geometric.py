@@ -8,33 +8,41 @@ aligned crop:
    depth, so under a head turn the far cheek's triangles hidden behind the nose are not drawn; every covered
    pixel gets its triangle and barycentrics, hence its source position, and one cv2.remap samples it. The
    texture has a z-buffer too: a point it hides (behind its own nose) or shows badly foreshortened takes
-   the mirror image of its partner on the other half of the face. What covers the texture's face (hands,
-   bangs; glasses when the identity changes) is filled in texture space first, from the skin around it.
+   the mirror image of its partner on the other half of the face (an eye opening takes it whole or not at
+   all). What covers the texture's face (hands, bangs; glasses when the identity changes) and what its
+   mesh's rim lies over that is not skin (sideburns, ears, background) is filled in texture space first,
+   from the skin around it. Texture stretched to more than twice its area is blurred, eyes and mouth
+   excepted: its few pixels carry only a gradient, which the stretch would draw out into streaks.
 2. light and colour: each pixel is multiplied, in linear RGB, by the ratio of its shading (SH luminance)
    under the target lighting at the assembled normal to that under the texture's lighting at its own
    normal; then a Lab match on skin against the canvas skin it replaces, smoothed along the track so the
-   tone does not flicker.
+   tone does not flicker; then the canvas's low frequencies (a skin-masked blur at ~7% of the face's
+   width) replace the texture's, so a donor lit from one side brings no bright forehead or cheek onto a
+   face in shade.
 3. parts the texture may not show: the mouth interior is the canvas's own when the assembled mouth is the
    canvas's (swap, headswap, an edit that keeps the expression: alpha 0 there, its teeth stay); when the
    geometry opens a mouth, it is warped from whichever input shows one open, else filled as a dark cavity.
    The same holds for eyes the texture shows closed. Gaze: the iris disc is moved inside the eye opening to
    where the assembled gaze puts it on FORD's eyeball model (ford/gaze.py), the sclera beside it stretched
    or narrowed toward the corners.
-4. blend: a Laplacian-pyramid blend over the assembled face (the mesh's silhouette), minus what covers the canvas face (hands,
-   hair, and its glasses unless the identity changes: glasses go with the person), so the jaw and hairline
-   carry no seam and the skin tone meets the neck's. A head turned away from the canvas's takes the canvas's
-   whole head with it (outline, hair, ears, neck): the canvas is warped by the mesh rim's displacement carried
-   outward, deeper points moving more, fading into the untouched scene, so no old head is left to fill;
-   headswap (and reenact)
-   also carry the texture's hair and forehead by a similarity, hairswap only its hair, and both fill the
-   canvas hair the new hair does not cover.
+4. blend: a Laplacian-pyramid blend over the assembled face (the mesh's silhouette: on a turned face the
+   nose, lips and chin stand out beyond the oval contour), minus what covers the canvas face (hands, hair,
+   and its glasses unless the identity changes: glasses go with the person), so the jaw and hairline carry
+   no seam and the skin tone meets the neck's. A head turned away from the canvas's takes the canvas's
+   whole head with it (outline, hair, ears, neck): the canvas is warped by the mesh rim's displacement
+   carried outward, deeper points moving more, fading into the untouched scene, so no old head is left to
+   fill; where the rim moves outward the band beside it is squeezed against the head's outline instead.
+   Headswap (and reenact) also carry the texture's hair and forehead by a similarity, hairswap only its
+   hair, and both fill the canvas hair the new hair does not cover.
 5. inpaint: the masked area is regenerated from the face's mirror image (MediaPipe's mesh is symmetric:
    each vertex has a mirror partner), what the mirror cannot supply is inpainted, and a Poisson blend
    joins it to the canvas; outside the mask the crop is the canvas, bit for bit.
 
 What it cannot do: teeth or a tongue it never saw (an opened mouth with no open donor is a dark cavity);
 eyes the texture shows shut, opened (their lids are stretched); the far side of a face neither half of the
-texture shows well; the identity's ears, neck and hair in swap (the target's stay); a hat or hair that
+texture shows well, and detail a donor seen at a grazing angle never showed (a frontal donor on a face
+turned ~50 degrees gets a smooth near cheek; a donor turned ~50 degrees gives a frontal face blurred eyes
+and its own highlights, mirrored); the identity's ears, neck and hair in swap (the target's stay); a hat or hair that
 FORD's hair mask reads as background (headswap/hairswap carry the mask only); the scene behind a removed
 head or hair (a smooth fill); new wrinkles of a new expression; specular highlights (the shading ratio
 treats them as albedo); the skin behind removed glasses frames (a smooth fill with borrowed grain) and
@@ -725,7 +733,8 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     skin &= pix_donor == TEXTURE
     skin &= (a.canvas_masks["skin"] & ~erode(canvas_cover.over(with_glasses=True), -3)).reshape(-1)[raster.pix]
     target = canvas.reshape(-1, 3)[raster.pix[skin]]
-    transfer = match_statistics(lit[skin], target, max_chroma_gain=CHROMA_GAIN).smoothed(state.data.get(STATE_KEY), COLOUR_KEEP)
+    transfer = match_statistics(lit[skin], target, max_chroma_gain=CHROMA_GAIN)
+    transfer = transfer.smoothed(state.data.get(STATE_KEY), COLOUR_KEEP)
     state.data[STATE_KEY] = transfer
     textured = pix_donor == TEXTURE
     lit[textured] = transfer.apply(lit[textured])
