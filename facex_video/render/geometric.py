@@ -680,8 +680,8 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool) -
         smooth = feather(raster.image(w_mirror[:, None], 0.0)[..., 0], 4.0).reshape(-1)[raster.pix]
         w_mirror = np.where(direct.seen, np.minimum(smooth, mirror.seen), w_mirror)
     hair = (tex.cover.hair & hide_hair).astype(np.float32)
-    skin = (a.texture_masks["skin"] & ~erode(tex.hidden | tex.cover.glasses, -3)).astype(np.uint8)
-    skin = _remap(skin, direct.xy, raster, cv2.INTER_NEAREST).reshape(-1)[raster.pix] > 0
+    skin_map = (a.texture_masks["skin"] & ~erode(tex.hidden | tex.cover.glasses, -3)).astype(np.uint8)
+    skin = _remap(skin_map, direct.xy, raster, cv2.INTER_NEAREST).reshape(-1)[raster.pix] > 0
     hidden_hair = _remap(hair, direct.xy, raster)
     lit_dst = shading(raster, vertex_normals(dst), a.lighting)
     lit = relight(_remap(tex.crop, direct.xy, raster).reshape(-1, 3)[raster.pix], direct.shading, lit_dst)
@@ -691,6 +691,9 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool) -
                            mirror.shading[use], lit_dst[use])
         lit[use] += w_mirror[use, None] * (mirrored - lit[use])
         hidden_hair = np.maximum(hidden_hair, _remap(hair, mirror.xy, raster))
+        # skin is where the pixel's colour comes from: on the mirrored half, its partner's
+        mirrored_skin = _remap(skin_map, mirror.xy, raster, cv2.INTER_NEAREST).reshape(-1)[raster.pix] > 0
+        skin = np.where(w_mirror > 0.5, mirrored_skin, skin)
     detail = direct.detail + w_mirror * (mirror.detail - direct.detail)
     detail[in_part] = np.inf  # an eye or mouth is drawn sharp, stretched or not: blurred, it is no eye
     return Warped(soften_stretched(lit, detail, raster), direct.seen | use, skin, hidden_hair, mirrored_eyes)
