@@ -560,17 +560,21 @@ def shading(raster: Raster, normals: np.ndarray, sh: np.ndarray) -> np.ndarray:
     return np.maximum(y / max(float(y.mean()), 1e-6), 0.2)
 
 
-def relight(texture: np.ndarray, shading_src: np.ndarray, shading_dst: np.ndarray) -> np.ndarray:
+def relight(texture: np.ndarray, shading_src: np.ndarray, shading_dst: np.ndarray, detail: np.ndarray) -> np.ndarray:
     """(n, 3) float32 sRGB in [0, 1]: texture pixels (n, 3 uint8) times the ratio, in linear RGB, of their
     shading under the target light at the new normal to that under the texture's light at the old normal.
 
     The ratio is one of luminances, each divided by its mean over the face (`shading`): the SH coefficients
     fold in the skin's albedo, and a per-channel raw ratio would paint the canvas's skin colour over the
     texture (the colour step matches skin tone instead); a dim channel's fit (blue, on warm skin under warm
-    light) also swings through zero, where a per-channel ratio explodes."""
+    light) also swings through zero, where a per-channel ratio explodes. Where the texture is stretched
+    (`detail` under STRETCHED[0]) the ratio fades toward 1: it rests on a normal the texture saw at a grazing
+    angle, where the SH fit is least sure (it brightened the far side of a turned donor's nose, already lit
+    by a highlight, drawn across a frontal face)."""
     lin = _LINEAR[texture]
     # no channel may pass white: clipping one channel of a brightened pixel would shift its hue
-    ratio = np.clip(shading_dst / shading_src, *SHADING_RATIO)
+    trust = np.clip(detail / STRETCHED[0], 0.0, 1.0)
+    ratio = np.clip(shading_dst / shading_src, *SHADING_RATIO) ** trust
     ratio = np.minimum(ratio, 1.0 / np.maximum(lin.max(axis=1), 1e-3))[:, None]
     return linear_to_srgb(lin * ratio).astype(np.float32) / 255.0
 
@@ -684,11 +688,12 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool) -
     skin = _remap(skin_map, direct.xy, raster, cv2.INTER_NEAREST).reshape(-1)[raster.pix] > 0
     hidden_hair = _remap(hair, direct.xy, raster)
     lit_dst = shading(raster, vertex_normals(dst), a.lighting)
-    lit = relight(_remap(tex.crop, direct.xy, raster).reshape(-1, 3)[raster.pix], direct.shading, lit_dst)
+    lit = relight(_remap(tex.crop, direct.xy, raster).reshape(-1, 3)[raster.pix], direct.shading, lit_dst,
+                  direct.detail)
     use = w_mirror > 0
     if use.any():
         mirrored = relight(_remap(tex.crop, mirror.xy, raster).reshape(-1, 3)[raster.pix[use]],
-                           mirror.shading[use], lit_dst[use])
+                           mirror.shading[use], lit_dst[use], mirror.detail[use])
         lit[use] += w_mirror[use, None] * (mirrored - lit[use])
         hidden_hair = np.maximum(hidden_hair, _remap(hair, mirror.xy, raster))
         # skin is where the pixel's colour comes from: on the mirrored half, its partner's
