@@ -107,6 +107,7 @@ GLASSES_BAND = (1.35, 0.95, 0.15)  # eye-centred ellipse: semi-axes and downward
 RIM_CONTRAST = 14  # black-hat (8-bit L) above which a thin structure is darker than the skin around it
 BANGS_DARKER = 12.0  # 8-bit L below the skin's mean lightness that a bangs pixel must be
 RIM_BAND = 0.15  # of the mesh's radius: the rim of a texture's mesh, where it may lie past the face
+RIM_SHADOW_PX = 10  # px: an occluder blob never deeper than this inside the oval is the outline's shadow
 RIM_LENGTH = 0.5  # eye widths: rim pieces are long, wrinkle pieces mostly shorter
 _LINEAR = ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4
 _LINEAR = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92, _LINEAR).astype(np.float32)
@@ -329,6 +330,18 @@ def bangs(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray])
     return np.isin(labels, hit[hit > 0])
 
 
+def rim_shadows(occluder: np.ndarray, oval: np.ndarray) -> np.ndarray:
+    """bool (512, 512): the occluder mask's blobs that never reach more than RIM_SHADOW_PX inside the face
+    oval: the shadow under a jaw or beside a cheek, which the occluder test (not skin-coloured) takes for
+    an object. Kept in front of a swapped face, the target's jaw shadow drew a dark line across the new
+    chin; a hand or microphone reaches further in."""
+    n, labels = cv2.connectedComponents(occluder.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return np.zeros_like(occluder, bool)
+    deep = np.unique(labels[occluder & erode(oval, RIM_SHADOW_PX)])
+    return occluder & ~np.isin(labels, deep[deep > 0])
+
+
 @dataclass(frozen=True)
 class Cover:
     """What lies over a face in its crop: `glasses` (frames), other `objects` (FORD's occluder mask: hands,
@@ -339,9 +352,15 @@ class Cover:
     hair: np.ndarray
 
     @classmethod
-    def of(cls, crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray]) -> "Cover":
+    def of(cls, crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray],
+           outline_shadows: bool = True) -> "Cover":
+        """`outline_shadows`: whether the occluder blobs along the oval's rim (rim_shadows) count: on a
+        texture they are filled like any cover, harmless; in front of a canvas face they would stay."""
         frames = glasses(crop, landmarks, masks)
-        return cls(frames, masks["occluder"] & ~frames,
+        objects = masks["occluder"] & ~frames
+        if not outline_shadows:
+            objects &= ~rim_shadows(masks["occluder"], masks["face_oval"])
+        return cls(frames, objects,
                    (masks["hair"] & masks["face_oval"]) | bangs(crop, landmarks, masks))
 
     def over(self, with_glasses: bool, with_hair: bool = True) -> np.ndarray:
@@ -730,7 +749,7 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     # a donor's bangs give way to the canvas's forehead; a face that moves keeps its own, warped with it
     hide_hair = other or not moved
     tex = prepared_texture(a, other, hide_hair, state)
-    canvas_cover = Cover.of(a.canvas_crop, a.canvas_landmarks, a.canvas_masks)
+    canvas_cover = Cover.of(a.canvas_crop, a.canvas_landmarks, a.canvas_masks, outline_shadows=False)
     openings = plan_openings(a)
     pix_donor = openings.donor[raster.tri]
 
