@@ -4,6 +4,7 @@ Statistics are per channel in CIE Lab (float, L in 0-100): moving a and b moves 
 touching lightness, so a tone correction does not flatten the shading a relighting step put in. The
 transfer is Reinhard et al.'s (2001) mean/std match, with the std ratio clamped: a wrinkled or freckled
 face has a wider spread than a smooth one, and matching it exactly would amplify or erase that texture.
+The local shading match then moves the light's layout (the low frequencies over the skin) as well.
 """
 
 from __future__ import annotations
