@@ -42,11 +42,12 @@ What it cannot do: teeth or a tongue it never saw (an opened mouth with no open 
 eyes the texture shows shut, opened (their lids are stretched); the far side of a face neither half of the
 texture shows well, and detail a donor seen at a grazing angle never showed (a frontal donor on a face
 turned ~50 degrees gets a smooth near cheek; a donor turned ~50 degrees gives a frontal face blurred eyes
-and its own highlights, mirrored); the identity's ears, neck and hair in swap (the target's stay); a hat or hair that
-FORD's hair mask reads as background (headswap/hairswap carry the mask only); the scene behind a removed
-head or hair (a smooth fill); new wrinkles of a new expression; specular highlights (the shading ratio
-treats them as albedo); the skin behind removed glasses frames (a smooth fill with borrowed grain) and
-the tint of their lenses, which stays.
+and its nose's highlight, mirrored); the identity's ears, neck and hair in swap (the target's stay); a
+hat or hair that FORD's hair mask reads as background (headswap/hairswap carry the mask only); the scene
+behind a removed head or hair (a smooth fill); new wrinkles of a new expression; specular highlights (the
+shading ratio treats them as albedo); the skin behind removed glasses frames (a smooth fill with borrowed
+grain) and the tint of their lenses, which stays; on a pose edit past ~15 degrees, the stretched rim of
+the face where it swings out (a pale band that can read as a second cheek).
 """
 
 from __future__ import annotations
@@ -694,11 +695,10 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool) -
     in_part = np.any(list(parts.values()), axis=0)[raster.tri]
     w_mirror = mirror_weight(direct, mirror, in_part)
     free = mirror_weight(direct, mirror, np.zeros_like(in_part))
-    mirrored_eyes = frozenset(name for name in ("right_eye", "left_eye")
-                              if parts[name][raster.tri].any() and free[parts[name][raster.tri]].mean() >= 0.5)
+    eyes = {name: parts[name][raster.tri] for name in ("right_eye", "left_eye")}
+    mirrored_eyes = frozenset(name for name, eye in eyes.items() if eye.any() and free[eye].mean() >= 0.5)
     for name in mirrored_eyes:
-        eye = parts[name][raster.tri]
-        w_mirror[eye] = mirror.seen[eye]
+        w_mirror[eyes[name]] = mirror.seen[eyes[name]]
     if w_mirror.any():  # soften the switch between the two sources over a few pixels
         smooth = feather(raster.image(w_mirror[:, None], 0.0)[..., 0], 4.0).reshape(-1)[raster.pix]
         w_mirror = np.where(direct.seen, np.minimum(smooth, mirror.seen), w_mirror)
