@@ -11,7 +11,9 @@ import pytest
 from facex_video import api
 from facex_video.eval.metrics import identity_distance, landmark_nme, largest_face, psnr_outside
 from facex_video.faces.align import alignment_matrix, crop_face, invert
+from facex_video.faces.detect import box_area, box_iou
 from facex_video.ford.gaze import eye_gaze
+from facex_video.ford.identity import DlibIdentityEncoder
 from facex_video.ford.geometry import head_pose
 from facex_video.ford.regions import landmarks_to_crop, region_masks
 from facex_video.fors.assemble import Edits
@@ -128,3 +130,38 @@ def test_swap_carries_identity_keeps_landmarks_and_the_scene(tmp_path, photos, a
     assert to_source < 0.5 and to_source < to_target
     assert nme <= 0.04
     assert outside >= 45.0
+
+
+@pytest.fixture(scope="module")
+def t1_pair(tmp_path_factory, t1, analyzer):
+    """t1.png written out, its faces, and the two largest (index 2, frontal; index 4, turned ~50 degrees),
+    each also as a source photo cropped around it."""
+    tmp = tmp_path_factory.mktemp("t1")
+    write_image(tmp / "t1.png", t1)
+    faces = analyzer.analyze(t1)
+    order = sorted(range(len(faces)), key=lambda i: -box_area(faces[i].box))[:2]
+    for i in order:
+        x0, y0, x1, y1 = faces[i].box
+        half = 1.2 * max(x1 - x0, y1 - y0)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        y0, x0 = int(max(cy - half, 0)), int(max(cx - half, 0))
+        write_image(tmp / f"face{i}.png", t1[y0:int(cy + half), x0:int(cx + half)])
+    return tmp, faces, order
+
+
+@pytest.mark.parametrize("way", [0, 1])
+def test_swap_between_the_two_largest_faces_of_t1_carries_the_source_identity(tmp_path, t1, t1_pair, analyzer, way):
+    """Both ways between a frontal face and one turned ~50 degrees: the result, re-detected where the target
+    face was (box IoU), is nearer the source's identity than the target's."""
+    tmp, faces, order = t1_pair
+    src, tgt = order if way == 0 else order[::-1]
+    # a still image's tracks are numbered in detection order: track tgt is face tgt
+    result = _run(tmp_path, "swap", source=tmp / f"face{src}.png", target=tmp / "t1.png", faces={tgt})
+    found = [f for f in analyzer.analyze(result) if box_iou(f.box, faces[tgt].box) > 0.3]
+    assert found, "the swapped face is no longer detected"
+    encoder = DlibIdentityEncoder()
+    after = encoder.embed(result, found[0])
+    to_source = encoder.distance(after, encoder.embed(t1, faces[src]))
+    to_target = encoder.distance(after, encoder.embed(t1, faces[tgt]))
+    print(f"t1 swap face {src} -> face {tgt}: to source {to_source:.3f}, to target {to_target:.3f}")
+    assert to_source < to_target

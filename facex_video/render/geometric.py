@@ -8,37 +8,46 @@ aligned crop:
    depth, so under a head turn the far cheek's triangles hidden behind the nose are not drawn; every covered
    pixel gets its triangle and barycentrics, hence its source position, and one cv2.remap samples it. The
    texture has a z-buffer too: a point it hides (behind its own nose) or shows badly foreshortened takes
-   the mirror image of its partner on the other half of the face. What covers the texture's face (hands,
-   bangs; glasses when the identity changes) is filled in texture space first, from the skin around it.
+   the mirror image of its partner on the other half of the face (an eye opening takes it whole or not at
+   all). What covers the texture's face (hands, bangs; glasses when the identity changes) and what its
+   mesh's rim lies over that is not skin (sideburns, ears, background) is filled in texture space first,
+   from the skin around it. Texture stretched to more than twice its area is blurred, eyes and mouth
+   excepted: its few pixels carry only a gradient, which the stretch would draw out into streaks.
 2. light and colour: each pixel is multiplied, in linear RGB, by the ratio of its shading (SH luminance)
    under the target lighting at the assembled normal to that under the texture's lighting at its own
    normal; then a Lab match on skin against the canvas skin it replaces, smoothed along the track so the
-   tone does not flicker.
+   tone does not flicker; then the canvas's low frequencies (a skin-masked blur at ~7% of the face's
+   width) replace the texture's, so a donor lit from one side brings no bright forehead or cheek onto a
+   face in shade.
 3. parts the texture may not show: the mouth interior is the canvas's own when the assembled mouth is the
    canvas's (swap, headswap, an edit that keeps the expression: alpha 0 there, its teeth stay); when the
    geometry opens a mouth, it is warped from whichever input shows one open, else filled as a dark cavity.
    The same holds for eyes the texture shows closed. Gaze: the iris disc is moved inside the eye opening to
    where the assembled gaze puts it on FORD's eyeball model (ford/gaze.py), the sclera beside it stretched
    or narrowed toward the corners.
-4. blend: a Laplacian-pyramid blend over the assembled face oval, minus what covers the canvas face (hands,
-   hair, and its glasses unless the identity changes: glasses go with the person), so the jaw and hairline
-   carry no seam and the skin tone meets the neck's. A head turned away from the canvas's takes the canvas's
-   whole head with it (outline, hair, ears, neck): the canvas is warped by the mesh rim's displacement carried
-   outward, deeper points moving more, fading into the untouched scene, so no old head is left to fill;
-   headswap (and reenact)
-   also carry the texture's hair and forehead by a similarity, hairswap only its hair, and both fill the
-   canvas hair the new hair does not cover.
+4. blend: a Laplacian-pyramid blend over the assembled face (the mesh's silhouette: on a turned face the
+   nose, lips and chin stand out beyond the oval contour), minus what covers the canvas face (hands, hair,
+   and its glasses unless the identity changes: glasses go with the person), so the jaw and hairline carry
+   no seam and the skin tone meets the neck's. A head turned away from the canvas's takes the canvas's
+   whole head with it (outline, hair, ears, neck): the canvas is warped by the mesh rim's displacement
+   carried outward, deeper points moving more, fading into the untouched scene, so no old head is left to
+   fill; where the rim moves outward the band beside it is squeezed against the head's outline instead.
+   Headswap (and reenact) also carry the texture's hair and forehead by a similarity, hairswap only its
+   hair, and both fill the canvas hair the new hair does not cover.
 5. inpaint: the masked area is regenerated from the face's mirror image (MediaPipe's mesh is symmetric:
    each vertex has a mirror partner), what the mirror cannot supply is inpainted, and a Poisson blend
    joins it to the canvas; outside the mask the crop is the canvas, bit for bit.
 
 What it cannot do: teeth or a tongue it never saw (an opened mouth with no open donor is a dark cavity);
 eyes the texture shows shut, opened (their lids are stretched); the far side of a face neither half of the
-texture shows well; the identity's ears, neck and hair in swap (the target's stay); a hat or hair that
-FORD's hair mask reads as background (headswap/hairswap carry the mask only); the scene behind a removed
-head or hair (a smooth fill); new wrinkles of a new expression; specular highlights (the shading ratio
-treats them as albedo); the skin behind removed glasses frames (a smooth fill with borrowed grain) and
-the tint of their lenses, which stays.
+texture shows well, and detail a donor seen at a grazing angle never showed (a frontal donor on a face
+turned ~50 degrees gets a smooth near cheek; a donor turned ~50 degrees gives a frontal face blurred eyes
+and its nose's highlight, mirrored); the identity's ears, neck and hair in swap (the target's stay); a
+hat or hair that FORD's hair mask reads as background (headswap/hairswap carry the mask only); the scene
+behind a removed head or hair (a smooth fill); new wrinkles of a new expression; specular highlights (the
+shading ratio treats them as albedo); the skin behind removed glasses frames (a smooth fill with borrowed
+grain) and the tint of their lenses, which stays; on a pose edit past ~15 degrees, the stretched rim of
+the face where it swings out (a pale band that can read as a second cheek).
 """
 
 from __future__ import annotations
@@ -51,10 +60,10 @@ import cv2
 import numpy as np
 
 from ..compose.blend import erode, feather, fill_holes, laplacian_blend, poisson_blend
-from ..compose.colour import match_statistics
+from ..compose.colour import match_shading, match_statistics
 from ..faces.align import similarity_transform
 from ..ford.gaze import EYEBALL_RADIUS, IRIS_HEIGHT_AT_REST, LEFT_EYE, RIGHT_EYE
-from ..ford.geometry import landmark_rotation, similarity_3d
+from ..ford.geometry import canonical_landmarks, landmark_rotation, similarity_3d
 from ..ford.lighting import linear_to_srgb, shade, vertex_normals
 from ..ford.mesh import NUM_MESH_VERTICES, REGION_CONTOURS, canonical_mesh
 from ..ford.regions import SKIN_COLOUR_CHI2, SkinColour, polygon_mask
@@ -64,6 +73,10 @@ from .base import TrackState
 TASKS = frozenset({"swap", "headswap", "hairswap", "reenact", "edit", "inpaint", "mix"})
 SIZE = 512
 SHADING_RATIO = (0.6, 1.6)  # clamp of the relighting ratio: SH fits extrapolate badly at grazing normals
+SHADING_SIGMA = 0.04  # of the crop (~7% of a face's width): the scale above which the canvas's light layout
+# replaces the texture's, below which the texture keeps its own shading (its nose, eyes, mouth)
+CHROMA_GAIN = 1.3  # most the colour match scales the texture's a and b by: more reddens lids and lips
+# (a pale, over-lit donor), and the local shading match brings the rest of the skin's hue
 COLOUR_KEEP = 0.8  # EMA weight of the previous frame's colour transfer along a track
 SAME_PART_PX = 2.0  # mean landmark distance under which the canvas shows the assembled mouth/eye as is
 DONOR_OPENNESS = 0.6  # a donor mouth/eye must be at least this open, relative to the assembled one
@@ -72,6 +85,8 @@ STATE_KEY = "geometric.colour"
 TEXTURE_KEY = "geometric.texture"
 MIRROR_DETAIL = (0.3, 0.6)  # detail ratio (texture vs its mirror) from which on the mirror is blended in, and
 # under which it is all mirror
+STRETCHED = (0.5, 0.15)  # texture area per result area under which a warped pixel is blurred, fully at the second
+STRETCH_BLUR = 4.0  # px: that blur
 DETAIL_SHIFT = 40  # px: where a filled hole borrows its skin grain from (about an eye's height away)
 IRIS_GAIN = 1.3  # a gaze change moves the iris this much further than FORD's eyeball model says: MediaPipe's
 # lid contour, the reference the gaze is read against, follows a moved iris by about a third of its move
@@ -87,11 +102,13 @@ HEAD_BORDER_PX = 24.0  # px: the head warp fades to nothing this close to the cr
 HEAD_VISIBLE_PX = 0.5  # px of displacement from which the warped head is fully the result
 MOVED_DEG = 3.0  # head rotation from the canvas's beyond which the canvas's occluders no longer apply
 DEPTH_TOLERANCE = 4.0  # px of depth: a texture point this far behind the visible surface is hidden
-OVAL_MARGIN = 6  # px: the face fades out this far inside the assembled oval, so the texture's own edge
+OVAL_MARGIN = 6  # px: the face fades out this far inside the assembled silhouette, so the texture's own edge
 # (its hairline, background, jaw shadow) never shows and the canvas's outline stays
 GLASSES_BAND = (1.35, 0.95, 0.15)  # eye-centred ellipse: semi-axes and downward shift, in eye widths
 RIM_CONTRAST = 14  # black-hat (8-bit L) above which a thin structure is darker than the skin around it
 BANGS_DARKER = 12.0  # 8-bit L below the skin's mean lightness that a bangs pixel must be
+RIM_BAND = 0.15  # of the mesh's radius: the rim of a texture's mesh, where it may lie past the face
+RIM_SHADOW_PX = 10  # px: an occluder blob never deeper than this inside the oval is the outline's shadow
 RIM_LENGTH = 0.5  # eye widths: rim pieces are long, wrinkle pieces mostly shorter
 _LINEAR = ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4
 _LINEAR = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92, _LINEAR).astype(np.float32)
@@ -227,8 +244,10 @@ def mirror_pairs() -> np.ndarray:
 
 
 def openness(landmarks: np.ndarray, contour: str) -> float:
-    """Area of a closed contour over its squared width: ~0 for a closed mouth or eye."""
-    pts = np.asarray(landmarks, np.float64)[list(REGION_CONTOURS[contour]), :2]
+    """Area of a closed contour over its squared width: ~0 for a closed mouth or eye. Measured in the
+    canonical head frame: in the image a turned face's eye is foreshortened in width, not height, and
+    would read as far more open than the same eye seen from the front."""
+    pts = canonical_landmarks(landmarks)[list(REGION_CONTOURS[contour]), :2]
     width = float(np.ptp(pts[:, 0])) or 1.0
     return float(cv2.contourArea(pts.astype(np.float32))) / width**2
 
@@ -312,6 +331,18 @@ def bangs(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray])
     return np.isin(labels, hit[hit > 0])
 
 
+def rim_shadows(occluder: np.ndarray, oval: np.ndarray) -> np.ndarray:
+    """bool (512, 512): the occluder mask's blobs that never reach more than RIM_SHADOW_PX inside the face
+    oval: the shadow under a jaw or beside a cheek, which the occluder test (not skin-coloured) takes for
+    an object. Kept in front of a swapped face, the target's jaw shadow drew a dark line across the new
+    chin; a hand or microphone reaches further in."""
+    n, labels = cv2.connectedComponents(occluder.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return np.zeros_like(occluder, bool)
+    deep = np.unique(labels[occluder & erode(oval, RIM_SHADOW_PX)])
+    return occluder & ~np.isin(labels, deep[deep > 0])
+
+
 @dataclass(frozen=True)
 class Cover:
     """What lies over a face in its crop: `glasses` (frames), other `objects` (FORD's occluder mask: hands,
@@ -322,9 +353,15 @@ class Cover:
     hair: np.ndarray
 
     @classmethod
-    def of(cls, crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray]) -> "Cover":
+    def of(cls, crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray],
+           outline_shadows: bool = True) -> "Cover":
+        """`outline_shadows`: whether the occluder blobs along the oval's rim (rim_shadows) count: on a
+        texture they are filled like any cover, harmless; in front of a canvas face they would stay."""
         frames = glasses(crop, landmarks, masks)
-        return cls(frames, masks["occluder"] & ~frames,
+        objects = masks["occluder"] & ~frames
+        if not outline_shadows:
+            objects &= ~rim_shadows(masks["occluder"], masks["face_oval"])
+        return cls(frames, objects,
                    (masks["hair"] & masks["face_oval"]) | bangs(crop, landmarks, masks))
 
     def over(self, with_glasses: bool, with_hair: bool = True) -> np.ndarray:
@@ -359,6 +396,16 @@ def clean_texture(crop: np.ndarray, hide: np.ndarray, masks: dict[str, np.ndarra
         grain[ok] = np.roll(detail, -shift, axis=0)[ok]
         todo &= ~ok
     return np.clip(filled + grain + 0.5, 0, 255).astype(np.uint8)
+
+
+def rim_debris(mesh: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
+    """bool (512, 512): what the rim of a texture's mesh (`mesh`, its silhouette) lays over that is not
+    skin: sideburns, an ear, the background past a jaw the landmarker placed a little wide. The rim is seen
+    at a grazing angle, so a turn toward it stretches those few pixels across a whole cheek as streaks."""
+    depth = cv2.distanceTransform(mesh.astype(np.uint8), cv2.DIST_L2, 5)
+    rim = mesh & (depth < RIM_BAND * np.sqrt(mesh.sum() / np.pi))
+    parts = erode(masks["eyes"] | masks["brows"] | masks["lips"] | masks["mouth_interior"], -5)
+    return rim & ~masks["skin"] & ~parts
 
 
 def changes_identity(a: AssembledFace) -> bool:
@@ -533,17 +580,21 @@ def shading(raster: Raster, normals: np.ndarray, sh: np.ndarray) -> np.ndarray:
     return np.maximum(y / max(float(y.mean()), 1e-6), 0.2)
 
 
-def relight(texture: np.ndarray, shading_src: np.ndarray, shading_dst: np.ndarray) -> np.ndarray:
+def relight(texture: np.ndarray, shading_src: np.ndarray, shading_dst: np.ndarray, detail: np.ndarray) -> np.ndarray:
     """(n, 3) float32 sRGB in [0, 1]: texture pixels (n, 3 uint8) times the ratio, in linear RGB, of their
     shading under the target light at the new normal to that under the texture's light at the old normal.
 
     The ratio is one of luminances, each divided by its mean over the face (`shading`): the SH coefficients
     fold in the skin's albedo, and a per-channel raw ratio would paint the canvas's skin colour over the
     texture (the colour step matches skin tone instead); a dim channel's fit (blue, on warm skin under warm
-    light) also swings through zero, where a per-channel ratio explodes."""
+    light) also swings through zero, where a per-channel ratio explodes. Where the texture is stretched
+    (`detail` under STRETCHED[0]) the ratio fades toward 1: it rests on a normal the texture saw at a grazing
+    angle, where the SH fit is least sure (it brightened the far side of a turned donor's nose, already lit
+    by a highlight, drawn across a frontal face)."""
     lin = _LINEAR[texture]
     # no channel may pass white: clipping one channel of a brightened pixel would shift its hue
-    ratio = np.clip(shading_dst / shading_src, *SHADING_RATIO)
+    trust = np.clip(detail / STRETCHED[0], 0.0, 1.0)
+    ratio = np.clip(shading_dst / shading_src, *SHADING_RATIO) ** trust
     ratio = np.minimum(ratio, 1.0 / np.maximum(lin.max(axis=1), 1e-3))[:, None]
     return linear_to_srgb(lin * ratio).astype(np.float32) / 255.0
 
@@ -571,9 +622,9 @@ def prepared_texture(a: AssembledFace, other_identity: bool, hide_hair: bool, st
     if cached is not None and cached.key == key:
         return cached
     cover = Cover.of(a.texture_crop, a.texture_landmarks, a.texture_masks)
-    hidden = cover.over(with_glasses=other_identity, with_hair=hide_hair)
-    tex = Texture(key, cover, hidden, clean_texture(a.texture_crop, hidden, a.texture_masks),
-                  rasterise(a.texture_landmarks[:NUM_MESH_VERTICES], mesh_triangles()))
+    raster = rasterise(a.texture_landmarks[:NUM_MESH_VERTICES], mesh_triangles())
+    hidden = cover.over(with_glasses=other_identity, with_hair=hide_hair) | rim_debris(raster.mask(), a.texture_masks)
+    tex = Texture(key, cover, hidden, clean_texture(a.texture_crop, hidden, a.texture_masks), raster)
     state.data[TEXTURE_KEY] = tex
     return tex
 
@@ -618,34 +669,72 @@ def plan_openings(a: AssembledFace) -> Openings:
     return Openings(donor, kept, cavity)
 
 
-def warp_face(a: AssembledFace, raster: Raster, tex: Texture,
-              hide_hair: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Warped:
+    """Steps 1-2's result: the relit pixels `lit` (n, 3 float sRGB), which pixels the texture shows at all
+    (`seen`, n), where they are texture skin (`skin`, n), the texture's hidden hair warped (`hidden_hair`,
+    512 x 512 float) and the eyes drawn from their mirror partner (`mirrored_eyes`, names)."""
+
+    lit: np.ndarray
+    seen: np.ndarray
+    skin: np.ndarray
+    hidden_hair: np.ndarray
+    mirrored_eyes: frozenset[str]
+
+
+def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool) -> Warped:
     """Steps 1-2: the texture warped to the raster's pixels, with the mirror image where the texture hides
-    a point or shows it badly foreshortened, and relit. Returns the relit pixels (n, 3 float sRGB), which
-    pixels the texture shows at all (n,), where they are texture skin (n,) and the texture's hidden hair
-    warped (512, 512 float)."""
+    a point or shows it badly foreshortened, and relit. An eye opening takes its mirror whole or not at all
+    (a patchwork of two eyes is no eye): whole when most of it would take the mirror (the far eye of a head
+    turned ~50 degrees, a sliver beside the nose)."""
     dst = np.asarray(a.landmarks, np.float64)
     direct = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, tex.raster,
                               np.arange(NUM_MESH_VERTICES), dst)
     mirror = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, tex.raster, mirror_pairs(), dst)
-    in_part = np.any(list(part_triangles().values()), axis=0)[raster.tri]
+    parts = part_triangles()
+    in_part = np.any(list(parts.values()), axis=0)[raster.tri]
     w_mirror = mirror_weight(direct, mirror, in_part)
+    free = mirror_weight(direct, mirror, np.zeros_like(in_part))
+    eyes = {name: parts[name][raster.tri] for name in ("right_eye", "left_eye")}
+    mirrored_eyes = frozenset(name for name, eye in eyes.items() if eye.any() and free[eye].mean() >= 0.5)
+    for name in mirrored_eyes:
+        w_mirror[eyes[name]] = mirror.seen[eyes[name]]
     if w_mirror.any():  # soften the switch between the two sources over a few pixels
         smooth = feather(raster.image(w_mirror[:, None], 0.0)[..., 0], 4.0).reshape(-1)[raster.pix]
         w_mirror = np.where(direct.seen, np.minimum(smooth, mirror.seen), w_mirror)
     hair = (tex.cover.hair & hide_hair).astype(np.float32)
-    skin = (a.texture_masks["skin"] & ~erode(tex.hidden | tex.cover.glasses, -3)).astype(np.uint8)
-    skin = _remap(skin, direct.xy, raster, cv2.INTER_NEAREST).reshape(-1)[raster.pix] > 0
+    skin_map = (a.texture_masks["skin"] & ~erode(tex.hidden | tex.cover.glasses, -3)).astype(np.uint8)
+    skin = _remap(skin_map, direct.xy, raster, cv2.INTER_NEAREST).reshape(-1)[raster.pix] > 0
     hidden_hair = _remap(hair, direct.xy, raster)
     lit_dst = shading(raster, vertex_normals(dst), a.lighting)
-    lit = relight(_remap(tex.crop, direct.xy, raster).reshape(-1, 3)[raster.pix], direct.shading, lit_dst)
+    lit = relight(_remap(tex.crop, direct.xy, raster).reshape(-1, 3)[raster.pix], direct.shading, lit_dst,
+                  direct.detail)
     use = w_mirror > 0
     if use.any():
         mirrored = relight(_remap(tex.crop, mirror.xy, raster).reshape(-1, 3)[raster.pix[use]],
-                           mirror.shading[use], lit_dst[use])
+                           mirror.shading[use], lit_dst[use], mirror.detail[use])
         lit[use] += w_mirror[use, None] * (mirrored - lit[use])
         hidden_hair = np.maximum(hidden_hair, _remap(hair, mirror.xy, raster))
-    return lit, direct.seen | use, skin, hidden_hair
+        # skin is where the pixel's colour comes from: on the mirrored half, its partner's
+        mirrored_skin = _remap(skin_map, mirror.xy, raster, cv2.INTER_NEAREST).reshape(-1)[raster.pix] > 0
+        skin = np.where(w_mirror > 0.5, mirrored_skin, skin)
+    detail = direct.detail + w_mirror * (mirror.detail - direct.detail)
+    detail[in_part] = np.inf  # an eye or mouth is drawn sharp, stretched or not: blurred, it is no eye
+    return Warped(soften_stretched(lit, detail, raster), direct.seen | use, skin, hidden_hair, mirrored_eyes)
+
+
+def soften_stretched(lit: np.ndarray, detail: np.ndarray, raster: Raster) -> np.ndarray:
+    """Relit pixels (n, 3) blurred where the texture is stretched (`detail` under STRETCHED[0]), fully at
+    STRETCHED[1]: a few texture pixels drawn across many carry no detail, only their gradient, which the
+    stretch draws out into streaks (the cheek a frontal donor shows at a grazing angle, on a turned face)."""
+    weight = np.clip((STRETCHED[0] - detail) / (STRETCHED[0] - STRETCHED[1]), 0.0, 1.0)
+    if not weight.any():
+        return lit
+    img = raster.image(lit, 0.0)
+    inside = cv2.GaussianBlur(raster.mask().astype(np.float32), (0, 0), STRETCH_BLUR)[..., None]
+    blurred = cv2.GaussianBlur(img, (0, 0), STRETCH_BLUR) / np.maximum(inside, 1e-3)
+    smooth = blurred.reshape(-1, 3)[raster.pix]
+    return lit + weight[:, None] * (smooth - lit)
 
 
 def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray, np.ndarray]:
@@ -660,22 +749,27 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     # a donor's bangs give way to the canvas's forehead; a face that moves keeps its own, warped with it
     hide_hair = other or not moved
     tex = prepared_texture(a, other, hide_hair, state)
-    canvas_cover = Cover.of(a.canvas_crop, a.canvas_landmarks, a.canvas_masks)
+    canvas_cover = Cover.of(a.canvas_crop, a.canvas_landmarks, a.canvas_masks, outline_shadows=False)
     openings = plan_openings(a)
     pix_donor = openings.donor[raster.tri]
 
     # 1-2. warp and relight; colour: the warped skin matched to the canvas skin it lands on, smoothed
     # along the track
-    lit, seen, skin, hidden_hair = warp_face(a, raster, tex, hide_hair)
+    warped = warp_face(a, raster, tex, hide_hair)
+    lit, seen, skin, hidden_hair = warped.lit, warped.seen, warped.skin, warped.hidden_hair
     skin &= pix_donor == TEXTURE
     skin &= (a.canvas_masks["skin"] & ~erode(canvas_cover.over(with_glasses=True), -3)).reshape(-1)[raster.pix]
     target = canvas.reshape(-1, 3)[raster.pix[skin]]
-    transfer = match_statistics(lit[skin], target).smoothed(state.data.get(STATE_KEY), COLOUR_KEEP)
+    transfer = match_statistics(lit[skin], target, max_chroma_gain=CHROMA_GAIN)
+    transfer = transfer.smoothed(state.data.get(STATE_KEY), COLOUR_KEEP)
     state.data[STATE_KEY] = transfer
     textured = pix_donor == TEXTURE
     lit[textured] = transfer.apply(lit[textured])
     face = canvas.reshape(-1, 3).copy()
     face[raster.pix] = lit
+    if textured.any():  # the canvas's light layout, which the SH ratio only approximates
+        shaded = match_shading(face.reshape(SIZE, SIZE, 3), canvas, raster.mask(skin), SHADING_SIGMA * SIZE)
+        face[raster.pix[textured]] = shaded.reshape(-1, 3)[raster.pix[textured]]
 
     # 3. openings from the canvas, or a cavity; what neither side of the texture shows, from around it
     from_canvas = pix_donor == CANVAS
@@ -690,7 +784,7 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
         face = fill_holes(face, unseen, covered & ~unseen)
 
     # 4. gaze: move each iris to where the assembled gaze puts it
-    face = apply_gaze(face, a, openings.donor)
+    face = apply_gaze(face, a, openings.donor, warped.mirrored_eyes)
 
     # 5. blend
     return blend_face(a, face, covered, hidden_hair, openings.kept, canvas_cover, other, moved)
@@ -698,13 +792,14 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
 
 def blend_face(a: AssembledFace, face: np.ndarray, covered: np.ndarray, hidden_hair: np.ndarray,
                kept: np.ndarray, canvas_cover: Cover, other: bool, moved: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Step 5: the rendered face (float RGB) blended into the canvas over the assembled face oval (plus, for
+    """Step 5: the rendered face (float RGB) blended into the canvas over the assembled face (plus, for
     a moved head, the canvas head around it warped along with the face, and the carried head of a headswap),
     minus what covers the canvas face and the openings it keeps; returns the crop and its alpha."""
     canvas = _srgb_float(a.canvas_crop)
-    oval = polygon_mask(a.landmarks[list(REGION_CONTOURS["face_oval"])]) & covered
-    weight = feather(erode(oval, OVAL_MARGIN), OVAL_MARGIN / 2) * (1 - feather(erode(hidden_hair > 0.05, -3), 3.0))
-    new = oval
+    # the mesh's silhouette, not its oval contour: on a face turned past ~30 degrees the nose, lips and chin
+    # stand out beyond the far cheek's contour, and left to the canvas they keep its profile and identity
+    weight = feather(erode(covered, OVAL_MARGIN), OVAL_MARGIN / 2) * (1 - feather(erode(hidden_hair > 0.05, -3), 3.0))
+    new = covered
     if moved:  # the head around the face (outline, hair, ears, neck) moves with it, fading into the scene
         layer, reach = head_warp(a)
         face = weight[..., None] * face + (1 - weight[..., None]) * layer
@@ -782,7 +877,15 @@ def head_warp(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
                                   np.asarray(a.landmarks, np.float64)[ids], canonical_mesh().procrustes_weights)
     per_depth = (rot.T @ [0.0, 0.0, 1.0])[:2] / scale
     depth = HEAD_DEPTH_SLOPE * np.minimum(dist0, HEAD_DEPTH_SPAN * radius)
-    extended = (extended + depth[..., None] * per_depth).astype(np.float32)
+    # where the rim moves outward (the cheek swinging out), the head's outline beside it stays: the band
+    # between the rim and the outline (cheek edge, glasses temple, ear) is squeezed, not carried along,
+    # or the whole strip shows up again beside the new rim as a second cheek
+    normal = np.stack([cv2.Sobel(dist0, cv2.CV_32F, 1, 0), cv2.Sobel(dist0, cv2.CV_32F, 0, 1)], axis=2)
+    normal /= np.maximum(np.linalg.norm(normal, axis=2, keepdims=True), 1e-6)
+    along = (extended * normal).sum(axis=2, keepdims=True)
+    squeeze = np.clip(dist0 / (HEAD_DEPTH_SPAN * radius), 0.0, 1.0)[..., None] * (along < 0)
+    extended = extended - squeeze * along * normal + (1 - squeeze) * depth[..., None] * per_depth
+    extended = extended.astype(np.float32)
     field = np.where(covered[..., None], disp, extended * fade[..., None])
     canvas = _srgb_float(a.canvas_crop)
     layer = cv2.remap(canvas, xx + field[..., 0], yy + field[..., 1], cv2.INTER_LINEAR,
@@ -811,21 +914,30 @@ def mouth_cavity(face: np.ndarray, opening: np.ndarray) -> np.ndarray:
     return _srgb_float(img)
 
 
-def apply_gaze(face: np.ndarray, a: AssembledFace, donor: np.ndarray) -> np.ndarray:
-    """Move each eye's iris from where its donor's warp put it to the assembled gaze."""
+def apply_gaze(face: np.ndarray, a: AssembledFace, donor: np.ndarray, mirrored: frozenset[str]) -> np.ndarray:
+    """Move each eye's iris from where its donor's warp put it (for an eye drawn from its `mirrored`
+    partner: the partner's iris, mirrored) to the assembled gaze."""
     dst = np.asarray(a.landmarks, np.float64)
     tri = mesh_triangles()
-    for name, eye, yaw, pitch in (("right_eye", RIGHT_EYE, a.gaze.right_yaw, a.gaze.right_pitch),
-                                  ("left_eye", LEFT_EYE, a.gaze.left_yaw, a.gaze.left_pitch)):
-        source = a.canvas_landmarks if (donor[part_triangles()[name]] == CANVAS).any() else a.texture_landmarks
-        ring = [eye[2]] + list(REGION_CONTOURS[name.replace("eye", "iris")])
-        mapped = map_points(source[ring], source[:NUM_MESH_VERTICES], dst[:NUM_MESH_VERTICES], tri)
+    g = a.texture_gaze
+    eyes = {"right_eye": (RIGHT_EYE, (g.right_yaw, g.right_pitch)), "left_eye": (LEFT_EYE, (g.left_yaw, g.left_pitch))}
+    partner = {"right_eye": "left_eye", "left_eye": "right_eye"}
+    for name, yaw, pitch in (("right_eye", a.gaze.right_yaw, a.gaze.right_pitch),
+                             ("left_eye", a.gaze.left_yaw, a.gaze.left_pitch)):
+        eye = eyes[name][0]
+        from_canvas = (donor[part_triangles()[name]] == CANVAS).any()
+        drawn = partner[name] if name in mirrored and not from_canvas else name
+        source = a.canvas_landmarks if from_canvas else a.texture_landmarks
+        mesh = source[:NUM_MESH_VERTICES]
+        if drawn != name:  # the mirror warp: destination vertex i samples the texture at its partner's
+            mesh = mesh[mirror_pairs()]
+        ring = [eyes[drawn][0][2]] + list(REGION_CONTOURS[drawn.replace("eye", "iris")])
+        mapped = map_points(source[ring], mesh, dst[:NUM_MESH_VERTICES], tri)
         radius = float(np.linalg.norm(mapped[1:] - mapped[0], axis=1).mean())
         target = iris_target(dst, eye, yaw, pitch)
-        if source is a.texture_landmarks:  # a gaze change is drawn IRIS_GAIN times over (see IRIS_GAIN)
-            g = a.texture_gaze
-            own = iris_target(dst, eye, *((g.right_yaw, g.right_pitch) if name == "right_eye"
-                                          else (g.left_yaw, g.left_pitch)))
+        if not from_canvas:  # a gaze change is drawn IRIS_GAIN times over (see IRIS_GAIN)
+            own_yaw, own_pitch = eyes[drawn][1]
+            own = iris_target(dst, eye, own_yaw if drawn == name else -own_yaw, own_pitch)
             target = target + (IRIS_GAIN - 1.0) * (target - own)
         face = move_iris(face, polygon_mask(dst[list(REGION_CONTOURS[name])]), mapped[0], radius, target)
     return face
