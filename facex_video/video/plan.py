@@ -87,7 +87,8 @@ class ChunkFaces:
 
     @classmethod
     def load(cls, path: Path) -> "ChunkFaces":
-        z = np.load(path)
+        with np.load(path) as npz:
+            z = {name: npz[name] for name in npz.files}  # each npz[name] access reads the member again
         chunk = Chunk(*(int(v) for v in z["chunk"]))
         faces: dict[int, list[TrackedFace]] = {}
         ends = np.cumsum(z["keypoint_count"])
