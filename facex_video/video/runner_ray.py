@@ -53,12 +53,19 @@ def ray_session(address: str | None) -> Iterator[None]:
             ray.shutdown()
 
 
-def _shard(spec: EditSpec, work_root: str, crf: int, preset: str, item: Work) -> int:
-    worker = ShardWorker(spec, work_root, crf, preset)
-    try:
-        return getattr(worker, item[0])(*item[1:])
-    finally:
-        worker.close()
+_worker: tuple[tuple, ShardWorker] | None = None  # this Ray worker process's, kept for the job's next task
+
+
+def _shard(spec: EditSpec, work_root: str, crf: int, preset: str, item: Work) -> int | list[str]:
+    """One analyze or compose shard. Ray reuses worker processes for tasks, so the models the last task of
+    the same job loaded are kept (an analysis task would otherwise spend ~1 s loading them)."""
+    global _worker
+    key = (spec.digest(), work_root, crf, preset)
+    if _worker is None or _worker[0] != key:
+        if _worker is not None:
+            _worker[1].close()
+        _worker = (key, ShardWorker(spec, work_root, crf, preset))
+    return getattr(_worker[1], item[0])(*item[1:])
 
 
 _shard_task = ray.remote(_shard)
