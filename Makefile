@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 OUT     ?= demo-out
 
-.PHONY: install models demo test clean
+.PHONY: install models demo test docs clean
 
 $(BIN)/python:
 	$(shell command -v $(PY) >/dev/null 2>&1 && echo $(PY) || echo python3) -m venv $(VENV)
@@ -27,6 +27,10 @@ demo: models
 
 test: models
 	$(BIN)/python -m pytest -q
+
+# Runs every command quoted in docs/guide.md and redraws docs/img/ from what they wrote.
+docs: models
+	$(BIN)/python scripts/docs.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
