@@ -98,9 +98,12 @@ def plot(spec: dict, path: Path) -> None:
             drawn = [top if v is not None and math.isinf(v) else v for v in ys]
             bars = ax.bar(pos, [np.nan if v is None else v for v in drawn], width, label=label)
             for bar, v in zip(bars, ys):
-                if v is not None and math.isinf(v):
-                    ax.annotate("inf", (bar.get_x() + bar.get_width() / 2, top), ha="center", va="bottom", fontsize=8)
+                if v is not None and not math.isnan(v):
+                    text = "inf" if math.isinf(v) else f"{v:.3g}"
+                    ax.annotate(text, (bar.get_x() + bar.get_width() / 2, min(v, top)), ha="center", va="bottom",
+                                fontsize=7)
         ax.set_xticks(range(len(x)), [str(v) for v in x])
+        ax.set_ylim(0, 1.35 * top)  # room for the value labels and the legend
     elif spec["kind"] == "barh":
         (label, ys), = series.items()
         ax.barh(range(len(x)), ys, color="#4c72b0")
@@ -112,8 +115,8 @@ def plot(spec: dict, path: Path) -> None:
         raise ValueError(f"unknown plot kind {spec['kind']!r}")
     for label, y in spec.get("hlines", {}).items():
         ax.axhline(y, color="grey", linestyle="--", linewidth=1, label=label)
-    if "ymin" in spec:
-        ax.set_ylim(bottom=spec["ymin"])
+    if "ymin" in spec:  # from ymin, with room above the highest point for the legend
+        ax.set_ylim(spec["ymin"], spec["ymin"] + 1.25 * (ax.get_ylim()[1] - spec["ymin"]))
     ax.set_title(spec["title"])
     ax.set_xlabel(spec.get("xlabel", ""))
     ax.set_ylabel(spec.get("ylabel", ""))
