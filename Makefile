@@ -28,9 +28,11 @@ demo: models
 test: models
 	$(BIN)/python -m pytest -q
 
-# Runs every command quoted in docs/guide.md and redraws docs/img/ from what they wrote.
+# Every picture of docs/: runs each command quoted in docs/guide.md and draws what they wrote, then the
+# benchmarks (quick mode, minutes) rewrite docs/benchmarks.md and its plots.
 docs: models
 	$(BIN)/python scripts/docs.py
+	$(BIN)/python benchmarks/run_all.py --quick
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -14,7 +14,10 @@ Adding a benchmark: put `NAME.py` in this folder with `run(mode: str) -> dict`, 
      "plots": [{"name": file stem, "kind": "line" | "bar" | "barh", "title": str, "xlabel": str,
                 "ylabel": str, "x": [label or number, ...], "series": {label: [y per x, ...]},
                 optional "logy": bool, "ymin": float, "hlines": {label: y}}],
-     "numbers": {...}  (optional, machine-readable headline numbers; written to benchmarks.json)}
+     "numbers": {...}  (optional, machine-readable headline numbers)}
+
+Everything measured is also written to benchmarks.json beside the report; `--replot` redraws the report
+and plots from it without measuring again (after a change to the plotting or the wording).
 
 Plots are drawn from whatever results exist: a benchmark that fails is reported with its error and the
 others still appear (the exit status is then 1).
@@ -85,8 +88,7 @@ def plot(spec: dict, path: Path) -> None:
         for label, ys in series.items():
             pts = [(a, b) for a, b in zip(xs, ys) if b is not None and math.isfinite(b)]
             ax.plot([a for a, _ in pts], [b for _, b in pts], marker="o", label=label)
-        if not numeric:
-            ax.set_xticks(xs, [str(v) for v in x])
+        ax.set_xticks(xs, [str(v) for v in x])
         if spec.get("logy"):
             ax.set_yscale("log")
     elif spec["kind"] == "bar":
@@ -140,10 +142,14 @@ def report(results: dict[str, dict], errors: dict[str, str], info: dict[str, str
     """docs/benchmarks.md (tables, notes, plots) and its PNGs; plot paths are relative to the report."""
     img.mkdir(parents=True, exist_ok=True)
     rel = os.path.relpath(img, md.parent)
+    busy = float(info["load average at start"].split()[0]) > float(info["cores available"])
     lines = ["# Benchmarks", "",
              f"Written by `python benchmarks/run_all.py{' --quick' if mode == 'quick' else ''}` "
              f"({mode} mode, {seconds / 60:.1f} min). Ratios are measured side by side in this one run; absolute "
-             "times depend on the machine below and on what else it was doing.", "",
+             "times depend on the machine below and on what else it was doing."
+             + (" The load average at the start was above the number of cores: other work shared the CPU, so "
+                "absolute times are slower than on an idle machine and small differences are noise." if busy else ""),
+             "",
              "| machine | |", "|---|---|", *[f"| {k} | {v} |" for k, v in info.items()], ""]
     for name in [n for n in BENCHMARKS if n in results or n in errors]:
         if name in errors:
@@ -159,9 +165,8 @@ def report(results: dict[str, dict], errors: dict[str, str], info: dict[str, str
             lines += [f"![{spec['title']}]({rel}/{file.name})", ""]
     md.parent.mkdir(parents=True, exist_ok=True)
     md.write_text("\n".join(lines))
-    numbers = {name: r.get("numbers", {}) for name, r in results.items()}
-    md.with_suffix(".json").write_text(json.dumps({"mode": mode, "machine": info, "numbers": numbers}, indent=1,
-                                                  default=float))
+    md.with_suffix(".json").write_text(json.dumps({"mode": mode, "seconds": seconds, "machine": info,
+                                                  "results": results, "errors": errors}, indent=1, default=float))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,7 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
     parser.add_argument("--md", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--img", type=Path, default=ROOT / "docs" / "img")
+    parser.add_argument("--replot", action="store_true", help="redraw from the last run's benchmarks.json")
     args = parser.parse_args(argv)
+    if args.replot:
+        saved = json.loads(args.md.with_suffix(".json").read_text())
+        report(saved["results"], saved["errors"], saved["machine"], saved["mode"], saved["seconds"], args.md, args.img)
+        return 0
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     names = args.only.split(",") if args.only else BENCHMARKS
     unknown = sorted(set(names) - set(BENCHMARKS))

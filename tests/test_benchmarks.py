@@ -28,7 +28,7 @@ def test_run_all_writes_the_report_and_its_plots(tmp_path, monkeypatch) -> None:
     assert all((img / name).stat().st_size > 5_000 for name in shown)
     assert "| cores available |" in text and "Failed" not in text
 
-    numbers = json.loads(md.with_suffix(".json").read_text())["numbers"]
+    numbers = {name: r["numbers"] for name, r in json.loads(md.with_suffix(".json").read_text())["results"].items()}
     assert numbers["passthrough"]["ratio"] > 1  # passthrough decodes and encodes, and analyses faces
     swap = numbers["swap"]
     assert sum(swap["stages_s"].values()) == pytest.approx(swap["total_s"])
@@ -36,6 +36,12 @@ def test_run_all_writes_the_report_and_its_plots(tmp_path, monkeypatch) -> None:
     assert all(g < 1.3 for g in numbers["memory"]["growth"].values())  # twice the clip, not twice the memory
     quality = numbers["quality"]["swap"]
     assert quality["identity distance"] < quality["identity distance (canvas)"]
+
+    md.unlink()
+    for png in img.iterdir():
+        png.unlink()
+    assert run_all.main(["--replot", "--md", str(md), "--img", str(img)]) == 0  # from the JSON, measuring nothing
+    assert md.read_text() == text and {p.name for p in img.iterdir()} == set(shown)
 
 
 def test_run_all_refuses_an_unknown_benchmark(monkeypatch, capsys) -> None:

@@ -41,6 +41,14 @@ def test_every_picture_of_the_guide_is_made_by_a_command_or_the_diagram(docs) ->
     assert "docs/guide.md" in (ROOT / "README.md").read_text()
 
 
+def test_every_picture_in_docs_is_shown_and_comes_from_a_script(docs) -> None:
+    """docs/img holds the guide's pictures (scripts/docs.py) and the benchmark plots (benchmarks/run_all.py,
+    named bench_*), and nothing else: no picture made by hand, none left behind."""
+    bench = re.findall(r"\]\(img/(bench_[\w]+\.png)\)", (ROOT / "docs" / "benchmarks.md").read_text())
+    assert bench and set(docs.guide_images()).isdisjoint(bench)
+    assert {p.name for p in (ROOT / "docs" / "img").glob("*.png")} == set(docs.guide_images()) | set(bench)
+
+
 @pytest.mark.slow
 def test_every_command_quoted_in_the_guide_runs(docs, tmp_path, capsys) -> None:
     docs.prepare_inputs(tmp_path, size=(320, 180), fps=8, seconds=1.0)
