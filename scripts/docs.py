@@ -29,6 +29,7 @@ GUIDE = ROOT / "docs" / "guide.md"
 SAMPLES = ("astronaut", "grace_hopper", "t1", "tom_hanks")
 INPUT_FLAGS = ("--source", "--target", "--driving")
 DIAGRAMS = ("facex_method.png",)
+BENCHMARK_PREFIX = "bench_"  # the benchmark plots share docs/img; benchmarks/run_all.py draws those
 
 
 def guide_commands(guide: Path = GUIDE) -> list[list[str]]:
@@ -268,6 +269,9 @@ def build(out: Path, work: Path) -> list[Path]:
                 written.append(figure)
     method_diagram(out / DIAGRAMS[0])
     written.append(out / DIAGRAMS[0])
+    for stale in set(out.glob("*.png")) - set(written):
+        if not stale.name.startswith(BENCHMARK_PREFIX):  # a picture the guide no longer shows
+            stale.unlink()
     return written
 
 
