@@ -45,6 +45,8 @@ def _case(task: str, folder: Path) -> tuple[dict, dict]:
             run_kw[key] = eval_kw[key] = {c: photo(v) for c, v in value.items()}
         else:
             run_kw[key] = value
+            if key == "edits":  # scored against the target plus the asked change
+                eval_kw[key] = value
     return run_kw, eval_kw
 
 
@@ -91,8 +93,8 @@ def run(mode: str = "full") -> dict:
                   "headswap / hairswap: the astronaut's onto Grace; reenact: the astronaut driven by Grace's "
                   "photo; edit: yaw +10 degrees; inpaint: the eyes; mix: the astronaut with Grace's "
                   "expression), scored by `facex eval`. In brackets: the input each number is measured "
-                  "against. Identity is dlib's distance (the same person below 0.6). For edit, the pose "
-                  "'error' against the target is the change the edit made."),
+                  "against. Identity is dlib's distance (the same person below 0.6). For edit, pose and gaze "
+                  "are scored against the target plus the asked change (`facex eval --yaw 10`)."),
         "tables": [{
             "title": "facex eval of each task",
             "columns": ["task", "identity dist. (donor)", "identity dist. (canvas)", "landmark NME", "pose err. (deg)",

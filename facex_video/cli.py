@@ -137,6 +137,9 @@ def _add_eval(sub) -> None:
     for role in ("source", "target", "driving"):
         p.add_argument(f"--{role}", help=f"the {role} the task was given")
     p.add_argument("--take", type=_takes, metavar="COMPONENT=INPUT,...", help="for --task mix, as given to mix")
+    for axis in ("yaw", "pitch", "roll"):
+        p.add_argument(f"--{axis}", type=float, default=0.0, help=f"for --task edit: the {axis} asked (degrees)")
+    p.add_argument("--gaze", type=_gaze, help="for --task edit: the YAW,PITCH gaze change asked")
     p.add_argument("--identity-model", metavar="ARCFACE.onnx", help="score identity with ArcFace instead of dlib")
     p.add_argument("--detector-model", metavar="DET.onnx", help="your SCRFD detector instead of MediaPipe's")
     p.add_argument("--json", metavar="OUT.json", help="also write the numbers as JSON")
@@ -148,8 +151,12 @@ def _run_eval(args: argparse.Namespace) -> int:
     from .atomic import write_text_atomic
     from .eval.report import evaluate, format_metrics
 
+    from .fors.assemble import Edits
+
+    edits = Edits(args.yaw, args.pitch, args.roll, args.gaze) if args.task == "edit" else None
     rows = evaluate(args.task, args.result, source=args.source, target=args.target, driving=args.driving,
-                    take=args.take, identity_model=args.identity_model, detector_model=args.detector_model)
+                    take=args.take, edits=edits, identity_model=args.identity_model,
+                    detector_model=args.detector_model)
     print(format_metrics(rows))
     if args.json:
         write_text_atomic(args.json, json.dumps({m.name: m.value for m in rows}, indent=1))

@@ -237,8 +237,20 @@ def test_eval_command_scores_a_swap_against_the_right_inputs(tmp_path, astronaut
     # the target scored as its own edit: nothing moved
     assert main(["eval", "--task", "edit", "--target", str(target), "--result", str(target), "--json", str(out)]) == 0
     same = json.loads(out.read_text())
-    assert same["landmark NME vs target"] == 0.0 and same["pose error vs target"] == 0.0
+    assert same["landmark NME vs target"] == 0.0 and same["pose error vs target + edit"] == 0.0
     assert same["PSNR outside the head vs target"] == float("inf")
+
+    # an edit is scored against the target plus the asked change
+    from facex_video.fors.assemble import Edits
+
+    turned = tmp_path / "turned.png"
+    api.run_task("edit", turned, target=target, edits=Edits(yaw=10.0), progress=False)
+    errors = {}
+    for asked in ("0", "10"):
+        assert main(["eval", "--task", "edit", "--target", str(target), "--result", str(turned), "--yaw", asked,
+                     "--json", str(out)]) == 0
+        errors[asked] = json.loads(out.read_text())["pose error vs target + edit"]
+    assert errors["10"] < 3 < 7 < errors["0"]
 
     assert main(["eval", "--task", "swap", "--target", str(target), "--result", str(result)]) == 2
     assert "needs --source" in capsys.readouterr().err

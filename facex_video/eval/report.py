@@ -2,7 +2,8 @@
 recipe (fors/tasks.py) says the component must come from.
 
 So a swap's identity is scored against the source and its pose, expression and gaze against the target;
-a reenactment's pose against the driving frame. The canvas (the input the result is composed onto) is the
+a reenactment's pose against the driving frame; an edit's pose and gaze against the target's plus the
+asked change (`edits`), so a yaw +10 that reads back +9.6 scores 0.4 degrees. The canvas (the input the result is composed onto) is the
 reference for landmarks and for PSNR / SSIM outside the head. A video result is measured on sampled frames
 (means over the frames where both faces are found), plus flicker of the result and of the footage it was
 made from (the same measure, so their ratio is what the edit added) and track purity across the footage's
@@ -23,6 +24,7 @@ from ..faces.types import TrackedFace
 from ..ford.decompose import represent_face
 from ..ford.identity import IdentityEncoder, load_identity_encoder
 from ..ford.representation import FacialRepresentation, Identity
+from ..fors.assemble import Edits
 from ..fors.tasks import recipe
 from ..video.source import Source, open_source
 from ..video.stages import TrackingResult, sample_indices, track_frames
@@ -47,12 +49,21 @@ def _rep(rgb: np.ndarray, analyzer: FaceAnalyzer, what: str) -> FacialRepresenta
     return represent_face(rgb, TrackedFace(0, 0, face, face.landmarks), source=what, timestamp=0.0, identity=identity)
 
 
+def _edit_errors(ref: FacialRepresentation, out: FacialRepresentation, edits: Edits) -> tuple[float, float]:
+    """Pose error (worst axis) and gaze error (larger of yaw, pitch) of `out` against `ref` plus the edit."""
+    asked_pose = np.array([edits.yaw, edits.pitch, edits.roll])
+    asked_gaze = np.array(edits.gaze if edits.gaze is not None else (0.0, 0.0))
+    return (float(np.abs(metrics.pose_delta(ref, out) - asked_pose).max()),
+            float(np.abs(metrics.gaze_delta(ref, out) - asked_gaze).max()))
+
+
 def image_metrics(
     result: np.ndarray, inputs: dict[str, np.ndarray], components: dict[str, str], *, analyzer: FaceAnalyzer,
-    encoder: IdentityEncoder, labels: dict[str, str] | None = None,
+    encoder: IdentityEncoder, labels: dict[str, str] | None = None, edits: Edits | None = None,
 ) -> list[Metric]:
     """The per-image metrics of a result whose inputs are `inputs` (role -> RGB), by the task's recipe
-    `components` (component -> role). labels: how to name a role in the output (default: the role)."""
+    `components` (component -> role). labels: how to name a role in the output (default: the role).
+    edits: the change an edit asked for; pose and gaze are then scored against the input plus it."""
     labels = labels or {}
     name = lambda role: labels.get(role, role)  # noqa: E731
     canvas_role = components["background"]
@@ -72,11 +83,16 @@ def image_metrics(
     box = reps[canvas_role].box
     out.append(Metric(f"landmark NME vs {name(canvas_role)}", metrics.landmark_nme(result, canvas, box),
                       "dlib 68 points / inter-ocular distance"))
+    edited = _edit_errors(reps[components["pose"]], out_rep, edits) if edits is not None else None
     for component, error, unit in (("pose", metrics.pose_error, "degrees, worst of yaw/pitch/roll"),
                                    ("expression", metrics.expression_error, "mean |blendshape difference|, 0-1"),
                                    ("gaze", metrics.gaze_error, "degrees between gaze directions")):
         role = components[component]
-        out.append(Metric(f"{component} error vs {name(role)}", error(reps[role], out_rep), unit))
+        if edited is not None and component != "expression":
+            value = edited[0 if component == "pose" else 1]
+            out.append(Metric(f"{component} error vs {name(role)} + edit", value, "degrees, worst axis"))
+        else:
+            out.append(Metric(f"{component} error vs {name(role)}", error(reps[role], out_rep), unit))
     env = reps[canvas_role].environment
     region = metrics.head_region(env.masks, env.crop_transform, canvas.shape)
     if (~region).any():
@@ -124,6 +140,7 @@ def evaluate(
     target: str | Path | None = None,
     driving: str | Path | None = None,
     take: dict[str, str] | None = None,
+    edits: Edits | None = None,
     identity_model: str | Path | None = None,
     detector_model: str | Path | None = None,
     frames: int = SAMPLED_FRAMES,
@@ -156,7 +173,7 @@ def evaluate(
                 raise InputError(result, f"the result is an image but the {stream_role} is a video")
             try:
                 return image_metrics(next(out_source.frames())[1], stills, components, analyzer=analyzer,
-                                     encoder=encoder, labels=labels)
+                                     encoder=encoder, labels=labels, edits=edits)
             except ValueError as err:
                 raise InputError(result, str(err)) from None
         stream = sources[stream_role]
@@ -170,7 +187,8 @@ def evaluate(
         for index in sorted(keep):
             try:
                 per_frame.append(image_metrics(out_frames[index], {**stills, stream_role: in_frames[index]},
-                                               components, analyzer=analyzer, encoder=encoder, labels=labels))
+                                               components, analyzer=analyzer, encoder=encoder, labels=labels,
+                                               edits=edits))
             except ValueError:
                 continue  # a sampled frame without a face (in the result or an input) has nothing to score
     out = _mean_metrics(per_frame) if per_frame else []
