@@ -82,7 +82,7 @@ def run(mode: str = "full") -> dict:
         m = measured[task].get(kind)
         if m is None:
             return "-"
-        role = m.name.rsplit(" ", 1)[-1]
+        role = m.name.split(" vs ")[-1].split(" to ")[-1]  # the input it is measured against
         return f"{m.value:.3f} ({role})" if abs(m.value) != float("inf") else f"inf ({role})"
 
     rows = [[task, *(cell(task, k) for k in ("identity distance", "identity distance (canvas)", *COLUMNS[1:]))]
