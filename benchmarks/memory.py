@@ -43,7 +43,7 @@ def run(mode: str = "full") -> dict:
         "title": "Memory against clip length",
         "notes": (f"Peak resident memory of one `facex` process on the demo clip (six faces, a cut, two portraits) "
                   f"stretched to each length, {size[0]}x{size[1]} at {s.fps} fps. Most of it is the models and "
-                  "libraries; what matters is that it does not grow with the clip."),
+                  "libraries; what matters is how much it grows with the clip (every stage streams frames)."),
         "tables": [{
             "title": "peak resident memory (MiB)",
             "columns": ["clip length (s)", *peaks],
