@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 OUT     ?= demo-out
 
-.PHONY: install models demo test cluster-demo clean
+.PHONY: install models demo test cluster-demo docs clean
 
 $(BIN)/python:
 	$(shell command -v $(PY) >/dev/null 2>&1 && echo $(PY) || echo python3) -m venv $(VENV)
@@ -33,6 +33,12 @@ test: models
 # a local Ray head on 127.0.0.1, jobs/reenact.py submitted with `ray job submit`, output checked, head stopped
 cluster-demo: models
 	$(BIN)/python scripts/cluster_demo.py --out $(OUT)
+
+# Every picture of docs/: runs each command quoted in docs/guide.md and draws what they wrote, then the
+# benchmarks (quick mode, minutes) rewrite docs/benchmarks.md and its plots.
+docs: models
+	$(BIN)/python scripts/docs.py
+	$(BIN)/python benchmarks/run_all.py --quick
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

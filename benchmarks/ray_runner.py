@@ -7,7 +7,7 @@
 - Ray with 2 actors / Ray with 1 actor on the same clip;
 - peak RSS of a 60 s clip / a 10 s clip (inline runner, each in a fresh process): whether memory is bounded
   by the chunk, not the video.
---quick: 4 s and 12 s clips. `run(quick)` returns the figures for benchmarks/run_all.py.
+--quick: 4 s and 12 s clips. `run(mode)` returns the figures for benchmarks/run_all.py (tiny: 1 s and 3 s).
 """
 
 from __future__ import annotations
@@ -52,8 +52,12 @@ def run_child(clip: str, source: str, out: str, runner: str, actors: str) -> Non
     print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def run(quick: bool = False) -> dict:
-    short, long = (4.0, 12.0) if quick else (10.0, 60.0)
+SECONDS = {"full": (10.0, 60.0), "quick": (4.0, 12.0), "tiny": (1.0, 3.0)}
+
+
+def run(mode: str = "full") -> dict:
+    """The figures, in benchmarks/run_all.py's format."""
+    short, long = SECONDS[mode]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         source = tmp / "grace.png"
@@ -62,20 +66,38 @@ def run(quick: bool = False) -> dict:
         for seconds, path in clips.items():
             make_clip(path, seconds)
         job = lambda clip, runner, actors: child([str(clip), str(source), str(tmp / "out.mp4"), runner, actors])  # noqa: E731
-        inline_short = job(clips[short], "inline", "0")
-        ray2 = job(clips[short], "ray", "2")
-        ray1 = job(clips[short], "ray", "1")
+        inline, ray2, ray1 = job(clips[short], "inline", "0"), job(clips[short], "ray", "2"), job(clips[short], "ray", "1")
         inline_long = job(clips[long], "inline", "0")
-    return {
-        "clip": f"{SIZE[0]}x{SIZE[1]} at {FPS} fps, one face; short {short:g} s, long {long:g} s",
-        "inline_seconds": round(inline_short["seconds"], 1),
-        "ray_2_actors_seconds": round(ray2["seconds"], 1),
-        "ray_1_actor_seconds": round(ray1["seconds"], 1),
-        "ray_over_inline": round(ray2["seconds"] / inline_short["seconds"], 2),
+    numbers = {
+        "inline_s": round(inline["seconds"], 1), "ray_2_actors_s": round(ray2["seconds"], 1),
+        "ray_1_actor_s": round(ray1["seconds"], 1),
+        "ray_over_inline": round(ray2["seconds"] / inline["seconds"], 2),
         "two_actors_over_one": round(ray2["seconds"] / ray1["seconds"], 2),
-        "peak_rss_short_mb": round(inline_short["peak_rss_mb"]),
-        "peak_rss_long_mb": round(inline_long["peak_rss_mb"]),
-        "rss_long_over_short": round(inline_long["peak_rss_mb"] / inline_short["peak_rss_mb"], 2),
+        "peak_rss_short_mb": round(inline["peak_rss_mb"]), "peak_rss_long_mb": round(inline_long["peak_rss_mb"]),
+        "rss_long_over_short": round(inline_long["peak_rss_mb"] / inline["peak_rss_mb"], 2),
+    }
+    clip = f"{SIZE[0]}x{SIZE[1]} at {FPS} fps, one face"
+    return {
+        "title": "The sharded video job: Ray against inline, actors, memory",
+        "notes": (f"Geometric swap of a {short:g} s clip ({clip}) by the inline runner and by the Ray runner with "
+                  "2 and 1 edit actors, each in a fresh process (the Ray figures include starting a local Ray); "
+                  f"peak RSS of the inline runner on a {long:g} s clip against the {short:g} s one. On 2 cores "
+                  "the actors share the cores with Ray itself, so scaling shows on bigger machines."),
+        "tables": [{"title": "runners", "columns": ["run", "seconds", "peak RSS (MB)"],
+                    "rows": [["inline", numbers["inline_s"], round(inline["peak_rss_mb"])],
+                             ["Ray, 2 actors", numbers["ray_2_actors_s"], round(ray2["peak_rss_mb"])],
+                             ["Ray, 1 actor", numbers["ray_1_actor_s"], round(ray1["peak_rss_mb"])],
+                             [f"inline, {long:g} s clip", round(inline_long["seconds"], 1),
+                              numbers["peak_rss_long_mb"]]]},
+                   {"title": "ratios", "columns": ["ratio", "value"],
+                    "rows": [["Ray (2 actors) / inline", numbers["ray_over_inline"]],
+                             ["2 actors / 1 actor", numbers["two_actors_over_one"]],
+                             [f"peak RSS {long:g} s / {short:g} s clip", numbers["rss_long_over_short"]]]}],
+        "plots": [{"name": "bench_ray_scaling", "kind": "bar", "title": f"Swap of a {short:g} s clip by runner",
+                   "xlabel": "runner", "ylabel": "seconds", "x": ["inline", "Ray, 1 actor", "Ray, 2 actors"],
+                   "series": {"wall time": [numbers["inline_s"], numbers["ray_1_actor_s"],
+                                            numbers["ray_2_actors_s"]]}}],
+        "numbers": numbers,
     }
 
 
@@ -85,10 +107,10 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="4 s and 12 s clips")
-    r = run(parser.parse_args().quick)
-    print(f"clips: {r['clip']}")
-    print(f"inline {r['inline_seconds']} s; Ray 2 actors {r['ray_2_actors_seconds']} s; "
-          f"Ray 1 actor {r['ray_1_actor_seconds']} s")
+    result = run("quick" if parser.parse_args().quick else "full")
+    r = result["numbers"]
+    print(result["notes"])
+    print(f"inline {r['inline_s']} s; Ray 2 actors {r['ray_2_actors_s']} s; Ray 1 actor {r['ray_1_actor_s']} s")
     print(f"ratio Ray (2 actors) / inline: {r['ray_over_inline']:.2f}x")
     print(f"ratio 2 actors / 1 actor: {r['two_actors_over_one']:.2f}x")
     print(f"peak RSS long / short clip: {r['rss_long_over_short']:.2f}x "

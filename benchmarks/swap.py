@@ -1,25 +1,152 @@
-"""Geometric face swap cost against bare PyAV decode + H.264 encode of the same 720p clip, one run.
+"""Geometric face swap cost against bare PyAV decode + H.264 encode of the same clip, one run; where the
+time goes, stage by stage; and how it grows with frame size and with the number of faces.
 
     python benchmarks/swap.py [--seconds 4] [--size 1280x720]
 
-Prints the ratio (swap time / bare decode+encode time) and ms per face per frame of the whole task
-(both tracking passes, FORD, assembly, rendering and compositing).
+Prints the ratio (swap time / bare decode+encode time), ms per face per frame of the whole task (both
+tracking passes, FORD, assembly, rendering and compositing) and the time of each stage.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
-import time
-from fractions import Fraction
 from pathlib import Path
 
-from passthrough import bare_decode_encode, stretch
+import cv2
+import numpy as np
+from common import StageClock, bare_decode_encode, clip, sizes, timed
 
 from facex_video import api
 from facex_video.media import write_image
-from facex_video.media.synth import write_clip
+from facex_video.media.synth import Shot
 from facex_video.samples import demo_shots, load_sample
+from facex_video.video.source import open_source
+
+FACE_CELLS = 4  # the faces scan frames hold up to this many portraits side by side, each in its own cell
+
+
+def stage_clock() -> StageClock:
+    """A clock on every stage a task run passes through (names as in docs/architecture.md)."""
+    from facex_video.faces.cuts import ShotCutDetector
+    from facex_video.faces.track import FaceTracker
+    from facex_video.media.encode import VideoWriter
+    from facex_video.render.geometric import GeometricRenderer
+    from facex_video.video import edit, stages
+    from facex_video.video.source import Source
+
+    clock = StageClock()
+    for owner, attr, stage in [
+        (Source, "frames", "decode"),
+        (stages, "analyze_tracked", "detect + landmarks"),
+        (FaceTracker, "update", "track + cuts"),
+        (ShotCutDetector, "update", "track + cuts"),
+        (edit, "still_face", "source face (FORD + identity)"),
+        (edit, "represent_face", "FORD per frame"),
+        (edit, "assemble", "FORS assemble"),
+        (GeometricRenderer, "render", "render (geometric)"),
+        (edit, "paste_face", "paste back"),
+        (VideoWriter, "write", "encode"),
+    ]:
+        clock.wrap(owner, attr, stage)
+    return clock
+
+
+def swap_clip(src: Path, source_photo: Path, out: Path, *, clock: StageClock | None = None) -> float:
+    """Seconds of one `facex swap` of `src`, optionally with its stages on `clock`."""
+    if clock is None:
+        return timed(lambda: api.run_task("swap", out, source=source_photo, target=src, progress=False))
+    with clock:
+        return timed(lambda: api.run_task("swap", out, source=source_photo, target=src, progress=False))
+
+
+def faces_frame(k: int, size: tuple[int, int]) -> np.ndarray:
+    """A frame of FACE_CELLS equal cells, the first k holding Grace Hopper's portrait, the rest a plain
+    grey wall: the faces scan keeps each face's size and the frame's size fixed while k grows."""
+    w, h = size
+    cell_w = w // FACE_CELLS
+    portrait = load_sample("grace_hopper")
+    scale = min(cell_w / portrait.shape[1], h / portrait.shape[0])
+    face = cv2.resize(portrait, (int(portrait.shape[1] * scale), int(portrait.shape[0] * scale)),
+                      interpolation=cv2.INTER_AREA)
+    frame = np.full((h, w, 3), 128, np.uint8)
+    for i in range(k):
+        x0, y0 = i * cell_w + (cell_w - face.shape[1]) // 2, (h - face.shape[0]) // 2
+        frame[y0 : y0 + face.shape[0], x0 : x0 + face.shape[1]] = face
+    return frame
+
+
+def run(mode: str = "full") -> dict:
+    s = sizes(mode)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        source = tmp / "source.png"
+        write_image(source, load_sample("tom_hanks"))
+        portraits = demo_shots()[1:]  # the two single-face shots: one face per frame
+        main_clip = clip(tmp / "clip.mp4", portraits, s.seconds, s.size, s.fps)
+        frames = open_source(main_clip).frame_count
+        bare = timed(lambda: bare_decode_encode(main_clip, tmp / "bare.mp4"))
+        clock = stage_clock()
+        total = swap_clip(main_clip, source, tmp / "swap.mp4", clock=clock)
+        stage_s = dict(clock.seconds)
+        stage_s["other (loops, copies, colour match, blending)"] = total - sum(stage_s.values())
+
+        res = []
+        for i, size in enumerate(s.resolutions):
+            c = clip(tmp / f"res{i}.mp4", demo_shots()[1:], s.seconds, size, s.fps)
+            res.append((timed(lambda: bare_decode_encode(c, tmp / "bare_res.mp4")),
+                        swap_clip(c, source, tmp / "swap_res.mp4")))
+        faces = []
+        for k in s.faces:
+            c = clip(tmp / f"faces{k}.mp4", [Shot(faces_frame(k, s.size), 1.0, zoom=(1.0, 0.95))], s.seconds,
+                     s.size, s.fps)
+            faces.append(swap_clip(c, source, tmp / "swap_faces.mp4"))
+    labels = [f"{w}x{h}" for w, h in s.resolutions]
+    w, h = s.size
+    ordered = sorted(stage_s.items(), key=lambda kv: -kv[1])
+    return {
+        "title": "Geometric swap: cost, stages, scaling",
+        "notes": (f"`facex swap` with tom_hanks.png as the source onto a clip of two portraits with a cut "
+                  f"({frames} frames, {w}x{h}, {s.fps} fps, one face per frame), against bare PyAV decode + "
+                  "encode of the same clip in the same run. Stage times are exclusive (a stage nested in "
+                  "another counts once); both tracking passes are included. The faces scan swaps a frame of "
+                  f"{FACE_CELLS} equal cells, k of them holding a portrait, so frame and face size stay fixed."),
+        "tables": [{
+            "title": "swap against bare decode + encode",
+            "columns": ["measure", "value"],
+            "rows": [
+                ["bare PyAV decode + encode", f"{bare:.2f} s"],
+                ["geometric swap", f"{total:.2f} s"],
+                ["**ratio swap / bare**", f"**{total / bare:.1f}x**"],
+                ["swap, whole run per frame (model loading and both passes included)", f"{1000 * total / frames:.0f} ms"],
+            ],
+        }, {
+            "title": "time per stage",
+            "columns": ["stage", "seconds", "share", "ms per frame"],
+            "rows": [[k, f"{v:.2f}", f"{100 * v / total:.0f} %", f"{1000 * v / frames:.1f}"] for k, v in ordered],
+        }, {
+            "title": "against frame size (one face per frame)",
+            "columns": ["size", "bare fps", "swap fps", "ratio"],
+            "rows": [[lab, f"{frames / b:.1f}", f"{frames / sw:.2f}", f"{sw / b:.1f}x"] for lab, (b, sw) in zip(labels, res)],
+        }, {
+            "title": "against the number of faces",
+            "columns": ["faces per frame", "swap fps", "ms per face per frame"],
+            "rows": [[k, f"{frames / t:.2f}", f"{1000 * t / (frames * k):.0f}"] for k, t in zip(s.faces, faces)],
+        }],
+        "plots": [
+            {"name": "swap_stages", "kind": "barh", "title": f"Time per stage: geometric swap, {w}x{h}",
+             "xlabel": "ms per frame", "x": [k for k, _ in ordered],
+             "series": {"ms per frame": [1000 * v / frames for _, v in ordered]}},
+            {"name": "swap_resolution", "kind": "line", "title": "Swap throughput against frame size",
+             "xlabel": "frame size", "ylabel": "frames per second", "x": labels, "logy": True,
+             "series": {"bare decode + encode": [frames / b for b, _ in res],
+                        "geometric swap": [frames / sw for _, sw in res]}},
+            {"name": "swap_faces", "kind": "line", "title": "Swap throughput against faces per frame",
+             "xlabel": "faces per frame", "ylabel": "frames per second", "x": list(s.faces),
+             "series": {"geometric swap": [frames / t for t in faces]}},
+        ],
+        "numbers": {"ratio": total / bare, "stages_s": stage_s, "total_s": total},
+    }
 
 
 def main() -> None:
@@ -30,22 +157,19 @@ def main() -> None:
     width, height = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        clip, source = tmp / "clip.mp4", tmp / "source.png"
-        shots = demo_shots()[1:]  # the two single-face shots: one face per frame
-        stretch(shots, args.seconds)
-        write_clip(clip, shots, size=(width, height), fps=Fraction(25))
+        source = tmp / "source.png"
         write_image(source, load_sample("tom_hanks"))
-        t0 = time.perf_counter()
-        bare_decode_encode(clip, tmp / "bare.mp4", 16, "medium")
-        bare = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        api.run_task("swap", tmp / "swap.mp4", source=source, target=clip, progress=False)
-        swap = time.perf_counter() - t0
-    frames = round(args.seconds * 25)
+        src = clip(tmp / "clip.mp4", demo_shots()[1:], args.seconds, (width, height), 25)
+        bare = timed(lambda: bare_decode_encode(src, tmp / "bare.mp4"))
+        clock = stage_clock()
+        swap = swap_clip(src, source, tmp / "swap.mp4", clock=clock)
+        frames = open_source(src).frame_count
     print(f"clip: {frames} frames {width}x{height}, one face per frame")
     print(f"bare PyAV decode+encode: {bare:.2f} s; geometric swap: {swap:.2f} s")
     print(f"ratio swap / bare decode+encode: {swap / bare:.2f}x")
     print(f"swap: {1000 * swap / frames:.0f} ms per face per frame")
+    for stage, seconds in sorted(clock.seconds.items(), key=lambda kv: -kv[1]):
+        print(f"  {stage:<32} {1000 * seconds / frames:7.1f} ms per frame")
 
 
 if __name__ == "__main__":

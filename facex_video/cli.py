@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "only what failed")
     batch.add_argument("batch", metavar="EDITS.yaml", help="items: name, task, output and any task option")
     batch.add_argument("--status", metavar="STATUS.json", help="status file (default: EDITS.status.json)")
+    _add_eval(sub)
     return parser
 
 
@@ -169,6 +170,39 @@ def run_config(args: argparse.Namespace) -> "RunConfig":
                      chunk_seconds=args.chunk_seconds, crf=args.crf, preset=args.preset, fresh=args.fresh,
                      keep_work=args.keep_work, progress=not args.quiet, address=args.address)
 
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="measure a task's result against its inputs (identity, landmarks, pose, "
+                                    "expression, gaze, PSNR/SSIM outside the head; flicker for videos)")
+    p.add_argument("--task", required=True, choices=list(TASK_HELP), help="the task that made the result")
+    p.add_argument("--result", required=True, help="the image or video the task wrote")
+    for role in ("source", "target", "driving"):
+        p.add_argument(f"--{role}", help=f"the {role} the task was given")
+    p.add_argument("--take", type=_takes, metavar="COMPONENT=INPUT,...", help="for --task mix, as given to mix")
+    for axis in ("yaw", "pitch", "roll"):
+        p.add_argument(f"--{axis}", type=float, default=0.0, help=f"for --task edit: the {axis} asked (degrees)")
+    p.add_argument("--gaze", type=_gaze, help="for --task edit: the YAW,PITCH gaze change asked")
+    p.add_argument("--identity-model", metavar="ARCFACE.onnx", help="score identity with ArcFace instead of dlib")
+    p.add_argument("--detector-model", metavar="DET.onnx", help="your SCRFD detector instead of MediaPipe's")
+    p.add_argument("--json", metavar="OUT.json", help="also write the numbers as JSON")
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from .atomic import write_text_atomic
+    from .eval.report import evaluate, format_metrics
+
+    from .fors.assemble import Edits
+
+    edits = Edits(args.yaw, args.pitch, args.roll, args.gaze) if args.task == "edit" else None
+    rows = evaluate(args.task, args.result, source=args.source, target=args.target, driving=args.driving,
+                    take=args.take, edits=edits, identity_model=args.identity_model,
+                    detector_model=args.detector_model)
+    print(format_metrics(rows))
+    if args.json:
+        write_text_atomic(args.json, json.dumps({m.name: m.value for m in rows}, indent=1))
+    return 0
+
 
 def _run_task(args: argparse.Namespace) -> dict:
     from . import api
@@ -211,6 +245,8 @@ def run_parsed(args: argparse.Namespace) -> int:
             store.pull(args.names or None)
         print(store.format_status_table(store.status()))
         return 0
+    if args.command == "eval":
+        return _run_eval(args)
     progress = not args.quiet
     if args.command in TASK_HELP:
         summary = _run_task(args)

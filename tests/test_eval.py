@@ -4,19 +4,23 @@ noise of known strength) or by what a mirror image does to a face."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import cv2
 import numpy as np
 import pytest
 
 from facex_video.eval.metrics import (
+    cosine_similarity,
     dlib_landmarks68,
     expression_error,
     face_region,
     flicker,
     gaze_delta,
     gaze_error,
+    head_region,
     identity_distance,
+    identity_scores,
     landmark_nme,
     largest_face,
     pose_delta,
@@ -24,6 +28,7 @@ from facex_video.eval.metrics import (
     psnr,
     psnr_outside,
     ssim_outside,
+    track_purity,
 )
 from facex_video.faces.align import alignment_matrix, crop_face
 from facex_video.faces.types import FaceDetection, TrackedFace
@@ -175,3 +180,113 @@ def test_pose_expression_and_gaze_errors(analyzer, astronaut, astronaut_face) ->
         g.right_yaw, g.right_pitch + 6, g.left_yaw, g.left_pitch + 6)))
     np.testing.assert_allclose(gaze_delta(rep, up), [0, 6], atol=1e-9)
     assert gaze_error(rep, up) == pytest.approx(6, abs=0.01)
+
+
+def test_identity_scores_agree_on_who_is_who(analyzer, astronaut, grace_hopper) -> None:
+    same_d, same_s = identity_scores(astronaut, mirror(astronaut), analyzer=analyzer)
+    other_d, other_s = identity_scores(astronaut, grace_hopper, analyzer=analyzer)
+    assert same_d == pytest.approx(identity_distance(astronaut, mirror(astronaut), analyzer=analyzer))
+    assert same_s > other_s and same_d < other_d
+    a = np.array([1.0, 2.0, 2.0])
+    assert cosine_similarity(a, 3 * a) == pytest.approx(1.0)
+    assert cosine_similarity(a, -a) == pytest.approx(-1.0)
+    assert cosine_similarity(a, np.array([2.0, -1.0, 0.0])) == pytest.approx(0.0)
+
+
+def test_head_region_covers_the_face_and_spares_the_corners(astronaut, astronaut_face) -> None:
+    rep = representation(astronaut, astronaut_face)
+    env = rep.environment
+    region = head_region(env.masks, env.crop_transform, astronaut.shape)
+    bare = head_region(env.masks, env.crop_transform, astronaut.shape, with_hair=False, margin_px=0)
+    x0, y0, x1, y1 = astronaut_face.box.astype(int)
+    assert region.shape == astronaut.shape[:2]
+    assert region[(y0 + y1) // 2, (x0 + x1) // 2] and bare[(y0 + y1) // 2, (x0 + x1) // 2]
+    assert not region[-1, -1] and not region[-1, 0]
+    assert bare.sum() < region.sum() and not (bare & ~region).any()
+
+
+def test_track_purity_counts_frames_outside_their_tracks_shot() -> None:
+    assert track_purity([range(0, 10), range(10, 20)], [0, 10]) == 1.0
+    # the second track runs 4 frames past the cut at 20: 16 of 20 frames in its shot
+    assert track_purity([range(0, 10), range(4, 24)], [0, 20]) == pytest.approx((10 + 16) / 30)
+    assert track_purity([range(0, 30)], [0, 10, 20]) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="frame 0"):
+        track_purity([range(5)], [3])
+
+
+def test_eval_command_scores_a_swap_against_the_right_inputs(tmp_path, astronaut, grace_hopper, capsys) -> None:
+    from facex_video import api
+    from facex_video.cli import main
+    from facex_video.media import write_image
+
+    source, target, result = tmp_path / "grace.png", tmp_path / "astronaut.png", tmp_path / "swap.png"
+    write_image(source, grace_hopper)
+    write_image(target, astronaut)
+    api.run_task("swap", result, source=source, target=target, progress=False)
+    out = tmp_path / "m.json"
+    assert main(["eval", "--task", "swap", "--source", str(source), "--target", str(target), "--result", str(result),
+                 "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    m = json.loads(out.read_text())
+    assert f"{m['identity distance to source']:8.4f}" in printed
+    assert m["identity distance to source"] < m["identity distance to target"]
+    assert m["identity similarity to source"] > m["identity similarity to target"]
+    assert m["landmark NME vs target"] < 0.05 and m["pose error vs target"] < 5
+    assert m["PSNR outside the head vs target"] > 40 and m["SSIM outside the head vs target"] > 0.99
+
+    # the target scored as its own edit: nothing moved
+    assert main(["eval", "--task", "edit", "--target", str(target), "--result", str(target), "--json", str(out)]) == 0
+    same = json.loads(out.read_text())
+    assert same["landmark NME vs target"] == 0.0 and same["pose error vs target + edit"] == 0.0
+    assert same["PSNR outside the head vs target"] == float("inf")
+
+    # an edit is scored against the target plus the asked change
+    from facex_video.fors.assemble import Edits
+
+    turned = tmp_path / "turned.png"
+    api.run_task("edit", turned, target=target, edits=Edits(yaw=10.0), progress=False)
+    errors = {}
+    for asked in ("0", "10"):
+        assert main(["eval", "--task", "edit", "--target", str(target), "--result", str(turned), "--yaw", asked,
+                     "--json", str(out)]) == 0
+        errors[asked] = json.loads(out.read_text())["pose error vs target + edit"]
+    assert errors["10"] < 3 < 7 < errors["0"]
+
+    assert main(["eval", "--task", "swap", "--target", str(target), "--result", str(result)]) == 2
+    assert "needs --source" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_eval_of_a_video_reports_flicker_and_track_purity(tmp_path, capsys) -> None:
+    from fractions import Fraction
+
+    from facex_video.cli import main
+    from facex_video.media import VideoWriter
+    from facex_video.media.synth import write_clip
+    from facex_video.samples import demo_shots
+    from facex_video.video.source import open_source
+
+    shots = demo_shots()[1:]  # two portraits and a hard cut
+    for shot in shots:
+        shot.seconds = 0.6
+    clip, noisy, out = tmp_path / "clip.mp4", tmp_path / "noisy.mp4", tmp_path / "m.json"
+    write_clip(clip, shots, size=(480, 270), fps=Fraction(10))
+    assert main(["eval", "--task", "edit", "--target", str(clip), "--result", str(clip), "--json", str(out)]) == 0
+    itself = json.loads(out.read_text())
+    assert itself["flicker of the result"] == itself["flicker of the target"]
+    assert itself["track purity across the target's cuts"] == 1.0
+    assert itself["landmark NME vs target"] == 0.0
+    source = open_source(clip)  # the same frames with a face that shimmers: fresh noise on every frame
+    rng = np.random.default_rng(0)
+    info = source.video
+    with VideoWriter(noisy, fps=info.fps, width=info.width, height=info.height, time_base=info.time_base) as writer:
+        for _, rgb, pts in source.frames():
+            writer.write(np.clip(rgb + rng.normal(0, 6, rgb.shape), 0, 255).astype(np.uint8), pts=pts)
+    assert main(["eval", "--task", "edit", "--target", str(clip), "--result", str(noisy), "--json", str(out)]) == 0
+    shimmer = json.loads(out.read_text())
+    assert shimmer["flicker of the result"] > 1.2 * shimmer["flicker of the target"]
+    assert shimmer["PSNR outside the head vs target"] < itself["PSNR outside the head vs target"]
+    short = tmp_path / "short.mp4"
+    write_clip(short, shots[:1], size=(480, 270), fps=Fraction(10))
+    assert main(["eval", "--task", "edit", "--target", str(clip), "--result", str(short)]) == 2
+    assert "give the footage it was made from" in capsys.readouterr().err

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from facex_video import api
-from facex_video.eval.metrics import identity_distance, landmark_nme, largest_face, psnr_outside
-from facex_video.faces.align import alignment_matrix, crop_face, invert
+from facex_video.eval.metrics import head_region, identity_distance, landmark_nme, largest_face, psnr_outside
+from facex_video.faces.align import alignment_matrix, crop_face
 from facex_video.faces.detect import box_area, box_iou
 from facex_video.ford.gaze import eye_gaze
 from facex_video.ford.identity import DlibIdentityEncoder
@@ -119,11 +119,9 @@ def test_swap_carries_identity_keeps_landmarks_and_the_scene(tmp_path, photos, a
     to_target = identity_distance(result, target, analyzer=analyzer)
     face = largest_face(target, analyzer)
     nme = landmark_nme(result, target, face.box)
-    # the blended region: the target's face oval in its aligned crop, dilated by a quarter of the crop
+    # the blended region: the target's face oval in its aligned crop, dilated by an eighth of the crop
     _, masks, m = _head(target, analyzer)
-    oval = cv2.dilate(masks["face_oval"].astype(np.uint8), np.ones((129, 129), np.uint8))
-    h, w = target.shape[:2]
-    region = cv2.warpAffine(oval, invert(m), (w, h), flags=cv2.INTER_NEAREST) > 0
+    region = head_region(masks, m, target.shape, with_hair=False)
     outside = psnr_outside(result, target, region, margin_px=2)
     print(f"swap {pair[0]}->{pair[1]}: to source {to_source:.3f}, to target {to_target:.3f}, nme {nme:.4f}, "
           f"psnr outside {outside:.1f} dB")

@@ -1,13 +1,16 @@
 """The measurements every task's tests and benchmarks use on real outputs (DESIGN.md section 2, `eval/`).
 
 Each one is chosen to be independent of what produced the result where it can be:
-- identity: a face recognition network (dlib's by default) on faces found afresh in both images;
+- identity: a face recognition network (dlib's by default) on faces found afresh in both images, as the
+  encoder's own distance and as the cosine similarity of the embeddings;
 - landmarks: dlib's 68-point regression-tree predictor, not the MediaPipe mesh that drives the warps, so a
   renderer cannot score well by agreeing with its own geometry;
 - PSNR / SSIM outside the edited region: what a face edit must leave alone;
 - flicker: temporal change of aligned face crops once residual alignment jitter is registered away, i.e.
   what a viewer sees as the face itself shimmering;
-- pose / expression / gaze errors between two FORD representations (re-analysed outputs vs. what was asked).
+- pose / expression / gaze errors between two FORD representations (re-analysed outputs vs. what was asked);
+- track purity: whether face tracks stay inside one shot of a reference cut list (a track that runs over a
+  cut glues two people together and an edit would carry one's state into the other).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from ..faces.align import invert
 from ..faces.detect import box_area
 from ..faces.types import FaceDetection
 from ..ford.geometry import BLENDSHAPE_NAMES
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
 OUTER_EYE_CORNERS_68 = (36, 45)
 # the central face region of an aligned crop (fractions of its size): brows to chin, cheek to cheek
 FACE_REGION = ((0.30, 0.85), (0.25, 0.75))  # (y0, y1), (x0, x1)
+HEAD_MARGIN_PX = 64  # px of the 512 crop: an eighth of it, past the blend's feather and a turned head's rim
 SSIM_WINDOW = 7  # skimage's default: a pixel's SSIM sees the 7x7 square around it
 
 
@@ -51,15 +56,28 @@ def largest_face(rgb: np.ndarray, analyzer: FaceAnalyzer, what: str = "image") -
     return max(faces, key=lambda f: box_area(f.box))
 
 
-def identity_distance(
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine of the angle between two embeddings: 1 for the same direction, whatever the encoder."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
+
+
+def identity_scores(
     img_a: np.ndarray, img_b: np.ndarray, *, analyzer: FaceAnalyzer, encoder: IdentityEncoder | None = None
-) -> float:
-    """Distance between the identities of the largest face of each image, with `encoder`'s own metric
-    (dlib's Euclidean distance by default: the same person below 0.6)."""
+) -> tuple[float, float]:
+    """(distance, cosine similarity) between the identities of the largest face of each image: the distance
+    in `encoder`'s own metric (dlib's Euclidean distance by default: the same person below 0.6)."""
     encoder = encoder if encoder is not None else _dlib_encoder()
     a = encoder.embed(img_a, largest_face(img_a, analyzer, "first image"))
     b = encoder.embed(img_b, largest_face(img_b, analyzer, "second image"))
-    return encoder.distance(a, b)
+    return encoder.distance(a, b), cosine_similarity(a, b)
+
+
+def identity_distance(
+    img_a: np.ndarray, img_b: np.ndarray, *, analyzer: FaceAnalyzer, encoder: IdentityEncoder | None = None
+) -> float:
+    """The distance of identity_scores (dlib's Euclidean distance by default)."""
+    return identity_scores(img_a, img_b, analyzer=analyzer, encoder=encoder)[0]
 
 
 # ---------------------------------------------------------------------------------------------- landmarks
@@ -117,6 +135,17 @@ def _grown(region_mask: np.ndarray, px: int) -> np.ndarray:
     return cv2.dilate(region.astype(np.uint8), disc).astype(bool)
 
 
+def head_region(masks: dict[str, np.ndarray], crop_transform: np.ndarray, frame_shape: tuple[int, ...], *,
+                with_hair: bool = True, margin_px: int = HEAD_MARGIN_PX) -> np.ndarray:
+    """(H, W) bool mask of the frame a face edit may touch: the face's FORD face oval (and hair) in its
+    aligned crop, grown by `margin_px` crop pixels each way (the blend's reach), warped into the frame."""
+    region = masks["face_oval"] | masks["hair"] if with_hair else masks["face_oval"]
+    kernel = np.ones((2 * margin_px + 1, 2 * margin_px + 1), np.uint8)
+    grown = cv2.dilate(region.astype(np.uint8), kernel)
+    h, w = frame_shape[:2]
+    return cv2.warpAffine(grown, invert(crop_transform), (w, h), flags=cv2.INTER_NEAREST) > 0
+
+
 def psnr_outside(result: np.ndarray, target: np.ndarray, region_mask: np.ndarray, *, margin_px: int = 0) -> float:
     """PSNR over the pixels outside `region_mask` grown by `margin_px` (e.g. the blended face region and the
     reach of its feather): what an edit must leave as it was."""
@@ -162,22 +191,47 @@ def register_translation(reference: np.ndarray, moving: np.ndarray) -> np.ndarra
     return cv2.warpAffine(moving, back, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def crop_change(before: np.ndarray, after: np.ndarray, *, register: bool = True) -> float:
+    """Mean absolute difference (grey levels, RGB) of two consecutive aligned crops over the central face
+    region, `after` first registered onto `before` by a small translation (one step of `flicker`)."""
+    rows, cols = face_region(before.shape[0])
+    if register:
+        after = register_translation(before, after)
+    return float(np.abs(after[rows, cols].astype(np.float64) - before[rows, cols]).mean())
+
+
 def flicker(crops: Sequence[np.ndarray], *, register: bool = True) -> float:
-    """Mean absolute difference (grey levels, RGB) between consecutive aligned face crops over the central
-    face region, after registering each crop onto the one before by a small translation.
+    """Mean crop_change between consecutive aligned face crops.
 
     The crops come aligned to the canonical layout (faces/align.py), but landmark noise leaves a pixel or
     so of jitter; registration cancels it so the number measures the face's own shimmer (texture, colour,
     shape popping), which is what a renderer adds. 0 for a still clip."""
     if len(crops) < 2:
         raise ValueError("flicker needs at least two crops")
-    rows, cols = face_region(crops[0].shape[0])
-    diffs = []
-    for before, after in zip(crops[:-1], crops[1:]):
-        if register:
-            after = register_translation(before, after)
-        diffs.append(np.abs(after[rows, cols].astype(np.float64) - before[rows, cols]).mean())
-    return float(np.mean(diffs))
+    return float(np.mean([crop_change(a, b, register=register) for a, b in zip(crops[:-1], crops[1:])]))
+
+
+# ---------------------------------------------------------------------------------------------- tracks
+
+
+def track_purity(tracks: Sequence[Sequence[int]], shot_starts: Sequence[int]) -> float:
+    """Share of face-frames that lie in their track's majority shot, over all tracks.
+
+    tracks: each track's frame indices; shot_starts: the first frame of each shot of a reference cut list
+    (frame 0 first). 1.0 when no track crosses a cut; a track running half-way into the next shot scores
+    its larger part."""
+    starts = np.asarray(sorted(shot_starts), np.int64)
+    if len(starts) == 0 or starts[0] != 0:
+        raise ValueError("shot_starts must begin with frame 0")
+    kept = total = 0
+    for frames in tracks:
+        shots = np.searchsorted(starts, np.asarray(frames, np.int64), side="right") - 1
+        if len(shots):
+            kept += int(np.bincount(shots).max())
+            total += len(shots)
+    if total == 0:
+        raise ValueError("track_purity needs at least one tracked frame")
+    return kept / total
 
 
 # ---------------------------------------------------------------------------------------------- FORD errors

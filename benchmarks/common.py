@@ -1,0 +1,150 @@
+"""What the benchmarks share: the baseline every video tool pays, test clips, run sizes, peak memory of a
+command, and a clock that splits a run's time into stages.
+
+Every benchmark module exposes `run(mode: str) -> dict` (mode one of MODES) returning a Result (see
+run_all.py); its `main()` prints the same numbers for a person at a terminal.
+"""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from facex_video.media.synth import Shot, write_clip
+
+# full: the numbers for the report; quick: the same plots in minutes (run_all --quick); tiny: seconds (tests)
+MODES = ("full", "quick", "tiny")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big a run is in each mode: clip length, frame rate, the main frame size and the scans."""
+
+    seconds: float
+    fps: int
+    size: tuple[int, int]
+    resolutions: tuple[tuple[int, int], ...]
+    faces: tuple[int, ...]
+    lengths: tuple[float, ...]
+
+
+SIZES = {
+    "full": Sizes(10.0, 25, (1280, 720), ((640, 360), (1280, 720), (1920, 1080)), (1, 2, 3, 4), (5.0, 10.0, 20.0, 40.0)),
+    "quick": Sizes(2.0, 12, (1280, 720), ((480, 270), (960, 540), (1280, 720)), (1, 2, 4), (2.0, 4.0, 8.0)),
+    "tiny": Sizes(0.5, 8, (320, 180), ((320, 180), (480, 270)), (1, 2), (0.5, 1.0)),
+}
+
+
+def sizes(mode: str) -> Sizes:
+    if mode not in SIZES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return SIZES[mode]
+
+
+def bare_decode_encode(src: Path, dst: Path, crf: int = 16, preset: str = "medium") -> None:
+    """The baseline: decode every frame with PyAV and re-encode it with libx264, nothing else."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vin = inp.streams.video[0]
+        vout = out.add_stream("libx264", rate=vin.average_rate, options={"crf": str(crf), "preset": preset})
+        vout.width, vout.height, vout.pix_fmt = vin.width, vin.height, "yuv420p"
+        for frame in inp.decode(vin):
+            out.mux(vout.encode(frame.reformat(format="yuv420p")))
+        out.mux(vout.encode(None))
+
+
+def stretch(shots: list, seconds: float) -> None:
+    """Scale every shot's length so the clip lasts `seconds` (the benchmarks' clip length option)."""
+    scale = seconds / sum(s.seconds for s in shots)
+    for s in shots:
+        s.seconds *= scale
+
+
+def clip(path: Path, shots: list[Shot], seconds: float, size: tuple[int, int], fps: int) -> Path:
+    """`shots` stretched to `seconds` and written as an H.264 clip with audio."""
+    stretch(shots, seconds)
+    return write_clip(path, shots, size=size, fps=Fraction(fps))
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    """Wall-clock seconds of one call."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+# runs the facex CLI, then reports the process's own peak resident memory (VmHWM): rusage's ru_maxrss would
+# carry over the high-water mark of the benchmark process that forked it
+_MEASURED_CLI = """
+import sys
+from facex_video.cli import main
+code = main(sys.argv[1:])
+peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(peak.split()[1], file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def peak_rss_mb(facex_args: list[str]) -> float:
+    """Peak resident memory (MiB) of one `facex ...` command run to completion in its own process."""
+    proc = subprocess.run([sys.executable, "-c", _MEASURED_CLI, *facex_args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"facex {' '.join(facex_args)} failed: {proc.stderr[-500:]}")
+    return int(proc.stderr.split()[-1]) / 1024  # kB
+
+
+class StageClock:
+    """Exclusive wall time per stage, by wrapping functions and methods for the length of a `with` block.
+
+    A wrapped call nested inside another (decoding inside the source-face stage) counts for its own stage
+    only; a generator is timed on each item it yields."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._stack: list[float] = []
+        self._restore: list[tuple[Any, str, Any]] = []
+
+    def _timed(self, name: str, step: Callable[[], Any]) -> Any:
+        self._stack.append(0.0)
+        start = time.perf_counter()
+        try:
+            return step()
+        finally:
+            elapsed = time.perf_counter() - start
+            self.seconds[name] += elapsed - self._stack.pop()
+            if self._stack:
+                self._stack[-1] += elapsed
+
+    def wrap(self, owner: Any, attr: str, stage: str) -> None:
+        original = getattr(owner, attr)
+        clock = self
+
+        if inspect.isgeneratorfunction(original):
+            def wrapper(*args, **kwargs) -> Iterator:
+                items = original(*args, **kwargs)
+                done = object()
+                while (item := clock._timed(stage, lambda: next(items, done))) is not done:
+                    yield item
+        else:
+            def wrapper(*args, **kwargs):
+                return clock._timed(stage, lambda: original(*args, **kwargs))
+
+        self._restore.append((owner, attr, original))
+        setattr(owner, attr, wrapper)
+
+    def __enter__(self) -> "StageClock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for owner, attr, original in reversed(self._restore):
+            setattr(owner, attr, original)
+        self._restore.clear()
