@@ -18,6 +18,7 @@ from .video.stages import TrackingResult, passthrough_frame, sample_indices, tra
 if TYPE_CHECKING:
     from .ford.identity import IdentityEncoder
     from .fors.assemble import Edits
+    from .render.facex import FaceXOptions
 
 
 def _sheet_for(source: Source, preview: str | Path | None) -> ContactSheet | None:
@@ -176,6 +177,7 @@ def run_task(
     inpaint_mask: str | Path | None = None,
     backend: str = "geometric",
     swapper_model: str | Path | None = None,
+    facex: "FaceXOptions | None" = None,
     identity_model: str | Path | None = None,
     detector_model: str | Path | None = None,
     preview: str | Path | None = None,
@@ -184,7 +186,8 @@ def run_task(
     progress: bool = True,
 ) -> dict:
     """Any FaceX task (fors/tasks.py) on an image or video: the footage is `target` (or `driving` for
-    reenact), the other inputs are still faces; writes `output` atomically. Returns the track summary."""
+    reenact), the other inputs are still faces; writes `output` atomically. Returns the track summary.
+    facex: weights and sampler of `backend="facex"` (render/facex.py)."""
     from .ford.identity import load_identity_encoder
     from .fors.tasks import recipe
     from .media import read_image
@@ -228,7 +231,7 @@ def run_task(
     if preview is not None:
         image_output_check(preview)
         sheet = TaskSheet(set(sample_indices(stream.frame_count, 6)), float(stream.fps))
-    renderer = load_renderer(backend, task, swapper_model=swapper_model)
+    renderer = load_renderer(backend, task, swapper_model=swapper_model, facex=facex)
     encoder = load_identity_encoder(identity_model)
     with FaceAnalyzer(detector_model=detector_model) as analyzer:
         stills = {role: still_face(path, analyzer, encoder) for role, path in still_paths.items()}
