@@ -238,7 +238,8 @@ def run_task(
         size = stills[components["background"]].rgb.shape[1::-1] if canvas_still else (stream.width, stream.height)
         plan = plan_tracks(stream, analyzer, progress=progress)
         spec = TaskSpec(task, components, stills, stream_role, renderer, edits=edits, faces=faces,
-                        inpaint_region=inpaint_region, inpaint_mask=mask)
+                        inpaint_region=inpaint_region, inpaint_mask=mask,
+                        encoder=encoder if getattr(renderer, "needs_identity", False) else None)
         frames = edit_frames(spec, stream, analyzer, plan, progress=progress)
         if sheet is not None:
             frames = _sampled(frames, sheet)

@@ -81,6 +81,7 @@ class FaceXRenderer:
 
     name = "facex"
     tasks = TASKS
+    needs_identity = True  # every face, the edited footage's own included, is conditioned on its embedding
 
     def __init__(self, options: FaceXOptions, pipeline: "FaceXPipeline | None" = None):
         from ..fors.pipeline import FaceXPipeline

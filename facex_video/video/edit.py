@@ -85,6 +85,7 @@ class TaskSpec:
     identity_weight: float = 0.5
     inpaint_region: str | None = None  # a FORD region name (e.g. "eyes") to regenerate
     inpaint_mask: np.ndarray | None = None  # or a bool mask in stream-frame pixels
+    encoder: IdentityEncoder | None = None  # embeds each stream track once (renderers that condition on identity)
 
     def inpaint_crop_mask(self, rep: FacialRepresentation) -> np.ndarray | None:
         """The area to regenerate in the face's aligned crop, for the inpaint task."""
@@ -95,6 +96,15 @@ class TaskSpec:
         warped = cv2.warpAffine(self.inpaint_mask.astype(np.uint8), rep.environment.crop_transform,
                                 (CANONICAL_SIZE, CANONICAL_SIZE), flags=cv2.INTER_NEAREST)
         return warped > 0
+
+
+def _track_identity(encoder: IdentityEncoder | None, rgb: np.ndarray, face: TrackedFace,
+                    neutral: np.ndarray) -> Identity:
+    """A stream track's identity: its neutral shape, and its embedding from its first edited frame when an
+    encoder is given (else empty: the geometric renderer takes identity from pixels)."""
+    if encoder is None:
+        return Identity(np.zeros(0, np.float32), "", neutral)
+    return Identity(np.asarray(encoder.embed(rgb, face.detection), np.float32), encoder.name, neutral)
 
 
 def _inputs_for(spec: TaskSpec, frame: TrackedFrame, rep: FacialRepresentation) -> dict[str, FaceInput]:
@@ -121,6 +131,7 @@ def edit_frames(
     """Pass 2: every frame of the stream with the task applied to its selected faces, as (frame, result)."""
     result = TrackingResult(source)
     states: dict[int, TrackState] = {}
+    embeddings: dict[int, Identity] = {}
     canvas_role = spec.components["background"]
     for frame in track_frames(source, analyzer, result, progress=progress, desc=spec.task):
         canvas_still = spec.stills.get(canvas_role)
@@ -129,9 +140,11 @@ def edit_frames(
             final = plan.final_ids.get(face.track_id)
             if final is None or (spec.faces is not None and final not in spec.faces):
                 continue
-            neutral = plan.neutral[face.track_id]
+            identity = embeddings.get(final)
+            if identity is None:
+                identity = embeddings[final] = _track_identity(spec.encoder, frame.rgb, face, plan.neutral[face.track_id])
             rep = represent_face(frame.rgb, face, source=str(source.path), timestamp=source.seconds(frame.pts),
-                                 identity=Identity(np.zeros(0, np.float32), "", neutral), track_id=final)
+                                 identity=identity, track_id=final)
             inputs = _inputs_for(spec, frame, rep)
             c = spec.components
             canvas = inputs[canvas_role]
@@ -160,4 +173,5 @@ def edit_frames(
             state.frames += 1
         for closed in result.tracker.pop_closed():
             states.pop(plan.final_ids.get(closed), None)
+            embeddings.pop(plan.final_ids.get(closed), None)
         yield frame, out
