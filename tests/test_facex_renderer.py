@@ -26,6 +26,7 @@ from sd_layout import write_single_file
 
 STEPS = 3
 ZERO_INITIALISED = ("controlnet_down_blocks", "controlnet_mid_block", "controlnet_cond_embedding.conv_out")
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def as_if_trained(pipe: FaceXPipeline, seed: int = 0) -> FaceXPipeline:

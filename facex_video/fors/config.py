@@ -56,18 +56,18 @@ class FaceXConfig:
     @classmethod
     def tiny(cls, **overrides: Any) -> "FaceXConfig":
         unet = {
-            "sample_size": 32, "in_channels": 4, "out_channels": 4, "layers_per_block": 1,
+            "sample_size": 16, "in_channels": 4, "out_channels": 4, "layers_per_block": 1,
             "block_out_channels": [16, 32], "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
             "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"], "cross_attention_dim": 32,
             "attention_head_dim": 4, "norm_num_groups": 8,
         }
         vae = {
             "sample_size": 64, "in_channels": 3, "out_channels": 3, "latent_channels": 4, "layers_per_block": 1,
-            "block_out_channels": [16, 32], "down_block_types": ["DownEncoderBlock2D"] * 2,
-            "up_block_types": ["UpDecoderBlock2D"] * 2, "norm_num_groups": 8, "scaling_factor": 0.18215,
+            "block_out_channels": [16, 32, 32], "down_block_types": ["DownEncoderBlock2D"] * 3,
+            "up_block_types": ["UpDecoderBlock2D"] * 3, "norm_num_groups": 8, "scaling_factor": 0.18215,
         }
         base = dict(unet=unet, vae=vae, resolution=64, identity_tokens=2, appearance_grid=2,
-                    condition_embedding=(8, 16))
+                    condition_embedding=(8, 16, 32))
         return cls(**{**base, **overrides})
 
     @property
