@@ -51,12 +51,14 @@ class FaceXOptions:
     dtype: str = "fp32"
     cross_frame: bool = True
     smooth: bool = True
+    shared_noise: bool = True
 
 
 @dataclass
 class _Track:
     """The renderer's memory of one track (fors/temporal.py)."""
 
+    seed: int
     noise: object
     anchor: object
     smoother: object
@@ -113,7 +115,7 @@ class FaceXRenderer:
             seed = int(np.random.SeedSequence([self.options.seed, state.seed]).generate_state(1)[0])
             latent = self.size // self.pipe.facex_config.vae_factor
             noise = track_noise(seed, (1, int(self.pipe.unet.config.in_channels), latent, latent))
-            state.data[STATE_KEY] = _Track(noise, AnchorFrame() if self.options.cross_frame else None,
+            state.data[STATE_KEY] = _Track(seed, noise, AnchorFrame() if self.options.cross_frame else None,
                                            ConditionSmoother() if self.options.smooth else None,
                                            TrackState(state.track_id, state.seed))
         return state.data[STATE_KEY]
@@ -133,6 +135,7 @@ class FaceXRenderer:
     def render(self, assembled: AssembledFace, track_state: TrackState) -> tuple[np.ndarray, np.ndarray]:
         """(crop uint8 (512, 512, 3), alpha float32 (512, 512)): generated inside the regenerated area."""
         from ..fors.condition import condition_image
+        from ..fors.temporal import track_noise
 
         track = self._track(track_state)
         landmarks, gaze = assembled.landmarks, assembled.gaze
@@ -145,9 +148,10 @@ class FaceXRenderer:
         if self._geometric is not None:
             init = self._small(self._geometric.render(assembled, track.geometric)[0])[None]
         o = self.options
+        noise = track.noise if o.shared_noise else track_noise(track.seed + track_state.frames, track.noise.shape)
         image = self.pipe(condition[None], self.identity(assembled)[None], self._small(assembled.texture_crop)[None],
                           steps=o.steps, guidance_scale=o.guidance_scale, strength=o.strength, init=init,
-                          noise=track.noise, anchor=track.anchor)[0]
+                          noise=noise, anchor=track.anchor)[0]
         full = cv2.resize((image * 255).round().astype(np.uint8), canvas.shape[1::-1], interpolation=cv2.INTER_CUBIC)
         alpha = feathered(area, FEATHER_SIGMA)  # exactly 0 outside the area: the canvas stays bit for bit
         crop = np.where((alpha > 0)[..., None], full, canvas)
