@@ -81,9 +81,16 @@ class FaceXPipeline(DiffusionPipeline):
 
     def placed(self, device: torch.device, dtype: torch.dtype) -> "FaceXPipeline":
         """On `device` in `dtype`; the VAE stays float32 under fp16 (SD's VAE overflows in half precision)."""
-        self.unet.to(device, dtype)
-        self.controller.to(device, dtype)
-        self.vae.to(device, torch.float32 if dtype == torch.float16 else dtype)
+        from diffusers.utils import logging as diffusers_logging
+
+        verbosity = diffusers_logging.get_verbosity()
+        diffusers_logging.set_verbosity_error()  # its "keep modules in float32" notice: these models have none
+        try:
+            self.unet.to(device, dtype)
+            self.controller.to(device, dtype)
+            self.vae.to(device, torch.float32 if dtype == torch.float16 else dtype)
+        finally:
+            diffusers_logging.set_verbosity(verbosity)
         return self
 
     @property
