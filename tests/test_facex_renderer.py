@@ -231,3 +231,14 @@ def test_each_scheduler_samples_deterministically_and_sdedit_keeps_the_init(tiny
            for s in (0.25, 0.75, 1.0)}
     assert gap[0.25] < gap[0.75] < gap[1.0], gap
     pipe.use_scheduler("ddim")
+
+
+def test_strength_below_one_starts_from_the_geometric_render(tiny, faces) -> None:
+    a = swap(faces)
+    scratch, alpha = render(FaceXRenderer(FaceXOptions(steps=4), pipeline=tiny["pipe"]), a)
+    edited, alpha_edit = render(FaceXRenderer(FaceXOptions(steps=4, strength=0.5), pipeline=tiny["pipe"]), a)
+    np.testing.assert_array_equal(alpha, alpha_edit)
+    inside = alpha > 0.999
+    assert np.abs(edited[inside].astype(float) - scratch[inside]).mean() > 1.0
+    with pytest.raises(ModelError, match=r"--strength 0\.0: must be in \(0, 1\]"):
+        FaceXRenderer(FaceXOptions(strength=0.0), pipeline=tiny["pipe"])
