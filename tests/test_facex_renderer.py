@@ -147,11 +147,15 @@ def test_the_condition_and_the_identity_steer_the_result(tiny, faces) -> None:
         assert np.abs(out[inside].astype(float) - base[inside]).mean() > 0.3
 
 
-def test_weights_round_trip_bit_for_bit_from_a_folder_and_a_single_file(tiny, faces) -> None:
+def test_weights_round_trip_bit_for_bit_from_a_folder_and_a_single_file(tiny, faces, tmp_path) -> None:
     a = swap(faces)
     expected, _ = render(FaceXRenderer(FaceXOptions(steps=STEPS), pipeline=tiny["pipe"]), a)
-    for base in ("base", "single"):
-        loaded = FaceXRenderer(FaceXOptions(tiny[base], tiny["checkpoint"], steps=STEPS))
+    variant = tmp_path / "sd15_fp16_variant"  # folders that ship only diffusion_pytorch_model.fp16.safetensors
+    for part in ("unet", "vae"):
+        getattr(tiny["pipe"], part).save_pretrained(variant / part, variant="fp16")
+    assert not (variant / "unet" / "diffusion_pytorch_model.safetensors").exists()
+    for base in (tiny["base"], tiny["single"], variant):
+        loaded = FaceXRenderer(FaceXOptions(base, tiny["checkpoint"], steps=STEPS))
         got, _ = render(loaded, a)
         np.testing.assert_array_equal(got, expected)
     reloaded = load_controller(tiny["checkpoint"])

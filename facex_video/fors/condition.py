@@ -61,11 +61,13 @@ def face_map(landmarks: np.ndarray, gaze: Gaze, size: int = CROP_SIZE) -> np.nda
     return out
 
 
-def regenerate_area(landmarks: np.ndarray, face_oval: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
-    """bool (512, 512): where the result is generated: the new face outline and the old one (a face that
-    shrinks or turns must not leave the old one showing), grown by REGENERATE_MARGIN_PX, plus `extra`."""
-    oval = polygon_mask(np.asarray(landmarks)[list(REGION_CONTOURS["face_oval"])], face_oval.shape[0])
-    area = erode(oval | face_oval, -REGENERATE_MARGIN_PX)
+def regenerate_area(landmarks: np.ndarray, old_oval: np.ndarray | None = None,
+                    extra: np.ndarray | None = None) -> np.ndarray:
+    """bool (512, 512): where the result is generated: the new face outline (of `landmarks`) and the old one
+    (a face that shrinks or turns must not leave the old one showing), grown by REGENERATE_MARGIN_PX, plus
+    `extra`."""
+    oval = polygon_mask(np.asarray(landmarks)[list(REGION_CONTOURS["face_oval"])], CROP_SIZE)
+    area = erode(oval if old_oval is None else oval | old_oval, -REGENERATE_MARGIN_PX)
     return area | extra if extra is not None else area
 
 

@@ -29,6 +29,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..ford.regions import landmarks_to_crop
+from ..ford.representation import Gaze
 from .condition import condition_image, regenerate_area
 from .pipeline import FaceXPipeline
 
@@ -57,34 +58,42 @@ class TrainConfig:
 
 @dataclass
 class Frame:
-    """One row of a shard, reduced to what a training sample needs (crop-px landmarks, 512 px crop)."""
+    """One row of a shard, reduced to what a training sample needs (crop-px landmarks, the 512 px crop)."""
 
     track: tuple[str, int]
     crop_jpeg: bytes
     landmarks: np.ndarray
-    gaze: object
-    face_oval: np.ndarray
+    gaze: Gaze
     embedding: np.ndarray
+
+
+COLUMNS = ("source", "track_id", "identity_embedding", "gaze_right_yaw", "gaze_right_pitch", "gaze_left_yaw",
+           "gaze_left_pitch", "landmarks_image", "crop_transform", "extras")
+
+
+def read_frames(shard: str | Path) -> list[Frame]:
+    """The training view of a shard: only the columns a sample needs (no mask PNGs are decoded)."""
+    import pyarrow.parquet as pq
+
+    frames = []
+    for row in pq.read_table(shard, columns=list(COLUMNS)).to_pylist():
+        extras = dict(row["extras"])
+        if "crop_jpeg" not in extras:
+            raise InputError(shard, "no aligned crops in it: extract with crops (jobs/extract.py stores them)")
+        m = np.asarray(row["crop_transform"], np.float64).reshape(2, 3)
+        landmarks = landmarks_to_crop(np.asarray(row["landmarks_image"], np.float64).reshape(-1, 3), m)
+        gaze = Gaze(row["gaze_right_yaw"], row["gaze_right_pitch"], row["gaze_left_yaw"], row["gaze_left_pitch"])
+        frames.append(Frame((row["source"], row["track_id"]), extras["crop_jpeg"], landmarks, gaze,
+                            np.asarray(row["identity_embedding"], np.float32)))
+    return frames
 
 
 class TrackPairs:
     """Training samples from representation shards: sample i targets frame i, appearance from its track."""
 
     def __init__(self, shards: Sequence[str | Path], resolution: int):
-        import pyarrow.parquet as pq
-
-        from ..ford.representation import from_table
-
         self.resolution = resolution
-        self.frames: list[Frame] = []
-        for shard in shards:
-            for rep in from_table(pq.read_table(shard)):
-                if "crop_jpeg" not in rep.extras:
-                    raise InputError(shard, "no aligned crops in it: extract with crops (jobs/extract.py stores them)")
-                self.frames.append(Frame(
-                    (rep.source, rep.track_id), rep.extras["crop_jpeg"],
-                    landmarks_to_crop(rep.intra.landmarks_image.astype(np.float64), rep.environment.crop_transform),
-                    rep.intra.gaze, rep.environment.masks["face_oval"], rep.identity.embedding.astype(np.float32)))
+        self.frames: list[Frame] = [f for shard in shards for f in read_frames(shard)]
         if not self.frames:
             raise InputError(shards[0] if shards else "shards", "no face rows to train on")
         self.by_track: dict[tuple[str, int], list[int]] = {}
@@ -102,7 +111,7 @@ class TrackPairs:
         f = self.frames[i]
         crop = self._crop(i)
         partner = int(rng.choice(self.by_track[f.track]))
-        area = regenerate_area(f.landmarks, f.face_oval)
+        area = regenerate_area(f.landmarks)  # old and new face are one here: its own outline
         small = (self.resolution, self.resolution)
         return {
             "target": cv2.resize(crop, small, interpolation=cv2.INTER_AREA),

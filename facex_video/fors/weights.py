@@ -20,6 +20,7 @@ BASE_FLAG = "--base-model"
 CHECKPOINT_FLAG = "--facex-checkpoint"
 PICKLED = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 WEIGHTS = "diffusion_pytorch_model.safetensors"
+FP16_WEIGHTS = "diffusion_pytorch_model.fp16.safetensors"  # the variant many SD 1.5 folders ship alone
 NEEDS_BOTH = (f"--backend facex needs {BASE_FLAG} PATH (Stable Diffusion 1.5: a diffusers folder or one "
               f".safetensors file) and {CHECKPOINT_FLAG} PATH (a FaceX checkpoint folder written by jobs/train.py)")
 
@@ -38,15 +39,19 @@ def _existing(flag: str, path: str | Path) -> Path:
     return p
 
 
-def _safetensors_folder(flag: str, folder: Path) -> None:
-    """A diffusers component folder must hold config.json and safetensors weights (not a pickle)."""
+def _safetensors_folder(flag: str, folder: Path) -> str | None:
+    """A diffusers component folder must hold config.json and safetensors weights (not a pickle); returns
+    the weights' variant ("fp16" when only those are there, else None)."""
     if not (folder / "config.json").is_file():
         raise ModelError(f"{flag} {folder}: no config.json (expected a diffusers model folder)")
-    if not (folder / WEIGHTS).is_file():
-        pickles = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLED)
-        if pickles:
-            refuse_pickle(flag, folder / pickles[0])
-        raise ModelError(f"{flag} {folder}: no {WEIGHTS}")
+    if (folder / WEIGHTS).is_file():
+        return None
+    if (folder / FP16_WEIGHTS).is_file():
+        return "fp16"
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLED)
+    if pickles:
+        refuse_pickle(flag, folder / pickles[0])
+    raise ModelError(f"{flag} {folder}: no {WEIGHTS}")
 
 
 def load_controller(path: str | Path, *, flag: str = CHECKPOINT_FLAG):
@@ -73,15 +78,15 @@ def _check_base(flag: str, path: Path, unet, config: FaceXConfig) -> None:
 
 def load_base(path: str | Path, config: FaceXConfig, *, flag: str = BASE_FLAG):
     """(unet, vae) of Stable Diffusion from a diffusers folder or an original-layout single .safetensors file."""
+    import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
     p = _existing(flag, path)
     if p.is_dir():
-        for part in ("unet", "vae"):
-            _safetensors_folder(flag, p / part)
-        kwargs = dict(use_safetensors=True, local_files_only=True)
-        unet = UNet2DConditionModel.from_pretrained(p, subfolder="unet", **kwargs)
-        vae = AutoencoderKL.from_pretrained(p, subfolder="vae", **kwargs)
+        variants = {part: _safetensors_folder(flag, p / part) for part in ("unet", "vae")}
+        kwargs = dict(use_safetensors=True, local_files_only=True, torch_dtype=torch.float32)
+        unet = UNet2DConditionModel.from_pretrained(p, subfolder="unet", variant=variants["unet"], **kwargs)
+        vae = AutoencoderKL.from_pretrained(p, subfolder="vae", variant=variants["vae"], **kwargs)
     elif p.suffix.lower() == ".safetensors":
         unet, vae = _load_single_file(flag, p, config)
     else:
