@@ -249,3 +249,21 @@ def test_strength_below_one_starts_from_the_geometric_render(tiny, faces) -> Non
     assert np.abs(edited[inside].astype(float) - scratch[inside]).mean() > 1.0
     with pytest.raises(ModelError, match=r"--strength 0\.0: must be in \(0, 1\]"):
         FaceXRenderer(FaceXOptions(strength=0.0), pipeline=tiny["pipe"])
+
+
+def test_a_fresh_controller_copies_the_unet_encoder_and_adds_nothing() -> None:
+    pipe = FaceXPipeline.build(FaceXConfig.tiny(), seed=0)
+    encoder, copy = pipe.unet.down_blocks.state_dict(), pipe.controller.controlnet.down_blocks.state_dict()
+    assert all(torch.equal(encoder[k], copy[k]) for k in encoder)
+    rng = torch.Generator().manual_seed(0)
+    latents = torch.randn((1, 4, 16, 16), generator=rng)
+    tokens = pipe.controller.tokens(torch.randn((1, 128), generator=rng), latents)
+    assert tokens.shape == (1, 2 + 2 * 2, 32)  # identity tokens + appearance grid, at cross-attention width
+    cond = [torch.rand((1, 7, 64, 64), generator=rng) for _ in range(2)]
+    with torch.no_grad():
+        down, mid = pipe.controller(latents, 500, tokens, cond[0])
+        assert max(float(r.abs().max()) for r in (*down, mid)) == 0.0  # zero-initialised outputs
+        trained = as_if_trained(pipe)
+        first, second = (trained.controller(latents, 500, tokens, c)[0][0] for c in cond)
+    # it reads the condition (weakly through a random condition encoder; exactly the same output otherwise)
+    assert float((first - second).abs().mean()) > 1e-3 * float(first.abs().mean())
