@@ -131,3 +131,15 @@ def test_the_ray_job_trains_on_two_workers_and_resumes(shards, tmp_path, ray_add
 
     bad = _job([str(tmp_path / "nothing"), "-o", str(out), "--base-model", str(base)], ray_address)
     assert bad.returncode == 2 and "nothing: not a Parquet shard" in bad.stderr
+
+
+def test_bf16_mixed_precision_and_accumulation_train_and_fp16_needs_a_gpu(data, tmp_path) -> None:
+    pipe = FaceXPipeline.build(FaceXConfig.tiny(), seed=0)
+    before = {k: v.clone() for k, v in pipe.controller.state_dict().items()}
+    config = TrainConfig(steps=2, batch_size=2, accumulate=2, mixed_precision="bf16", checkpoint_every=2)
+    losses = train(pipe, data, config, tmp_path / "bf16")
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    assert any(not torch.equal(before[k], v) for k, v in pipe.controller.state_dict().items())
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+            train(pipe, data, TrainConfig(steps=1, mixed_precision="fp16"), tmp_path / "fp16")
