@@ -28,7 +28,10 @@ from ..fors.assemble import AssembledFace
 from .base import TrackState
 
 if TYPE_CHECKING:
+    import torch
+
     from ..fors.pipeline import FaceXPipeline
+    from ..fors.temporal import AnchorFrame, ConditionSmoother
 
 TASKS = frozenset({"swap", "headswap", "hairswap", "reenact", "edit", "inpaint", "mix"})
 FEATHER_SIGMA = 4.0  # px in the 512 crop: alpha rises from 0 at the area's edge to 1 at 3 sigma (12 px) inside
@@ -49,7 +52,7 @@ class FaceXOptions:
     seed: int = 0
     device: str = "cpu"
     dtype: str = "fp32"
-    cross_frame: bool = True
+    cross_frame: bool = True  # the temporal mechanisms (fors/temporal.py), switchable for measurements
     smooth: bool = True
     shared_noise: bool = True
 
@@ -59,10 +62,10 @@ class _Track:
     """The renderer's memory of one track (fors/temporal.py)."""
 
     seed: int
-    noise: object
-    anchor: object
-    smoother: object
-    geometric: TrackState = field(default_factory=lambda: TrackState(0))
+    noise: "torch.Tensor"
+    anchor: "AnchorFrame | None"
+    smoother: "ConditionSmoother | None"
+    geometric: TrackState = field(default_factory=lambda: TrackState(0))  # the SDEdit init's own state
 
 
 def regenerated(assembled: AssembledFace, landmarks: np.ndarray) -> np.ndarray:
