@@ -267,3 +267,15 @@ def test_a_fresh_controller_copies_the_unet_encoder_and_adds_nothing() -> None:
         first, second = (trained.controller(latents, 500, tokens, c)[0][0] for c in cond)
     # it reads the condition (weakly through a random condition encoder; exactly the same output otherwise)
     assert float((first - second).abs().mean()) > 1e-3 * float(first.abs().mean())
+
+
+def test_an_identity_of_another_encoder_names_the_flag(tiny, faces) -> None:
+    import dataclasses
+
+    a = swap(faces)
+    arcface = dataclasses.replace(a, identity=dataclasses.replace(a.identity, embedding=np.ones(512, np.float32),
+                                                                  encoder="arcface:w600k_r50.onnx"))
+    renderer = FaceXRenderer(FaceXOptions(steps=STEPS), pipeline=tiny["pipe"])
+    with pytest.raises(ModelError, match=r"trained on 128-D identity embeddings, the identity is 512-D from "
+                                         r"arcface:w600k_r50\.onnx: pass the --identity-model it was trained with"):
+        renderer.render(arcface, TrackState(0))
