@@ -101,3 +101,18 @@ def test_the_condition_smoother_removes_landmark_jitter() -> None:
 
     assert jitter(smooth) < 0.5 * jitter(raw)
     assert abs(gaze.right_yaw - 5) < 2 and gaze.left_yaw == pytest.approx(5)
+
+
+def test_rendering_the_first_frame_again_starts_the_track_afresh(static_track) -> None:
+    """The pose servo renders a track's first frame several times before the real one: only the last counts."""
+    pipe = as_if_trained(FaceXPipeline.build(FaceXConfig.tiny(), seed=0))
+    renderer = FaceXRenderer(FaceXOptions(steps=STEPS), pipeline=pipe)
+    clean, tried = TrackState(0), TrackState(0)
+    renderer.render(static_track[3], tried)  # a trial render of frame 0 with other geometry
+    outputs = []
+    for state in (clean, tried):
+        first = renderer.render(static_track[0], state)[0]
+        state.frames += 1
+        outputs.append((first, renderer.render(static_track[1], state)[0]))
+    for a, b in zip(*outputs):
+        np.testing.assert_array_equal(a, b)

@@ -114,7 +114,9 @@ class FaceXRenderer:
     def _track(self, state: TrackState) -> _Track:
         from ..fors.temporal import AnchorFrame, ConditionSmoother, track_noise
 
-        if STATE_KEY not in state.data:
+        # a track's first frame may be rendered more than once (the pose servo's trials come before the real
+        # one): each render of frame 0 starts the memory afresh, so the anchor is the frame the output shows
+        if STATE_KEY not in state.data or state.frames == 0:
             seed = int(np.random.SeedSequence([self.options.seed, state.seed]).generate_state(1)[0])
             latent = self.size // self.pipe.facex_config.vae_factor
             noise = track_noise(seed, (1, int(self.pipe.unet.config.in_channels), latent, latent))
