@@ -9,6 +9,7 @@ Pickled weights (.bin, .ckpt, .pt, .pth) are refused: unpickling runs code from 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import tempfile
 from pathlib import Path
@@ -20,6 +21,8 @@ BASE_FLAG = "--base-model"
 CHECKPOINT_FLAG = "--facex-checkpoint"
 PICKLED = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 WEIGHTS = "diffusion_pytorch_model.safetensors"
+# diffusers loads without a second copy in memory only when `accelerate` is installed (optional, not pinned)
+LOW_MEMORY = importlib.util.find_spec("accelerate") is not None
 FP16_WEIGHTS = "diffusion_pytorch_model.fp16.safetensors"  # the variant many SD 1.5 folders ship alone
 NEEDS_BOTH = (f"--backend facex needs {BASE_FLAG} PATH (Stable Diffusion 1.5: a diffusers folder or one "
               f".safetensors file) and {CHECKPOINT_FLAG} PATH (a FaceX checkpoint folder written by jobs/train.py)")
@@ -63,7 +66,8 @@ def load_controller(path: str | Path, *, flag: str = CHECKPOINT_FLAG):
         raise ModelError(f"{flag} {p}: expected the folder a FaceX checkpoint was saved to (config.json and {WEIGHTS})")
     _safetensors_folder(flag, p)
     try:
-        return FaceXController.from_pretrained(p, use_safetensors=True, local_files_only=True)
+        return FaceXController.from_pretrained(p, use_safetensors=True, local_files_only=True,
+                                               low_cpu_mem_usage=LOW_MEMORY)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
         raise ModelError(f"{flag} {p}: not a FaceX checkpoint ({err})") from err
 
@@ -84,7 +88,8 @@ def load_base(path: str | Path, config: FaceXConfig, *, flag: str = BASE_FLAG):
     p = _existing(flag, path)
     if p.is_dir():
         variants = {part: _safetensors_folder(flag, p / part) for part in ("unet", "vae")}
-        kwargs = dict(use_safetensors=True, local_files_only=True, torch_dtype=torch.float32)
+        kwargs = dict(use_safetensors=True, local_files_only=True, torch_dtype=torch.float32,
+                      low_cpu_mem_usage=LOW_MEMORY)
         unet = UNet2DConditionModel.from_pretrained(p, subfolder="unet", variant=variants["unet"], **kwargs)
         vae = AutoencoderKL.from_pretrained(p, subfolder="vae", variant=variants["vae"], **kwargs)
     elif p.suffix.lower() == ".safetensors":
