@@ -110,7 +110,8 @@ class TrackPairs:
     def sample(self, i: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         f = self.frames[i]
         crop = self._crop(i)
-        partner = int(rng.choice(self.by_track[f.track]))
+        others = [j for j in self.by_track[f.track] if j != i]  # a photo's single frame pairs with itself
+        partner = int(rng.choice(others)) if others else i
         area = regenerate_area(f.landmarks)  # old and new face are one here: its own outline
         small = (self.resolution, self.resolution)
         return {
