@@ -61,6 +61,12 @@ def test_the_shards_hold_64_crops_and_pairs_come_from_one_track(data) -> None:
     cond = batch["condition"]
     inside = cond[..., 6] > 0.99
     assert 0.1 < inside.mean() < 0.8 and not cond[..., 3:6][inside].any()
+    # a clip's frame takes its appearance from another frame of its track; a photo's from itself
+    rng = np.random.default_rng(1)
+    for i, frame in enumerate(data.frames):
+        sample = data.sample(i, rng)
+        single = len(data.by_track[frame.track]) == 1
+        assert np.array_equal(sample["appearance"], sample["target"]) == single
 
 
 @pytest.mark.slow
