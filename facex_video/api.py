@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .ford.identity import IdentityEncoder
     from .fors.assemble import Edits
     from .spec import EditSpec, RunConfig
+    from .render.facex import FaceXOptions
 
 
 def _sheet_for(source: Source, preview: str | Path | None) -> ContactSheet | None:
@@ -177,6 +178,7 @@ def run_task(
     inpaint_mask: str | Path | None = None,
     backend: str = "geometric",
     swapper_model: str | Path | None = None,
+    facex: "FaceXOptions | None" = None,
     identity_model: str | Path | None = None,
     detector_model: str | Path | None = None,
     preview: str | Path | None = None,
@@ -188,10 +190,12 @@ def run_task(
     """Any FaceX task (fors/tasks.py) on an image or video: the footage is `target` (or `driving` for
     reenact), the other inputs are still faces; writes `output` atomically. A video runs as the sharded
     job of video/job.py (`run` picks the runner, inline by default; crf/preset/progress fill a default
-    RunConfig); an image in process. Returns the track summary (and, for a video, the shard counts)."""
+    RunConfig); an image in process. facex: weights and sampler of `backend="facex"` (render/facex.py).
+    Returns the track summary (and, for a video, the shard counts)."""
     spec = edit_spec(task, output, source=source, target=target, driving=driving, take=take, edits=edits,
                      faces=faces, inpaint_region=inpaint_region, inpaint_mask=inpaint_mask, backend=backend,
-                     swapper_model=swapper_model, identity_model=identity_model, detector_model=detector_model)
+                     swapper_model=swapper_model, facex=facex, identity_model=identity_model,
+                     detector_model=detector_model)
     if preview is not None:
         image_output_check(preview)
     if not open_source(spec.stream).is_image:
@@ -204,7 +208,7 @@ def run_task(
 
 def edit_spec(
     task: str, output: str | Path, *, source=None, target=None, driving=None, take=None, edits=None, faces=None,
-    inpaint_region=None, inpaint_mask=None, backend="geometric", swapper_model=None, identity_model=None,
+    inpaint_region=None, inpaint_mask=None, backend="geometric", swapper_model=None, facex=None, identity_model=None,
     detector_model=None,
 ) -> "EditSpec":
     """Check a task request before any work (OutputError/InputError naming what is wrong) and describe it."""
@@ -246,13 +250,17 @@ def edit_spec(
         except ValueError as e:
             raise OutputError(output, str(e)) from None
     from .render.base import load_renderer
+    from .render.facex import check_facex
 
-    load_renderer(backend, task, swapper_model=swapper_model)  # a wrong backend or model fails now
+    if backend == "facex":  # its weights load in the workers; here only what is missing fails at once
+        check_facex(task, facex)
+    else:
+        load_renderer(backend, task, swapper_model=swapper_model)  # a wrong backend or model fails now
     as_str = (lambda p: str(Path(p).absolute()) if p is not None else None)
     return EditSpec(task, as_str(stream_path), {r: as_str(p) for r, p in stills.items()}, components, edits=edits,
                     faces=frozenset(faces) if faces is not None else None, inpaint_region=inpaint_region,
                     inpaint_mask=as_str(inpaint_mask), backend=backend, swapper_model=as_str(swapper_model),
-                    identity_model=as_str(identity_model), detector_model=as_str(detector_model))
+                    identity_model=as_str(identity_model), detector_model=as_str(detector_model), facex=facex)
 
 
 def _run_image_task(spec: "EditSpec", output: str | Path, *, preview: str | Path | None, progress: bool) -> dict:

@@ -131,6 +131,7 @@ def _add_tasks(sub) -> None:
                        help="edit only this track (ids as `facex tracks` prints them); repeatable")
         p.add_argument("--backend", choices=BACKENDS, default="geometric", help="renderer (default geometric)")
         p.add_argument("--swapper-model", metavar="inswapper_128.onnx", help="for --backend inswapper")
+        _add_facex(p)
         p.add_argument("--identity-model", metavar="ARCFACE.onnx", help="ArcFace ONNX instead of dlib")
         p.add_argument("--crf", type=_crf, default=16, help="H.264 quality 0-51 (default 16)")
         p.add_argument("--preset", default="medium", choices=X264_PRESETS, help="x264 preset (default medium)")
@@ -154,6 +155,20 @@ def _add_runner(p: argparse.ArgumentParser) -> None:
                    help=f"length of a time shard (default {RunConfig.chunk_seconds})")
     g.add_argument("--fresh", action="store_true", help="ignore the finished shards of an earlier run and start over")
     g.add_argument("--keep-work", action="store_true", help="keep the work directory (.OUTPUT.facex-work) after success")
+
+
+def _add_facex(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("--backend facex (the diffusion renderer)")
+    g.add_argument("--base-model", metavar="PATH", help="Stable Diffusion 1.5: a diffusers folder or one .safetensors file")
+    g.add_argument("--facex-checkpoint", metavar="PATH", help="a FaceX checkpoint folder (written by jobs/train.py)")
+    g.add_argument("--steps", type=_positive, default=20, help="denoising steps (default 20)")
+    g.add_argument("--strength", type=float, default=1.0,
+                   help="1 = generate from noise; below 1 start from the geometric render (SDEdit) (default 1)")
+    g.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale (default 3)")
+    g.add_argument("--scheduler", choices=("ddim", "dpm++", "euler"), default="ddim", help="sampler (default ddim)")
+    g.add_argument("--seed", type=int, default=0, help="noise seed; each face track derives its own (default 0)")
+    g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    g.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32", help="precision (fp16: cuda only)")
 
 
 def _positive(text: str) -> int:
@@ -204,6 +219,17 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _facex_options(args: argparse.Namespace):
+    """The facex backend's options from the flags (None for other backends)."""
+    if args.backend != "facex":
+        return None
+    from .render.facex import FaceXOptions
+
+    return FaceXOptions(args.base_model, args.facex_checkpoint, steps=args.steps, strength=args.strength,
+                        guidance_scale=args.guidance, scheduler=args.scheduler, seed=args.seed, device=args.device,
+                        dtype=args.dtype)
+
+
 def _run_task(args: argparse.Namespace) -> dict:
     from . import api
     from .fors.assemble import Edits
@@ -221,6 +247,7 @@ def _run_task(args: argparse.Namespace) -> dict:
         driving=getattr(args, "driving", None), take=getattr(args, "take", None), edits=edits,
         faces=set(args.face) if args.face else None, inpaint_region=getattr(args, "region", None),
         inpaint_mask=getattr(args, "mask", None), backend=args.backend, swapper_model=args.swapper_model,
+        facex=_facex_options(args),
         identity_model=args.identity_model, detector_model=args.detector_model, crf=args.crf, preset=args.preset,
         preview=args.preview, progress=not args.quiet, run=run_config(args),
     )

@@ -12,7 +12,12 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from .fors.assemble import Edits
+
+if TYPE_CHECKING:
+    from .render.facex import FaceXOptions
 
 RUNNERS = ("ray", "inline")
 
@@ -35,6 +40,7 @@ class EditSpec:
     identity_model: str | None = None
     detector_model: str | None = None
     identity_weight: float = 0.5
+    facex: "FaceXOptions | None" = None  # weights and sampler of the facex backend
 
     @property
     def stream_role(self) -> str:
@@ -44,7 +50,9 @@ class EditSpec:
         """Every file whose content the result depends on."""
         paths = [self.stream, *self.stills.values(), self.inpaint_mask, self.swapper_model, self.identity_model,
                  self.detector_model]
-        return [p for p in paths if p is not None]
+        if self.facex is not None:
+            paths += [self.facex.base_model, self.facex.checkpoint]
+        return [str(p) for p in paths if p is not None]
 
     def digest(self) -> str:
         """sha256 over the settings and the content of every input file (renames keep it, edits change it)."""
@@ -54,7 +62,9 @@ class EditSpec:
         settings["faces"] = sorted(self.faces) if self.faces is not None else None
         for key in ("stream", "stills", "inpaint_mask", "swapper_model", "identity_model", "detector_model"):
             settings.pop(key)
-        content = {p: input_key(p) for p in self.files()}
+        # a weights folder (diffusers layout, a FaceX checkpoint) is keyed by its files' keys
+        content = {p: input_key(p) if not Path(p).is_dir() else
+                   "+".join(input_key(f) for f in sorted(Path(p).rglob("*")) if f.is_file()) for p in self.files()}
         doc = {"settings": settings, "stills": {r: content[p] for r, p in sorted(self.stills.items())},
                "stream": content[self.stream], "files": sorted(content.values())}
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()

@@ -32,6 +32,14 @@ def erode(mask: np.ndarray, px: int) -> np.ndarray:
     return op(np.asarray(mask, np.uint8), k) > 0
 
 
+def feathered(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """float32 mask, 1 well inside `mask` and exactly 0 outside it: eroded by the square the separable
+    Gaussian reaches (+-3 sigma), then blurred. (A round erosion would let the square's corners reach out.)"""
+    k = 2 * int(np.ceil(3 * sigma)) + 1
+    eroded = cv2.erode(mask.astype(np.uint8), np.ones((k, k), np.uint8))
+    return cv2.GaussianBlur(eroded.astype(np.float32), (k, k), sigma)
+
+
 def _pyramid_levels(size: tuple[int, int], levels: int) -> int:
     """As many levels as asked for, stopping before the smaller side drops under 8 px."""
     n, side = 1, min(size)

@@ -10,11 +10,14 @@ so results stay temporally consistent; a new track starts a new state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ..fors.assemble import AssembledFace
+
+if TYPE_CHECKING:
+    from .facex import FaceXOptions
 
 
 @dataclass
@@ -37,11 +40,12 @@ class Renderer(Protocol):
         ...
 
 
-BACKENDS = ("geometric", "inswapper")
+BACKENDS = ("geometric", "inswapper", "facex")
 
 
-def load_renderer(backend: str, task: str, *, swapper_model: str | None = None) -> Renderer:
-    """The renderer for `--backend`, checked against the task it must render."""
+def load_renderer(backend: str, task: str, *, swapper_model: str | None = None,
+                  facex: "FaceXOptions | None" = None) -> Renderer:
+    """The renderer for `--backend`, checked against the task it must render (facex: its options)."""
     from ..errors import ModelError
 
     if backend == "geometric":
@@ -54,6 +58,10 @@ def load_renderer(backend: str, task: str, *, swapper_model: str | None = None) 
         from .inswapper import InswapperRenderer
 
         renderer = InswapperRenderer(swapper_model)
+    elif backend == "facex":
+        from .facex import FaceXOptions, FaceXRenderer
+
+        renderer = FaceXRenderer(facex or FaceXOptions())
     else:
         raise ValueError(f"unknown backend {backend!r}; backends are {', '.join(BACKENDS)}")
     if task not in renderer.tasks:

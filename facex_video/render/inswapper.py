@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..compose.blend import feathered
 from ..errors import ModelError
 from ..faces.types import LEFT_EYE_CORNERS, MOUTH_CORNERS, NOSE_TIP, RIGHT_EYE_CORNERS
 from ..models.insightface_onnx import load_insightface_model
@@ -45,14 +46,6 @@ def five_points(landmarks: np.ndarray) -> np.ndarray:
         lm[MOUTH_CORNERS[0], :2],
         lm[MOUTH_CORNERS[1], :2],
     ]).astype(np.float32)
-
-
-def feathered(mask: np.ndarray, sigma: float) -> np.ndarray:
-    """float32 mask, 1 well inside `mask` and exactly 0 outside it: eroded by the square the separable
-    Gaussian reaches (+-3 sigma), then blurred. (A round erosion would let the square's corners reach out.)"""
-    k = 2 * int(np.ceil(3 * sigma)) + 1
-    eroded = cv2.erode(mask.astype(np.uint8), np.ones((k, k), np.uint8))
-    return cv2.GaussianBlur(eroded.astype(np.float32), (k, k), sigma)
 
 
 class InswapperRenderer:

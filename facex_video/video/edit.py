@@ -86,6 +86,7 @@ class TaskSpec:
     identity_weight: float = 0.5
     inpaint_region: str | None = None  # a FORD region name (e.g. "eyes") to regenerate
     inpaint_mask: np.ndarray | None = None  # or a bool mask in stream-frame pixels
+    encoder: IdentityEncoder | None = None  # embeds each stream track once (renderers that condition on identity)
 
     def inpaint_crop_mask(self, rep: FacialRepresentation) -> np.ndarray | None:
         """The area to regenerate in the face's aligned crop, for the inpaint task."""
@@ -104,13 +105,23 @@ def build_task(spec: EditSpec, analyzer: FaceAnalyzer) -> TaskSpec:
     from ..media import read_image
     from ..render.base import load_renderer
 
-    renderer = load_renderer(spec.backend, spec.task, swapper_model=spec.swapper_model)
+    renderer = load_renderer(spec.backend, spec.task, swapper_model=spec.swapper_model, facex=spec.facex)
     encoder = load_identity_encoder(spec.identity_model)
     stills = {role: still_face(path, analyzer, encoder) for role, path in spec.stills.items()}
     mask = read_image(spec.inpaint_mask)[..., 0] > 127 if spec.inpaint_mask is not None else None
     return TaskSpec(spec.task, dict(spec.components), stills, spec.stream_role, renderer, edits=spec.edits,
                     faces=set(spec.faces) if spec.faces is not None else None, identity_weight=spec.identity_weight,
-                    inpaint_region=spec.inpaint_region, inpaint_mask=mask)
+                    inpaint_region=spec.inpaint_region, inpaint_mask=mask,
+                    encoder=encoder if getattr(renderer, "needs_identity", False) else None)
+
+
+def _track_identity(encoder: IdentityEncoder | None, rgb: np.ndarray, face: TrackedFace,
+                    neutral: np.ndarray) -> Identity:
+    """A stream track's identity: its neutral shape, and its embedding from its first edited frame when an
+    encoder is given (else empty: the geometric renderer takes identity from pixels)."""
+    if encoder is None:
+        return Identity(np.zeros(0, np.float32), "", neutral)
+    return Identity(np.asarray(encoder.embed(rgb, face.detection), np.float32), encoder.name, neutral)
 
 
 def _calibrate_pose(edits: Edits, rgb: np.ndarray, face: TrackedFace, analyzer: FaceAnalyzer,
@@ -141,8 +152,10 @@ def edit_face(spec: TaskSpec, source: Source, rgb: np.ndarray, pts: int, face: T
               neutral: np.ndarray, state: TrackState, analyzer: FaceAnalyzer, canvas_rgb: np.ndarray) -> EditedFace:
     """The task applied to one tracked face of one stream frame: FORD, assembly, the renderer. The same
     function serves the in-process and the sharded runs, so both give the same pixels."""
+    if "identity" not in state.data:  # embedded once per track (segment), on its first frame
+        state.data["identity"] = _track_identity(spec.encoder, rgb, face, neutral)
     rep = represent_face(rgb, face, source=str(source.path), timestamp=source.seconds(pts),
-                         identity=Identity(np.zeros(0, np.float32), "", neutral), track_id=final)
+                         identity=state.data["identity"], track_id=final)
     inputs = dict(spec.stills)
     inputs[spec.stream_role] = FaceInput(rgb, rep)
     c = spec.components

@@ -1,0 +1,176 @@
+"""The `facex` backend: the paper's renderer, FaceXPipeline (fors/pipeline.py) behind the Renderer interface.
+
+Per face: the assembled geometry (smoothed along the track), gaze and the canvas around the face become
+the condition (fors/condition.py); the identity embedding and the donor's crop become the tokens; the
+pipeline generates the face at the model's resolution, which is scaled to the 512 px crop and used inside
+the regenerated area only (feathered), the canvas elsewhere, bit for bit. Which area: the old and new
+face outlines for every task; plus both hair masks when the hair changes (headswap, hairswap; hairswap
+regenerates the hair alone); only the given mask for inpaint.
+
+Along a track (TrackState): one noise tensor from the renderer's seed and the track's, shared by all its
+frames; its first frame is the anchor of cross-frame attention; conditions pass One Euro filters
+(fors/temporal.py). `strength` < 1 starts each frame from the geometric renderer's result (SDEdit).
+Weights: `--base-model` and `--facex-checkpoint` (fors/weights.py); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from ..compose.blend import erode, feathered
+from ..errors import ModelError
+from ..fors.assemble import AssembledFace
+from .base import TrackState
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..fors.pipeline import FaceXPipeline
+    from ..fors.temporal import AnchorFrame, ConditionSmoother
+
+TASKS = frozenset({"swap", "headswap", "hairswap", "reenact", "edit", "inpaint", "mix"})
+FEATHER_SIGMA = 4.0  # px in the 512 crop: alpha rises from 0 at the area's edge to 1 at 3 sigma (12 px) inside
+MASK_MARGIN_PX = 14  # a given mask (inpaint, hair) is grown by this: alpha is 1 up to 2 px past the mask
+STATE_KEY = "facex"
+
+
+@dataclass
+class FaceXOptions:
+    """What `--backend facex` is given: weights, sampler and where it runs (cli.py's flags)."""
+
+    base_model: str | Path | None = None
+    checkpoint: str | Path | None = None
+    steps: int = 20
+    strength: float = 1.0
+    guidance_scale: float = 3.0
+    scheduler: str = "ddim"
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "fp32"
+    cross_frame: bool = True  # the temporal mechanisms (fors/temporal.py), switchable for measurements
+    smooth: bool = True
+    shared_noise: bool = True
+
+
+@dataclass
+class _Track:
+    """The renderer's memory of one track (fors/temporal.py)."""
+
+    seed: int
+    noise: "torch.Tensor"
+    anchor: "AnchorFrame | None"
+    smoother: "ConditionSmoother | None"
+    geometric: TrackState = field(default_factory=lambda: TrackState(0))  # the SDEdit init's own state
+
+
+def regenerated(assembled: AssembledFace, landmarks: np.ndarray) -> np.ndarray:
+    """bool (512, 512): the area the result is generated in (module docstring)."""
+    from ..fors.condition import regenerate_area
+
+    masks = assembled.canvas_masks
+    if assembled.task == "inpaint" and assembled.inpaint_mask is not None:
+        return erode(assembled.inpaint_mask, -MASK_MARGIN_PX)
+    hair = masks["hair"] | assembled.texture_masks["hair"] if assembled.hair == "texture" else None
+    if assembled.task == "hairswap":
+        return erode(hair & ~masks["face_oval"], -MASK_MARGIN_PX)
+    return regenerate_area(landmarks, masks["face_oval"], hair)
+
+
+def check_facex(task: str, options: FaceXOptions | None) -> None:
+    """What can be checked before any weights load (they load in each worker): both paths given and there."""
+    from ..fors.weights import BASE_FLAG, CHECKPOINT_FLAG, NEEDS_BOTH
+
+    if options is None or options.base_model is None or options.checkpoint is None:
+        raise ModelError(NEEDS_BOTH)
+    for flag, path in ((BASE_FLAG, options.base_model), (CHECKPOINT_FLAG, options.checkpoint)):
+        if not Path(path).exists():
+            raise ModelError(f"{flag} {path}: no such file or folder")
+    if task not in TASKS:
+        raise ModelError(f"--backend facex renders only {', '.join(sorted(TASKS))}, not {task}")
+
+
+class FaceXRenderer:
+    """FaceX diffusion rendering of every task; `pipeline` given directly is for tests and benchmarks."""
+
+    name = "facex"
+    tasks = TASKS
+    needs_identity = True  # every face, the edited footage's own included, is conditioned on its embedding
+
+    def __init__(self, options: FaceXOptions, pipeline: "FaceXPipeline | None" = None):
+        from ..fors.pipeline import FaceXPipeline
+        from ..fors.weights import NEEDS_BOTH
+
+        if pipeline is None:
+            if options.base_model is None or options.checkpoint is None:
+                raise ModelError(NEEDS_BOTH)
+            pipeline = FaceXPipeline.from_weights(options.base_model, options.checkpoint, scheduler=options.scheduler,
+                                                  device=options.device, dtype=options.dtype)
+        else:
+            pipeline.use_scheduler(options.scheduler)
+        if not 0.0 < options.strength <= 1.0:
+            raise ModelError(f"--strength {options.strength}: must be in (0, 1] (1 = generate from noise)")
+        self.options = options
+        self.pipe = pipeline
+        self.size = pipeline.facex_config.resolution
+        self.identity_dim = pipeline.facex_config.identity_dim
+        self._geometric = None
+        if options.strength < 1.0:
+            from .geometric import GeometricRenderer
+
+            self._geometric = GeometricRenderer()
+
+    def _track(self, state: TrackState) -> _Track:
+        from ..fors.temporal import AnchorFrame, ConditionSmoother, track_noise
+
+        # a track's first frame may be rendered more than once (the pose servo's trials come before the real
+        # one): each render of frame 0 starts the memory afresh, so the anchor is the frame the output shows
+        if STATE_KEY not in state.data or state.frames == 0:
+            seed = int(np.random.SeedSequence([self.options.seed, state.seed]).generate_state(1)[0])
+            latent = self.size // self.pipe.facex_config.vae_factor
+            noise = track_noise(seed, (1, int(self.pipe.unet.config.in_channels), latent, latent))
+            state.data[STATE_KEY] = _Track(seed, noise, AnchorFrame() if self.options.cross_frame else None,
+                                           ConditionSmoother() if self.options.smooth else None,
+                                           TrackState(state.track_id, state.seed))
+        return state.data[STATE_KEY]
+
+    def identity(self, assembled: AssembledFace) -> np.ndarray:
+        """The identity embedding, checked against what the checkpoint was trained on."""
+        embedding = np.asarray(assembled.identity.embedding, np.float32).ravel()
+        if embedding.size != self.identity_dim:
+            raise ModelError(f"--facex-checkpoint was trained on {self.identity_dim}-D identity embeddings, the "
+                             f"identity is {embedding.size}-D from {assembled.identity.encoder or 'no encoder'}: "
+                             "pass the --identity-model it was trained with")
+        return embedding
+
+    def _small(self, rgb: np.ndarray) -> np.ndarray:
+        return cv2.resize(rgb, (self.size, self.size), interpolation=cv2.INTER_AREA)
+
+    def render(self, assembled: AssembledFace, track_state: TrackState) -> tuple[np.ndarray, np.ndarray]:
+        """(crop uint8 (512, 512, 3), alpha float32 (512, 512)): generated inside the regenerated area."""
+        from ..fors.condition import condition_image
+        from ..fors.temporal import track_noise
+
+        track = self._track(track_state)
+        landmarks, gaze = assembled.landmarks, assembled.gaze
+        if track.smoother is not None:
+            landmarks, gaze = track.smoother(landmarks, gaze, track_state.frames)
+        area = regenerated(assembled, landmarks)
+        canvas = assembled.canvas_crop
+        condition = condition_image(landmarks, gaze, canvas, area, self.size)
+        init = None
+        if self._geometric is not None:
+            init = self._small(self._geometric.render(assembled, track.geometric)[0])[None]
+        o = self.options
+        noise = track.noise if o.shared_noise else track_noise(track.seed + track_state.frames, track.noise.shape)
+        image = self.pipe(condition[None], self.identity(assembled)[None], self._small(assembled.texture_crop)[None],
+                          steps=o.steps, guidance_scale=o.guidance_scale, strength=o.strength, init=init,
+                          noise=noise, anchor=track.anchor)[0]
+        full = cv2.resize((image * 255).round().astype(np.uint8), canvas.shape[1::-1], interpolation=cv2.INTER_CUBIC)
+        alpha = feathered(area, FEATHER_SIGMA)  # exactly 0 outside the area: the canvas stays bit for bit
+        crop = np.where((alpha > 0)[..., None], full, canvas)
+        return crop, alpha.astype(np.float32)
