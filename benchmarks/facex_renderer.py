@@ -49,6 +49,41 @@ def per_frame_ms(pipe: FaceXPipeline, steps: int, size: int, batch: int, repeat:
     return 1000 * statistics.median(times) / batch
 
 
+MODES = {"full": ([5, 10, 20], [64, 128, 256], [1, 2, 4, 8], 3), "quick": ([5, 10], [64, 128], [1, 2, 4], 2),
+         "tiny": ([2, 4], [64], [1, 2], 1)}
+
+
+def run(mode: str = "full") -> dict:
+    """The tiny model's figures on the CPU in benchmarks/run_all.py's format (the sd15 preset: main())."""
+    steps, sizes, batches, repeat = MODES[mode]
+    pipe = FaceXPipeline.build(FaceXConfig.tiny())
+    base_steps, base_size = steps[len(steps) // 2], sizes[min(1, len(sizes) - 1)]
+    by_steps = [per_frame_ms(pipe, s, base_size, 1, repeat) for s in steps]
+    by_size = [per_frame_ms(pipe, base_steps, size, 1, repeat) for size in sizes]
+    by_batch = [per_frame_ms(pipe, base_steps, base_size, b, repeat) for b in batches]
+    anchored = per_frame_ms(pipe, base_steps, base_size, 1, repeat, anchor=True)
+    line = {"kind": "line", "ylabel": "ms per frame"}
+    return {
+        "title": "FaceX diffusion renderer (tiny model, CPU)",
+        "notes": (f"FaceXPipeline with FaceXConfig.tiny() and random weights on the CPU ({torch.get_num_threads()} "
+                  "threads), DDIM with guidance; medians per generated face. The SD 1.5 size runs with "
+                  "`python benchmarks/facex_renderer.py --preset sd15` (minutes per frame on a CPU)."),
+        "tables": [{"title": "per-frame time", "columns": ["setting", "ms per frame"],
+                    "rows": [*[[f"{s} steps, {base_size} px", round(v, 1)] for s, v in zip(steps, by_steps)],
+                             *[[f"{base_steps} steps, {z} px", round(v, 1)] for z, v in zip(sizes, by_size)],
+                             *[[f"batch {b}, {base_steps} steps, {base_size} px", round(v, 1)]
+                               for b, v in zip(batches, by_batch)],
+                             [f"cross-frame attention, {base_steps} steps, {base_size} px", round(anchored, 1)]]}],
+        "plots": [{**line, "name": "bench_facex_steps", "title": "FaceX renderer: time against steps",
+                   "xlabel": "denoising steps", "x": steps, "series": {f"{base_size} px": by_steps}},
+                  {**line, "name": "bench_facex_batch", "title": "FaceX renderer: time against batch size",
+                   "xlabel": "batch size", "x": batches, "series": {f"{base_steps} steps": by_batch}}],
+        "numbers": {"ms_by_steps": dict(zip(map(str, steps), by_steps)),
+                    "ms_by_size": dict(zip(map(str, sizes), by_size)),
+                    "ms_by_batch": dict(zip(map(str, batches), by_batch)), "ms_cross_frame": anchored},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=("tiny", "sd15"), default="tiny")

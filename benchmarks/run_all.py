@@ -40,7 +40,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-BENCHMARKS = ["passthrough", "swap", "memory", "quality", "ray_runner"]
+BENCHMARKS = ["passthrough", "swap", "memory", "quality", "ray_runner", "facex_renderer"]
 
 
 def machine() -> dict[str, str]:
