@@ -100,6 +100,7 @@ class RunConfig:
 
 
 def work_dir_for(output: str | Path) -> Path:
-    """The work directory of an output: beside it, hidden, named after it."""
-    output = Path(output)
+    """The work directory of an output: beside it, hidden, named after it; absolute, because Ray workers
+    do not share the driver's working directory."""
+    output = Path(output).absolute()
     return output.with_name(f".{output.name}.facex-work")

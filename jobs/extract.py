@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import os
 import sys
 import time
 import warnings
@@ -36,6 +35,7 @@ from facex_video import api
 from facex_video.errors import FacexError, InputError, ModelError, OutputError
 from facex_video.ford.representation import SCHEMA_VERSION
 from facex_video.video.manifest import ManifestEntry, WorkDir, input_key, read_manifest
+from facex_video.video.runner_ray import ray_session
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 TASK_RETRIES = 2  # a worker that dies on an input (crash, OOM kill) gets it twice more, then the input is lost
@@ -91,33 +91,19 @@ class Extractor:
         return {"path": path, **asdict(outcome)}
 
 
-def _connect(address: str | None) -> None:
-    """Join --address, or the cluster `ray job submit` names in RAY_ADDRESS; else start a local one.
-
-    The local cluster keeps Ray's token authentication: its servers listen on every interface whatever
-    node IP is given (ray.init rewrites 127.0.0.1 to the reachable address), so auth is what keeps it private.
-    """
-    import ray
-
-    if address:
-        ray.init(address=address)
-    elif os.environ.get("RAY_ADDRESS"):
-        ray.init(address="auto")
-    else:
-        ray.init(include_dashboard=False)
-
-
 def _run_on_ray(
     pending: dict[str, Path], workdir: WorkDir, models: dict, actors: int | None, address: str | None
 ) -> tuple[dict[str, Outcome], dict]:
-    """Extract every pending key (key -> input path) on an actor pool; outcomes by key, and timings."""
+    """Extract every pending key (key -> input path) on an actor pool; outcomes by key, and timings.
+
+    Joins --address, the cluster `ray job submit` names in RAY_ADDRESS, or starts a local one (which keeps
+    Ray's token authentication: its servers listen on every interface whatever node IP is given)."""
     import ray
     from ray.util.annotations import RayDeprecationWarning
 
     start = time.perf_counter()
-    _connect(address)
-    connect_s = time.perf_counter() - start
-    try:
+    with ray_session(address):
+        connect_s = time.perf_counter() - start
         cluster = ray.get_runtime_context().gcs_address
         size = min(len(pending), actors or max(1, int(ray.cluster_resources().get("CPU", 1))))
         # a block that keeps failing (its worker died TASK_RETRIES + 1 times) loses that input, not the job
@@ -140,8 +126,6 @@ def _run_on_ray(
             # rows come back as NumPy scalars: make them plain for JSON
             outcomes[row["key"]] = Outcome(str(row["status"]), str(row["key"]), int(row["rows"]),
                                            int(row["tracks"]), float(row["seconds"]), str(row["error"]))
-    finally:
-        ray.shutdown()
     return outcomes, {"ray_address": cluster, "actors": size, "ray_connect_seconds": round(connect_s, 2)}
 
 

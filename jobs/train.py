@@ -24,10 +24,11 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from extract import _connect, _positive
+from extract import _positive
 
 from facex_video.errors import FacexError, InputError
 from facex_video.fors.train import TrainConfig, latest_checkpoint
+from facex_video.video.runner_ray import ray_session
 
 PRESETS = ("sd15", "tiny")
 
@@ -107,10 +108,7 @@ def run(args: argparse.Namespace) -> int:
     dim = identity_dim(shards)
     # the base model is checked here, in one line, before any worker starts
     build_pipeline(args.base_model, args.preset, dim, args.seed)
-    _connect(args.address)
-    import ray
-
-    try:
+    with ray_session(args.address):
         trainer = TorchTrainer(
             worker,
             train_loop_config={"train": asdict(train_config), "shards": shards, "out": str(out),
@@ -120,8 +118,6 @@ def run(args: argparse.Namespace) -> int:
             run_config=RunConfig(name="facex-train", storage_path=str(out / "ray")),
         )
         trainer.fit()
-    finally:
-        ray.shutdown()
     final = latest_checkpoint(out)
     state = json.loads((final / "training_state.json").read_text()) if final else {}
     summary = {"output": str(out), "resumed_from": str(resumed) if resumed else None,
