@@ -113,9 +113,7 @@ def write_clip(
     muxer = VIDEO_FORMATS[path.suffix.lower()]
     options = {} if muxer == "matroska" else FASTSTART
     with atomic_path(path) as tmp, av.open(str(tmp), "w", format=muxer, options=options) as out:
-        # one encoder thread: the same shots give the same clip every time (threaded x264 does not)
-        video = add_h264_stream(out, fps, size[0], size[1], crf=crf, preset="medium", time_base=1 / fps,
-                                deterministic=True)
+        video = add_h264_stream(out, fps, size[0], size[1], crf=crf, preset="medium", time_base=1 / fps)
         if audio:
             sound = out.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
             sound.bit_rate = 192_000
