@@ -100,14 +100,6 @@ def test_a_resumed_run_continues_exactly_where_it_stopped(data, tmp_path) -> Non
     assert state["step"] == 4 and len(state["losses"]) == 4
 
 
-@pytest.fixture(scope="module")
-def ray_address():
-    ray = pytest.importorskip("ray")
-    ray.init(include_dashboard=False, num_cpus=2)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
-
-
 def _job(args: list[str], address: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAY_ADDRESS": address}
     return subprocess.run([sys.executable, str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=600)
