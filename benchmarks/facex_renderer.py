@@ -74,9 +74,9 @@ def run(mode: str = "full") -> dict:
                              *[[f"batch {b}, {base_steps} steps, {base_size} px", round(v, 1)]
                                for b, v in zip(batches, by_batch)],
                              [f"cross-frame attention, {base_steps} steps, {base_size} px", round(anchored, 1)]]}],
-        "plots": [{**line, "name": "bench_facex_steps", "title": "FaceX renderer: time against steps",
+        "plots": [{**line, "name": "facex_steps", "title": "FaceX renderer: time against steps",
                    "xlabel": "denoising steps", "x": steps, "series": {f"{base_size} px": by_steps}},
-                  {**line, "name": "bench_facex_batch", "title": "FaceX renderer: time against batch size",
+                  {**line, "name": "facex_batch", "title": "FaceX renderer: time against batch size",
                    "xlabel": "batch size", "x": batches, "series": {f"{base_steps} steps": by_batch}}],
         "numbers": {"ms_by_steps": dict(zip(map(str, steps), by_steps)),
                     "ms_by_size": dict(zip(map(str, sizes), by_size)),
