@@ -148,7 +148,7 @@ def _add_runner(p: argparse.ArgumentParser) -> None:
                    help="ray: shards on the Ray cluster of --address / RAY_ADDRESS, else a local one (default); "
                         "inline: one process, for debugging")
     g.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else start a local one)")
-    g.add_argument("--actors", type=_positive, metavar="N", help="edit actors (default: one per CPU of the cluster)")
+    g.add_argument("--actors", type=positive_int, metavar="N", help="edit actors (default: one per CPU of the cluster)")
     g.add_argument("--gpus-per-actor", type=float, default=0.0, metavar="F", help="GPUs per edit actor, fractional "
                    "allowed (default 0: CPU)")
     g.add_argument("--chunk-seconds", type=float, default=RunConfig.chunk_seconds, metavar="S",
@@ -161,7 +161,7 @@ def _add_facex(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("--backend facex (the diffusion renderer)")
     g.add_argument("--base-model", metavar="PATH", help="Stable Diffusion 1.5: a diffusers folder or one .safetensors file")
     g.add_argument("--facex-checkpoint", metavar="PATH", help="a FaceX checkpoint folder (written by jobs/train.py)")
-    g.add_argument("--steps", type=_positive, default=20, help="denoising steps (default 20)")
+    g.add_argument("--steps", type=positive_int, default=20, help="denoising steps (default 20)")
     g.add_argument("--strength", type=float, default=1.0,
                    help="1 = generate from noise; below 1 start from the geometric render (SDEdit) (default 1)")
     g.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale (default 3)")
@@ -171,7 +171,8 @@ def _add_facex(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32", help="precision (fp16: cuda only)")
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type for counts (also the jobs/ scripts' flags)."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from facex_video import api
+from facex_video.cli import positive_int
 from facex_video.errors import FacexError, InputError, ModelError, OutputError
 from facex_video.ford.representation import SCHEMA_VERSION
 from facex_video.video.manifest import ManifestEntry, WorkDir, input_key, read_manifest
@@ -223,19 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="extract.py", description="FORD representation of every input of a manifest, one Parquet shard each.")
     parser.add_argument("manifest", help="CSV with a 'path' column (optional 'id'), or JSONL of {\"path\": ...}")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created; resumable)")
-    parser.add_argument("--actors", type=_positive, metavar="N", help="actor pool size (default: the cluster's CPUs)")
+    parser.add_argument("--actors", type=positive_int, metavar="N", help="actor pool size (default: the cluster's CPUs)")
     parser.add_argument("--identity-model", metavar="ARCFACE.onnx", help="ArcFace ONNX instead of dlib's encoder")
     parser.add_argument("--detector-model", metavar="DET.onnx", help="SCRFD ONNX instead of the MediaPipe detector")
     parser.add_argument("--retry-failed", action="store_true", help="retry inputs whose content failed before")
     parser.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local cluster)")
     return parser
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,8 +24,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from extract import _positive
-
+from facex_video.cli import positive_int
 from facex_video.errors import FacexError, InputError
 from facex_video.fors.train import TrainConfig, latest_checkpoint
 from facex_video.video.runner_ray import ray_session
@@ -135,14 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="checkpoint folder (resumable)")
     p.add_argument("--base-model", required=True, metavar="PATH", help="Stable Diffusion 1.5 folder or .safetensors")
     p.add_argument("--preset", choices=PRESETS, default="sd15", help="controller sizes (tiny: tests) (default sd15)")
-    p.add_argument("--workers", type=_positive, default=2, help="Ray Train workers (default 2)")
+    p.add_argument("--workers", type=positive_int, default=2, help="Ray Train workers (default 2)")
     p.add_argument("--gpu", action="store_true", help="one GPU per worker")
-    p.add_argument("--steps", type=_positive, default=TrainConfig.steps, help="total optimizer steps")
-    p.add_argument("--batch-size", type=_positive, default=TrainConfig.batch_size, help="samples per step per worker")
-    p.add_argument("--accumulate", type=_positive, default=1, help="gradient accumulation batches per step")
+    p.add_argument("--steps", type=positive_int, default=TrainConfig.steps, help="total optimizer steps")
+    p.add_argument("--batch-size", type=positive_int, default=TrainConfig.batch_size, help="samples per step per worker")
+    p.add_argument("--accumulate", type=positive_int, default=1, help="gradient accumulation batches per step")
     p.add_argument("--lr", type=float, default=TrainConfig.learning_rate, help="AdamW learning rate")
     p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
-    p.add_argument("--checkpoint-every", type=_positive, default=TrainConfig.checkpoint_every)
+    p.add_argument("--checkpoint-every", type=positive_int, default=TrainConfig.checkpoint_every)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local cluster)")
     return p
