@@ -41,8 +41,8 @@ def _shots(photo: np.ndarray, seconds: float = 1.0) -> list[Shot]:
     ]
 
 
-def _decode_all(path: Path, backend: str = "auto", chunk_size: int = 32) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    chunks = list(iter_chunks(path, backend=backend, chunk_size=chunk_size))
+def _decode_all(path: Path, chunk_size: int = 32) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    chunks = list(iter_chunks(path, chunk_size=chunk_size))
     starts = [c.start for c in chunks]
     return np.concatenate([c.frames for c in chunks]), np.concatenate([c.pts for c in chunks]), starts
 
@@ -126,59 +126,59 @@ def test_rotated_clip_reports_rotation_and_decodes_upright(tmp_path, astronaut, 
     info = probe(path)
     assert info.rotation == rotation
     assert (info.width, info.height) == (240, 320)
-    decoded = {b: _decode_all(path, b) for b in ("pyav", "decord")}
-    assert decoded["pyav"][0].shape == upright.shape
-    assert psnr(decoded["pyav"][0], upright) > 35  # upright content, not merely the right shape
-    assert np.array_equal(decoded["pyav"][0], decoded["decord"][0])
-    assert np.array_equal(decoded["pyav"][1], decoded["decord"][1])
+    frames, _, _ = _decode_all(path)
+    assert frames.shape == upright.shape
+    assert psnr(frames, upright) > 35  # upright content, not merely the right shape
 
 
 # ---------------------------------------------------------------- decode
 
 
+def _sequential(path: Path) -> tuple[np.ndarray, list[int]]:
+    """The reference: a plain PyAV decode from the first frame, no seeking."""
+    with av.open(str(path)) as c:
+        decoded = [(f.to_ndarray(format="rgb24"), f.pts) for f in c.decode(video=0)]
+    return np.stack([f for f, _ in decoded]), [p for _, p in decoded]
+
+
 @pytest.mark.parametrize("key", ["25", "ntsc"])
-def test_decord_and_pyav_agree_pixel_for_pixel(clips, key):
+def test_chunked_decode_equals_sequential_decode(clips, key):
     info = probe(clips[key])
-    frames, pts, starts = {}, {}, {}
-    for backend in ("decord", "pyav", "auto"):
-        frames[backend], pts[backend], starts[backend] = _decode_all(clips[key], backend, chunk_size=7)
-    assert frames["pyav"].shape == (info.frame_count, 240, 320, 3) and frames["pyav"].dtype == np.uint8
-    for backend in ("decord", "auto"):
-        assert np.abs(frames[backend].astype(int) - frames["pyav"]).max() == 0
-        assert np.array_equal(pts[backend], pts["pyav"])
-        assert starts[backend] == list(range(0, info.frame_count, 7))
-    assert pts["pyav"].dtype == np.int64 and np.all(np.diff(pts["pyav"]) > 0)
-    assert pts["pyav"][0] == info.start_pts
+    frames, pts, starts = _decode_all(clips[key], chunk_size=7)
+    reference, reference_pts = _sequential(clips[key])
+    assert frames.shape == (info.frame_count, 240, 320, 3) and frames.dtype == np.uint8
+    assert np.array_equal(frames, reference) and list(pts) == reference_pts
+    assert starts == list(range(0, info.frame_count, 7))
+    assert pts.dtype == np.int64 and pts[0] == info.start_pts and list(pts) == list(info.index.pts)
     # every frame once, in order: the pts step is exactly one frame in the stream time base
-    assert set(np.diff(pts["pyav"]) * info.time_base) == {1 / info.fps}
-    with pytest.raises(ValueError, match="backend"):
-        iter_chunks(clips[key], backend="opencv")  # at the call, not at the first next()
+    assert set(np.diff(pts) * info.time_base) == {1 / info.fps}
+    for start in (1, 13, info.frame_count - 3):  # a window anywhere is the same frames as the whole decode
+        (chunk,) = list(iter_chunks(clips[key], start=start, stop=start + 3))
+        assert chunk.start == start and np.array_equal(chunk.frames, reference[start:start + 3])
+    with pytest.raises(ValueError, match="start"):
+        iter_chunks(clips[key], start=5, stop=2)  # at the call, not at the first next()
 
 
-def test_auto_falls_back_to_pyav_where_decord_breaks(tmp_path, astronaut):
+def test_decodes_narrow_frames(tmp_path, astronaut):
     frames = np.stack(list(render_shot_frames(Shot(astronaut, 0.2), (48, 64), Fraction(25))))
-    path = _plain_clip(tmp_path / "narrow.mp4", frames)  # decord 0.6.0 fails on 48 px wide frames
-    with pytest.raises(InputError, match="narrow.mp4: decord failed after 0 of 5 frames"):
-        list(iter_chunks(path, backend="decord"))
-    auto, auto_pts, _ = _decode_all(path, "auto")
-    pyav, pyav_pts, _ = _decode_all(path, "pyav")
-    assert np.array_equal(auto, pyav) and np.array_equal(auto_pts, pyav_pts) and psnr(auto, frames) > 30
+    path = _plain_clip(tmp_path / "narrow.mp4", frames)  # decord 0.6.0 failed on 48 px wide frames
+    decoded, _, _ = _decode_all(path)
+    assert psnr(decoded, frames) > 30
 
 
 def test_decode_memory_is_flat_in_clip_length(tmp_path, astronaut):
     short = write_clip(tmp_path / "short.mp4", _shots(astronaut, 1.0), size=SIZE, audio=False)
     long = write_clip(tmp_path / "long.mp4", _shots(astronaut, 2.0), size=SIZE, audio=False)
     chunk_bytes = 8 * 240 * 320 * 3
-    for backend in ("pyav", "decord"):
-        peaks = []
-        for path in (short, long):
-            tracemalloc.start()
-            frames = sum(len(chunk.frames) for chunk in iter_chunks(path, chunk_size=8, backend=backend))
-            peaks.append(tracemalloc.get_traced_memory()[1])
-            tracemalloc.stop()
-            assert frames == probe(path).frame_count
-        assert peaks[0] < 4 * chunk_bytes  # a couple of chunks alive at once, never the clip
-        assert peaks[1] < 1.25 * peaks[0], (backend, peaks)
+    peaks = []
+    for path in (short, long):
+        tracemalloc.start()
+        frames = sum(len(chunk.frames) for chunk in iter_chunks(path, chunk_size=8))
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert frames == probe(path).frame_count
+    assert peaks[0] < 4 * chunk_bytes  # a couple of chunks alive at once, never the clip
+    assert peaks[1] < 1.25 * peaks[0], peaks
 
 
 # ---------------------------------------------------------------- encode
@@ -305,15 +305,12 @@ def test_bad_inputs_raise_input_error_naming_the_file(tmp_path, astronaut, case,
     assert path.name in str(err.value) and problem in err.value.problem
 
 
-@pytest.mark.parametrize("backend", ["auto", "pyav"])
-def test_cut_faststart_mp4_fails_in_decode_with_counts(tmp_path, clips, backend):
-    cut = _first_half(clips["25"], tmp_path / "cut.mp4")  # index up front: probe still sees 50 frames
-    info = probe(cut)
-    assert info.frame_count == 50
-    with pytest.raises(InputError, match=r"cut\.mp4: truncated: expected 50 frames, decoded \d+") as err:
-        for _ in iter_chunks(cut, backend=backend, info=info):
-            pass
-    assert int(err.value.problem.split("decoded ")[1].split()[0]) < 50
+def test_cut_faststart_mp4_fails_at_probe_naming_the_first_missing_frame(tmp_path, clips):
+    cut = _first_half(clips["25"], tmp_path / "cut.mp4")  # index up front: the header still promises 50 frames
+    with pytest.raises(InputError, match=r"cut\.mp4: the container claims 50 frames but holds (\d+): "
+                                         r"frame \1 is missing") as err:
+        probe(cut)
+    assert 0 < int(err.value.problem.split("holds ")[1].split(":")[0]) < 50
 
 
 def _read_only_folder(tmp_path: Path) -> Path:

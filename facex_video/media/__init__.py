@@ -1,4 +1,4 @@
-"""Media I/O: probe, streaming decode (decord; PyAV fallback), atomic H.264 encode with audio, images,
+"""Media I/O: probe, frame-exact streaming decode (checked against the demuxer index), atomic H.264 encode with audio, images,
 synthetic clips."""
 
 from .decode import FrameChunk, iter_chunks

@@ -1,7 +1,16 @@
-"""Streaming decode in fixed-size chunks, so memory stays flat however long the clip is.
+"""Frame-exact streaming decode: frame i is the frame a plain sequential decode gives for index i, always.
 
-decord is the first choice (batched decode); PyAV is the fallback and the reference. Both yield the same
-upright RGB pixels and the same integer pts (tests/test_media.py checks this on real encodes).
+Decoding of frames [start, stop) starts at the last keyframe presented at or before `start` (a seek, so a
+chunk in the middle of a long clip does not decode the clip from its beginning), decodes forward and hands
+on only frames whose pts match the demuxer's index (media/frame_index.py), in order. A frame missing,
+repeated or out of place is an InputError naming the file and the frame, never a silent substitute. A seek
+that lands after the wanted frame (demuxers seek by dts or by byte position, not all exactly) is retried
+from the keyframe before, and finally from the file's start.
+
+decord was the fast path until it returned other frames than asked: `get_batch([192, 193])` on an MPEG-4
+Part 2 AVI with B-frames gave frames 155 and 156 (tests/test_frame_exact.py reproduces it), and its
+background decoding held gigabytes. PyAV decodes to RGB at ~3 ms per 720p frame here, so nothing is left
+for a second decoder to win.
 """
 
 from __future__ import annotations
@@ -15,11 +24,10 @@ import av
 import numpy as np
 
 from ..errors import InputError
-from .probe import VideoInfo, first_video_stream, probe
+from .container import first_video_stream
+from .probe import VideoInfo, probe
 
 log = logging.getLogger("facex_video.media")
-
-BACKENDS = ("auto", "decord", "pyav")
 
 
 @dataclass
@@ -28,124 +36,123 @@ class FrameChunk:
 
     start: int
     frames: np.ndarray  # (n, H, W, 3) uint8 RGB, upright (rotation applied)
-    pts: np.ndarray  # (n,) int64, in the stream time_base
+    pts: np.ndarray  # (n,) int64, in the stream time base
+
+
+class _LandedLate(Exception):
+    """A seek put the decoder after the wanted frame: try again from an earlier keyframe."""
 
 
 def iter_chunks(
-    path: str | Path, *, chunk_size: int = 32, backend: str = "auto", info: VideoInfo | None = None, start: int = 0
+    path: str | Path, *, chunk_size: int = 32, info: VideoInfo | None = None, start: int = 0, stop: int | None = None
 ) -> Iterator[FrameChunk]:
-    """Every frame from index `start` on, once, in presentation order, chunk_size at a time.
-
-    backend "auto" uses decord when it opens the file, agrees with the demuxer on the frame count and
-    decodes the first chunk at the probed size; otherwise PyAV. Raises InputError
-    "truncated: expected N frames, decoded M" when the data ends before the promised frames.
-    """
+    """Frames [start, stop) (default: to the end), once each, in presentation order, chunk_size at a time."""
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    if start < 0:
-        raise ValueError(f"start must be >= 0, got {start}")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     path = Path(path)
     info = info or probe(path)  # here, not on first next(): bad input fails at the call
-    chunks = {"pyav": _pyav_chunks, "decord": _decord_chunks, "auto": _auto_chunks}[backend]
-    return chunks(path, info, chunk_size, start)
+    stop = info.frame_count if stop is None else min(stop, info.frame_count)
+    if not 0 <= start <= stop:
+        raise ValueError(f"need 0 <= start <= stop, got start={start}, stop={stop}")
+    return _chunks(path, info, chunk_size, start, stop)
 
 
-def _auto_chunks(path: Path, info: VideoInfo, chunk_size: int, start: int) -> Iterator[FrameChunk]:
-    chunks = _decord_chunks(path, info, chunk_size, start)
-    try:
-        first = next(chunks, None)
-    except InputError as e:
-        log.info("decord cannot decode %s (%s); using PyAV", path, e.problem)
-        yield from _pyav_chunks(path, info, chunk_size, start)
-        return
-    if first is not None:
-        yield first
-        yield from chunks
-
-
-def _truncated(path: Path, info: VideoInfo, decoded: int, detail: str = "") -> InputError:
-    suffix = f" ({detail})" if detail else ""
-    return InputError(path, f"truncated: expected {info.frame_count} frames, decoded {decoded}{suffix}")
-
-
-def _presentation_pts(path: Path, info: VideoInfo) -> np.ndarray:
-    """Exact int pts of every frame from the packets (decord only reports float32 seconds)."""
-    pts: list[int] = []
-    with av.open(str(path)) as container:
-        stream = first_video_stream(container)
-        try:
-            for packet in container.demux(stream):
-                if packet.size and not packet.is_discard and packet.pts is not None:
-                    pts.append(packet.pts)
-        except av.FFmpegError as e:
-            raise _truncated(path, info, len(pts), f"demuxing failed: {e.strerror}") from None
-    return np.sort(np.asarray(pts, dtype=np.int64))
-
-
-def _decord_chunks(path: Path, info: VideoInfo, chunk_size: int, start: int = 0) -> Iterator[FrameChunk]:
-    import decord
-
-    try:
-        reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
-    except (RuntimeError, decord.DECORDError) as e:
-        raise InputError(path, f"decord cannot open the file ({str(e).splitlines()[0]})") from None
-    pts = _presentation_pts(path, info)
-    if len(reader) != len(pts):
-        raise InputError(path, f"decord indexes {len(reader)} frames but the demuxer finds {len(pts)}")
+def _chunks(path: Path, info: VideoInfo, chunk_size: int, start: int, stop: int) -> Iterator[FrameChunk]:
     shape = (info.height, info.width, 3)
-    for first in range(start, len(pts), chunk_size):
-        stop = min(first + chunk_size, len(pts))
-        try:
-            frames = reader.get_batch(list(range(first, stop))).asnumpy()
-        except decord.DECORDError as e:  # truncated data, or decord's own bugs (e.g. 48 px wide frames)
-            detail = str(e).splitlines()[0]
-            raise InputError(path, f"decord failed after {first} of {len(pts)} frames ({detail})") from None
-        if frames.shape[1:] != shape:
-            raise InputError(path, f"decord returned frames of shape {frames.shape[1:]}, expected {shape}")
-        yield FrameChunk(first, frames, pts[first:stop].copy())
-    if len(pts) < info.frame_count:
-        raise _truncated(path, info, len(pts))
-
-
-def _pyav_chunks(path: Path, info: VideoInfo, chunk_size: int, start: int = 0) -> Iterator[FrameChunk]:
-    """Decodes from the first frame (exact under any GOP structure) and converts from `start` on."""
     turns = info.rotation // 90  # np.rot90 turns counter-clockwise, like the display matrix angle
-    shape = (info.height, info.width, 3)
-    step = 1 / (info.fps * info.time_base)  # pts ticks per frame, for frames without a pts
+    frames = np.empty((min(chunk_size, max(stop - start, 1)), *shape), np.uint8)
+    pts = np.empty(len(frames), np.int64)
+    n = 0
+    for index, frame, frame_pts in iter_decoded(path, info, start, stop):
+        rgb = frame.to_ndarray(format="rgb24")
+        if turns:
+            rgb = np.rot90(rgb, turns)
+        if rgb.shape != shape:
+            raise InputError(path, f"frame {index} is {rgb.shape[1]}x{rgb.shape[0]} upright, "
+                                   f"expected {info.width}x{info.height} (size changes mid-stream)")
+        frames[n], pts[n] = rgb, frame_pts
+        n += 1
+        if n == len(frames):
+            yield FrameChunk(index + 1 - n, frames, pts)
+            frames, pts, n = np.empty_like(frames), np.empty_like(pts), 0
+    if n:
+        yield FrameChunk(stop - n, frames[:n], pts[:n])
+
+
+def iter_decoded(path: Path, info: VideoInfo, start: int, stop: int) -> Iterator[tuple[int, av.VideoFrame, int]]:
+    """(index, decoded frame, pts) for frames [start, stop), each checked against the index."""
+    if start >= stop:
+        return
+    seek = info.index.seek_point(start)
+    while True:
+        try:
+            yield from _decode_from(path, info, seek, start, stop)
+            return
+        except _LandedLate:
+            log.info("%s: seek for frame %d landed late; retrying from an earlier keyframe", path, start)
+            seek = info.index.earlier(seek)
+
+
+def _decode_from(path: Path, info: VideoInfo, seek: tuple[int, int] | None, start: int, stop: int
+                 ) -> Iterator[tuple[int, av.VideoFrame, int]]:
+    """Decode from `seek`'s keyframe (None: the file's start) and yield frames start..stop-1. Raises _LandedLate
+    (before yielding anything) when the first frame at or after start's pts is not start's."""
+    index = info.index
+    expected = start
+    seeked = seek is not None
     with av.open(str(path)) as container:
         stream = first_video_stream(container)
         stream.thread_type = "AUTO"
-        decoded = 0
-        frames = np.empty((chunk_size, *shape), np.uint8)
-        pts = np.empty(chunk_size, np.int64)
-        n = 0
+        if seek is not None:
+            container.seek(seek[1], stream=stream, backward=True)
         try:
-            for frame in container.decode(stream):
-                if decoded < start:
-                    decoded += 1
-                    continue
-                rgb = frame.to_ndarray(format="rgb24")
-                if turns:
-                    rgb = np.rot90(rgb, turns)
-                if rgb.shape != shape:
-                    raise InputError(path, f"frame {decoded} is {rgb.shape[1]}x{rgb.shape[0]} upright, "
-                                     f"expected {info.width}x{info.height} (size changes mid-stream)")
-                frames[n] = rgb
-                pts[n] = frame.pts if frame.pts is not None else info.start_pts + round(decoded * step)
-                n += 1
-                decoded += 1
-                if n == chunk_size:
-                    yield FrameChunk(decoded - n, frames, pts)
-                    frames = np.empty((chunk_size, *shape), np.uint8)
-                    pts = np.empty(chunk_size, np.int64)
-                    n = 0
+            first_packet = True
+            for packet in container.demux(stream):
+                if seeked and first_packet and packet.size:
+                    if not packet.is_keyframe:  # a byte-position seek that stopped mid-GOP
+                        raise _LandedLate
+                    first_packet = False
+                for frame in packet.decode():
+                    if not index.exact:  # no usable pts: frames are identified by their count from the start
+                        if expected >= start:
+                            yield expected, frame, _counted_pts(info, frame, expected)
+                        expected += 1
+                    else:
+                        if frame.pts is None:
+                            raise InputError(path, f"frame {expected}: the decoder gave a frame without a "
+                                                   f"timestamp where the index has pts {index.pts[expected]}")
+                        if frame.pts < index.pts[start] and expected == start:
+                            continue  # before the wanted frames (or a leading frame of an open GOP)
+                        if frame.pts != index.pts[expected]:
+                            if seeked and expected == start and frame.pts > index.pts[start]:
+                                raise _LandedLate
+                            raise _disagree(path, info, expected, frame.pts)
+                        yield expected, frame, int(frame.pts)
+                        expected += 1
+                    if expected >= stop:
+                        return
         except av.FFmpegError as e:
-            if decoded < info.frame_count:
-                raise _truncated(path, info, decoded, e.strerror) from None
-            log.warning("%s: decoding stopped after all %d expected frames: %s", path, decoded, e.strerror)
-        if n:
-            yield FrameChunk(decoded - n, frames[:n], pts[:n])
-    if decoded < info.frame_count:
-        raise _truncated(path, info, decoded)
+            raise InputError(path, f"frame {expected} of {info.frame_count} does not decode: "
+                                   f"truncated: expected {info.frame_count} frames, decoded {expected} "
+                                   f"({e.strerror})") from None
+    if seeked and expected == start:
+        raise _LandedLate  # the seek went past every wanted frame
+    raise InputError(path, f"frame {expected} of {info.frame_count} is missing: truncated: expected "
+                           f"{info.frame_count} frames, decoded {expected}")
+
+
+def _counted_pts(info: VideoInfo, frame: av.VideoFrame, index: int) -> int:
+    step = 1 / (info.fps * info.time_base)  # pts ticks per frame, for frames without a pts
+    return int(frame.pts) if frame.pts is not None else info.start_pts + round(index * step)
+
+
+def _disagree(path: Path, info: VideoInfo, expected: int, got: int) -> InputError:
+    """The decoder and the index disagree at frame `expected`: say how."""
+    pts = info.index.pts
+    where = int(np.searchsorted(pts, got))
+    if where < len(pts) and pts[where] == got:
+        what = (f"the decoder gave frame {where} again" if where < expected
+                else f"the decoder skipped to frame {where}")
+    else:
+        what = f"the decoder gave pts {got}, which the index does not have"
+    return InputError(path, f"frame {expected}: index and decode disagree ({what}; expected pts {pts[expected]})")

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import InputError, OutputError
 from ..atomic import partial_path
 from ._output import check_output_path
-from .probe import open_input
+from .container import open_input
 
 log = logging.getLogger("facex_video.media")
 
@@ -48,6 +48,22 @@ _COPY_AUDIO: dict[str, frozenset[str] | None] = {
 _AAC_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 _AAC_RATES = frozenset({96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350})
 FASTSTART = {"movflags": "+faststart"}  # index up front so players can start before the download ends
+
+
+def muxer_options(muxer: str, time_base: Fraction) -> dict[str, str]:
+    """Options that keep every frame's time exact in `muxer`.
+
+    MP4/MOV: the index up front, and the movie timescale equal to the video track's. FFmpeg's default movie
+    timescale is 1000, and the edit list that places a first frame at a pts other than 0 (an AVI's B-frame
+    delay, a clip cut from a longer one) is written in it: 1001/24000 s became 41/1000 s, so every frame
+    played 0.7 ms early (measured; tests/test_frame_exact.py). The track timescale is FFmpeg's own choice
+    (the time base's denominator, doubled until >= 10000), stated so both agree."""
+    if muxer == "matroska":
+        return {}
+    timescale = Fraction(time_base).denominator
+    while timescale < 10000:
+        timescale *= 2
+    return {**FASTSTART, "video_track_timescale": str(timescale), "movie_timescale": str(timescale)}
 
 # Rec. 601 limited range: what libswscale uses by default for RGB -> YUV, so tag the stream with it.
 _BT601 = 6  # AVCOL_SPC/PRI/TRC_SMPTE170M
@@ -156,8 +172,8 @@ class VideoWriter:
             self._container = av.open(str(self._temps[0]), "w", format=self._muxer)
             supported = set(self._container.supported_codecs)
             self._audio = _plan_audio(self._audio_from, self._muxer, supported) if self._audio_from else []
-            if not self._audio and self._muxer != "matroska":
-                self._container.options.update(FASTSTART)  # this temp becomes the output: no remux step
+            # exact timing in the temp too: the remux with audio copies the timestamps it reads back
+            self._container.options.update(muxer_options(self._muxer, self.time_base))
             self._stream = add_h264_stream(self._container, fps, width + self._pad[1], height + self._pad[0],
                                            crf=crf, preset=preset, time_base=self.time_base,
                                            deterministic=deterministic)
@@ -269,9 +285,9 @@ def _remux_with_audio(
 ) -> None:
     """The video packets of `videos` as they are, in order, plus every planned audio stream, interleaved by
     time."""
-    options = {} if muxer == "matroska" else FASTSTART
     with ExitStack() as stack:
         first = stack.enter_context(av.open(str(videos[0])))
+        options = muxer_options(muxer, first.streams.video[0].time_base)
         out = stack.enter_context(av.open(str(dest), "w", format=muxer, options=options))
         # a copied stream has no frame rate of its own; without it Matroska writes 1/time_base
         sources = [_copied_parts(videos, out.add_stream_from_template(first.streams.video[0], rate=fps))]

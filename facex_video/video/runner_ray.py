@@ -20,7 +20,7 @@ from pathlib import Path
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from ..errors import ClusterError, ShardError
+from ..errors import ClusterError, InputError, ShardError
 from ..spec import EditSpec, RunConfig
 from .job import ShardWorker, Work, shard_frames
 
@@ -139,7 +139,10 @@ class RayRunner:
                 try:
                     value = ray.get(ref)
                 except RayError as exc:  # the shard's code raised, or its worker died more often than RETRIES
-                    raise ShardError(f"{item[0]}/{item[1].name}", shard_frames(item), original(exc)) from None
+                    cause = original(exc)
+                    if isinstance(cause, InputError):  # the input itself is bad: the user's one line
+                        raise cause from None
+                    raise ShardError(f"{item[0]}/{item[1].name}", shard_frames(item), cause) from None
                 if actor is not None:
                     idle.append(actor)
                 yield item[0], item[1].name, value

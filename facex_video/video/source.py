@@ -42,11 +42,8 @@ class Source:
             if start < stop:
                 yield 0, read_image(self.path), 0
             return
-        for chunk in iter_chunks(self.path, chunk_size=min(chunk_size, max(stop - start, 1)), info=self.video,
-                                 start=start):
+        for chunk in iter_chunks(self.path, chunk_size=chunk_size, info=self.video, start=start, stop=stop):
             for k in range(len(chunk.frames)):
-                if chunk.start + k >= stop:
-                    return
                 yield chunk.start + k, chunk.frames[k], int(chunk.pts[k])
 
 
