@@ -1,0 +1,262 @@
+"""Frame-exact video on a conformance matrix of real-world encodings (tests/clip_matrix.py): through
+`passthrough`, `swap` on the inline runner and `swap` on the Ray runner in several chunks, output frame i is
+input frame i, at the input's exact time.
+
+Everything is measured on the files, the way ffprobe and a viewer see them: a plain sequential PyAV decode
+(no seeking, the reference), every frame's pts in seconds as an exact fraction, the stream's rate, duration
+and audio, the frame number burnt into each input frame, and the pixels outside the faces.
+"""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from facex_video import api
+from facex_video.errors import InputError
+from facex_video.media import probe
+from facex_video.media.synth import Shot, write_clip
+from facex_video.samples import load_sample, sample_path
+from facex_video.spec import RunConfig
+
+from clip_matrix import CASES, build_clip
+from stamp import read_stamp
+
+CHUNK_SECONDS = 0.5  # several chunks in every clip but the one-frame one
+FAST = [name for name, case in CASES.items() if not case.slow]
+SLOW = [pytest.param(name, marks=pytest.mark.slow) for name, case in CASES.items() if case.slow]
+
+
+@dataclass
+class Decoded:
+    """A video as a viewer gets it: upright frames in presentation order and their times."""
+
+    frames: np.ndarray  # (n, H, W, 3) uint8
+    seconds: list[Fraction]  # each frame's pts in seconds, exact
+    rate: Fraction | None  # the stream's average frame rate
+    duration: Fraction | None  # the video stream's duration in seconds, when the container says
+    audio: list[Fraction | None]  # each audio stream's duration in seconds
+
+
+def decode(path: Path) -> Decoded:
+    """The reference read: one sequential PyAV decode from the first frame, no seeking."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        tb = Fraction(s.time_base)
+        frames, seconds = [], []
+        for f in c.decode(s):
+            rgb = f.to_ndarray(format="rgb24")
+            frames.append(np.ascontiguousarray(np.rot90(rgb, int(f.rotation) % 360 // 90)))
+            seconds.append(f.pts * tb)
+        audio = [_span(path, a.index) for a in c.streams.audio]
+        return Decoded(np.stack(frames), seconds, Fraction(s.average_rate) if s.average_rate else None,
+                       s.duration * tb if s.duration else None, audio)
+
+
+def _span(path: Path, index: int) -> Fraction | None:
+    """Seconds from a stream's first packet to the end of its last, as a demuxer reads them (Matroska has no
+    per-stream duration)."""
+    with av.open(str(path)) as c:
+        times = [(p.pts, p.pts + (p.duration or 0)) for p in c.demux(c.streams[index]) if p.size and p.pts is not None]
+        tb = Fraction(c.streams[index].time_base)
+    return (max(e for _, e in times) - min(s for s, _ in times)) * tb if times else None
+
+
+def _matroska_tick(path: Path) -> Fraction:
+    """What a time can be off by in `path`: Matroska stores milliseconds, MP4/MOV exact ticks."""
+    return Fraction(1, 2000) if path.suffix == ".mkv" else Fraction(0)
+
+
+def assert_same_timing(src: Decoded, out: Decoded, out_path: Path, vfr: bool) -> None:
+    """Same frame count, every pts (so the start time), the exact rate, the duration, audio in sync."""
+    assert len(out.seconds) == len(src.seconds), (len(out.seconds), len(src.seconds))
+    slack = _matroska_tick(out_path)
+    off = [(i, a, b) for i, (a, b) in enumerate(zip(src.seconds, out.seconds)) if abs(a - b) > slack]
+    assert not off, f"{len(off)} frames at other times, first (frame, in, out): {off[0]}"
+    if not vfr and len(src.seconds) > 1:
+        assert out.rate == src.rate, (out.rate, src.rate)
+    frame = 1 / src.rate if src.rate else Fraction(1, 25)
+    if src.duration is not None and out.duration is not None:
+        assert abs(out.duration - src.duration) <= frame / 2 + slack, (out.duration, src.duration)
+    assert len(out.audio) == len(src.audio)
+    # in sync: each audio stream ends within a frame of the video, or no further off than in the input
+    in_video, out_video = (d.duration if d.duration is not None else d.seconds[-1] - d.seconds[0] + frame
+                           for d in (src, out))
+    for before, after in zip(src.audio, out.audio):
+        assert after is not None and abs(after - out_video) <= frame + abs(before - in_video), (after, out_video)
+
+
+def _outside_faces(frame: np.ndarray, analyzer) -> np.ndarray:
+    """True outside every face found in `frame`, each box grown to cover hair and the pasted blend."""
+    keep = np.ones(frame.shape[:2], bool)
+    for face in analyzer.analyze(frame):
+        x0, y0, x1, y1 = face.box
+        cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.9 * max(x1 - x0, y1 - y0)
+        keep[max(0, int(cy - half)):int(cy + half) + 1, max(0, int(cx - half)):int(cx + half) + 1] = False
+    return keep
+
+
+def assert_same_frames(src: Decoded, out: Decoded, analyzer) -> None:
+    """Output frame i carries input frame i's burnt-in number, and outside the faces it is closer to input
+    frame i than to any other input frame."""
+    numbers = [read_stamp(f) for f in src.frames]
+    assert len(set(numbers)) == len(numbers)  # the input's frames tell themselves apart
+    stamps = [read_stamp(f) for f in out.frames]
+    wrong = [(i, s) for i, s in enumerate(stamps) if s != numbers[i]]
+    assert not wrong, f"{len(wrong)} output frames show other input frames, first (index, shows): {wrong[:5]}"
+    small = lambda f: cv2.resize(f, (64, 48), interpolation=cv2.INTER_AREA).astype(np.float32)  # noqa: E731
+    inputs = np.stack([small(f) for f in src.frames])
+    for i, frame in enumerate(out.frames):
+        keep = cv2.resize(_outside_faces(src.frames[i], analyzer).astype(np.uint8), (64, 48),
+                          interpolation=cv2.INTER_NEAREST).astype(bool)
+        if keep.sum() < 0.2 * keep.size:
+            continue  # the face fills the frame: the stamp above already identified it
+        error = np.abs(inputs - small(frame)[None])[:, keep].mean(axis=(1, 2))
+        assert int(np.argmin(error)) == i or error[i] <= error.min() + 1e-3, (i, int(np.argmin(error)))
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("conformance")
+
+
+@pytest.fixture(scope="module")
+def source_face(tmp_path_factory) -> Path:
+    return sample_path("tom_hanks")
+
+
+def _check(name: str, matrix: Path, out: Path, analyzer) -> None:
+    src_path = build_clip(name, matrix)
+    src, result = decode(src_path), decode(out)
+    assert_same_timing(src, result, out, CASES[name].vfr)
+    assert_same_frames(src, result, analyzer)
+
+
+@pytest.mark.parametrize("name", FAST + SLOW)
+def test_passthrough_is_frame_exact(name, matrix, tmp_path, analyzer):
+    out = tmp_path / "out.mp4"
+    api.passthrough(build_clip(name, matrix), out, progress=False)
+    _check(name, matrix, out, analyzer)
+
+
+@pytest.mark.parametrize("name", FAST + SLOW)
+def test_inline_swap_is_frame_exact(name, matrix, tmp_path, analyzer, source_face):
+    out = tmp_path / "out.mp4"
+    api.run_task("swap", out, source=source_face, target=build_clip(name, matrix),
+                 run=RunConfig(runner="inline", chunk_seconds=CHUNK_SECONDS, progress=False))
+    _check(name, matrix, out, analyzer)
+
+
+@pytest.mark.parametrize("name", FAST + SLOW)
+def test_ray_swap_is_frame_exact(name, matrix, tmp_path, analyzer, source_face, ray_address):
+    out = tmp_path / "out.mp4"
+    api.run_task("swap", out, source=source_face, target=build_clip(name, matrix),
+                 run=RunConfig(runner="ray", chunk_seconds=CHUNK_SECONDS, progress=False))
+    _check(name, matrix, out, analyzer)
+
+
+# ---------------------------------------------------------------- files whose index and decode disagree
+
+
+def _overclaiming_avi(src: Path, dest: Path, claim: int) -> Path:
+    """An AVI whose headers (avih total frames, the video strh length) promise `claim` frames."""
+    data = bytearray(src.read_bytes())
+    avih, strh = data.find(b"avih"), data.find(b"strh")
+    struct.pack_into("<I", data, avih + 8 + 16, claim)  # MainAVIHeader.dwTotalFrames
+    struct.pack_into("<I", data, strh + 8 + 32, claim)  # AVIStreamHeader.dwLength
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+def _swapped_pts_mkv(src: Path, dest: Path, a: int, b: int) -> Path:
+    """`src`'s packets copied into Matroska with the timestamps of decode-order packets a and b exchanged:
+    the container says the frames come in another order than the bitstream decodes them."""
+    with av.open(str(src)) as inp, av.open(str(dest), "w", format="matroska") as out:
+        vin = inp.streams.video[0]
+        vout = out.add_stream_from_template(vin)
+        packets = [p for p in inp.demux(vin) if p.size]
+        times = [(p.pts, p.dts) for p in packets]
+        times[a], times[b] = times[b], times[a]
+        for k, (p, (pts, _)) in enumerate(zip(packets, times)):
+            p.stream, p.pts, p.dts = vout, pts, None
+            out.mux(p)
+    return dest
+
+
+def _first_out_of_order(path: Path) -> int:
+    """The first frame whose decoded pts is not the index's (the sorted packet pts), by plain PyAV reads."""
+    with av.open(str(path)) as c:
+        index = sorted(p.pts for p in c.demux(video=0) if p.size)
+    with av.open(str(path)) as c:
+        decoded = [f.pts for f in c.decode(video=0)]
+    return next(i for i, (a, b) in enumerate(zip(decoded, index)) if a != b)
+
+
+@pytest.fixture(scope="module")
+def broken(matrix) -> dict[str, Path]:
+    avi = build_clip("mpeg4_bframes_avi", matrix)
+    frames = probe(avi).frame_count
+    plain = write_clip(matrix / "plain.mp4", [Shot(load_sample("astronaut"), 1.0, zoom=(0.7, 0.6),
+                                                   pan=((0.45, 0.35), (0.5, 0.3)))], size=(256, 192))
+    return {"overclaim": _overclaiming_avi(avi, matrix / "overclaim.avi", frames + 24),
+            "overclaim_frames": frames,
+            "swapped": _swapped_pts_mkv(plain, matrix / "swapped.mkv", 10, 11)}
+
+
+@pytest.fixture(scope="module")
+def first_bad(broken) -> int:
+    return _first_out_of_order(broken["swapped"])
+
+
+def _facex(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).with_name("facex")), *args, "--quiet"], capture_output=True,
+                          text=True)
+
+
+def _one_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def test_container_claiming_more_frames_than_it_holds_is_one_line_exit_2(broken, tmp_path, source_face):
+    path, n = broken["overclaim"], broken["overclaim_frames"]
+    for args in (["passthrough", str(path)], ["swap", "--source", str(source_face), "--target", str(path),
+                                              "--runner", "inline"]):
+        out = tmp_path / "out.mp4"
+        r = _facex(*args, "-o", str(out))
+        assert r.returncode == 2
+        line = _one_line(r.stderr)
+        assert path.name in line and f"claims {n + 24} frames but holds {n}: frame {n} is missing" in line
+        assert not out.exists() and not any(tmp_path.iterdir())
+
+
+def test_index_and_decode_disagreeing_is_one_line_exit_2_naming_the_frame(broken, first_bad, tmp_path):
+    path = broken["swapped"]
+    out = tmp_path / "out.mp4"
+    r = _facex("passthrough", str(path), "-o", str(out))
+    assert r.returncode == 2
+    line = _one_line(r.stderr)
+    assert path.name in line and f"frame {first_bad}: index and decode disagree" in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("runner", ["inline", "ray"])
+def test_sharded_job_stops_on_a_frame_the_index_does_not_vouch_for(broken, first_bad, tmp_path, source_face, runner,
+                                                                   request):
+    if runner == "ray":
+        request.getfixturevalue("ray_address")
+    out = tmp_path / "out.mp4"
+    with pytest.raises(InputError, match=rf"swapped\.mkv: frame {first_bad}: index and decode disagree"):
+        api.run_task("swap", out, source=source_face, target=broken["swapped"],
+                     run=RunConfig(runner=runner, chunk_seconds=CHUNK_SECONDS, progress=False))
+    assert not out.exists()
