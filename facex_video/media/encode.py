@@ -274,10 +274,23 @@ def _transcoded(container: av.container.InputContainer, stream, out_stream) -> I
 
 
 def _copied_parts(parts: list[Path], out_stream) -> Iterator[_Timed]:
-    """The video packets of each part in turn (each keeps its own timestamps: parts cover successive times)."""
+    """The video packets of each part in turn. Each keeps its pts (parts cover successive times); a decode
+    timestamp is moved just past the previous one where two parts overlap: the encoder starts each part's dts
+    a B-frame delay before its first pts, extrapolated from that part's own frame spacing, so with a variable
+    frame rate a part can begin decoding "before" the previous one ended (the muxer refuses that)."""
+    last_dts: int | None = None
     for part in parts:
         with av.open(str(part)) as vin:
-            yield from _copied(vin, vin.streams.video[0], out_stream)
+            for timed in _copied(vin, vin.streams.video[0], out_stream):
+                packet = timed[2]
+                if packet.dts is not None:
+                    if last_dts is not None and packet.dts <= last_dts:
+                        packet.dts = last_dts + 1
+                        if packet.pts is not None and packet.dts > packet.pts:
+                            raise ValueError(f"{part}: its frames overlap the previous part's in time")
+                        timed = _timed(packet)
+                    last_dts = packet.dts
+                yield timed
 
 
 def _remux_with_audio(
