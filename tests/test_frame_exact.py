@@ -151,6 +151,14 @@ def test_passthrough_is_frame_exact(name, matrix, tmp_path, analyzer):
     _check(name, matrix, out, analyzer)
 
 
+@pytest.mark.parametrize("suffix", [".mov", ".m4v", ".mkv"])
+def test_every_output_container_keeps_the_timing(suffix, matrix, tmp_path, analyzer):
+    """MP4 is checked above; MOV and M4V keep every time exactly, Matroska to its millisecond."""
+    out = tmp_path / f"out{suffix}"
+    api.passthrough(build_clip("mpeg4_bframes_avi", matrix), out, progress=False)
+    _check("mpeg4_bframes_avi", matrix, out, analyzer)
+
+
 @pytest.mark.parametrize("name", SWAPPED)
 def test_inline_swap_is_frame_exact(name, matrix, tmp_path, analyzer, source_face):
     out = tmp_path / "out.mp4"

@@ -265,8 +265,17 @@ def _copied(container: av.container.InputContainer, stream, out_stream) -> Itera
 
 
 def _transcoded(container: av.container.InputContainer, stream, out_stream) -> Iterator[_Timed]:
+    """Decoded and re-encoded. Samples are timed by counting from the first frame's time: decoded MP3
+    frames (1152 samples) re-cut into AAC frames (1024) by their own rounded pts gave the muxer the same
+    dts twice (measured on an AVI's MP3 into .m4v)."""
+    first: int | None = None
+    samples = 0
     for packet in container.demux(stream):
         for frame in packet.decode():
+            if first is None:
+                first = round(frame.pts * frame.time_base * frame.sample_rate) if frame.pts is not None else 0
+            frame.pts, frame.time_base = first + samples, Fraction(1, frame.sample_rate)
+            samples += frame.samples
             for out in out_stream.encode(frame):
                 yield _timed(out)
     for out in out_stream.encode(None):
