@@ -83,6 +83,8 @@ CASES: dict[str, ClipCase] = {c.name: c for c in [
              options={"preset": "12", "crf": "35", "g": "12", "svtav1-params": "lp=1"}, audio="aac"),
     ClipCase("h264_mpegts", ".ts", "H.264 with B-frames and AAC in MPEG-TS (broadcast; the first timestamp is not 0)",
              "libx264", Fraction(25), 30, options=_x264(12), audio="aac"),
+    ClipCase("mpeg2_ts", ".ts", "MPEG-2 video with B-frames and MP2 audio in MPEG-TS (DVB broadcast, DVD rips)",
+             "mpeg2video", Fraction(25), 30, gop=12, b_frames=2, options={"qscale": "3"}, audio="mp2"),
     ClipCase("rotated_phone_mp4", ".mp4", "phone portrait clip: stored landscape, display matrix turns it",
              "libx264", Fraction(30), 24, options=_x264(30), audio="aac", size=(192, 256)),
     ClipCase("odd_size_mkv", ".mkv", "odd frame size 257x193 (4:4:4 H.264)", "libx264", Fraction(25), 24,
@@ -131,7 +133,7 @@ def _audio(out: av.container.OutputContainer, codec: str, seconds: float, start:
     two-tone chord into it, from `start` seconds on (where the video starts)."""
     rate = 44100 if codec == "libmp3lame" else 48000
     stream = out.add_stream(codec, rate=rate, layout="stereo")
-    fmt = "s16" if codec == "pcm_s16le" else ("s16p" if codec == "libmp3lame" else "fltp")
+    fmt = "s16" if codec in ("pcm_s16le", "mp2") else ("s16p" if codec == "libmp3lame" else "fltp")
 
     offset = round(start * rate)
 
