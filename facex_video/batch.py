@@ -14,10 +14,17 @@
         smile: 0.6
         face: [0]
 
-Each item runs as `facex TASK --OPTION VALUE ...` would. One failing item is recorded (its error in the status
-file) and the batch goes on. The status file (default: beside the YAML, `<name>.status.json`) says per item
-done / failed with the error and seconds; a rerun skips the items done with the same definition whose output
-still exists, and retries the rest. Exit status 0 when every item is done, 1 otherwise.
+Before any item runs, every item is checked, and the batch refused (exit status 2, one line naming the file and
+the item) if one is wrong: a value of the wrong YAML type, an unknown task or option, an option out of its
+range, an output or preview outside the output root (`--output-root`, default: the YAML file's folder; `..`
+and absolute paths elsewhere are refused), two items writing one file, or an output that is one of the item's
+own inputs.
+
+Each item runs as `facex TASK --OPTION VALUE ...` would. One failing item (e.g. an unreadable input) is
+recorded (its error in the status file) and the batch goes on. The status file (default: beside the YAML,
+`<name>.status.json`) says per item done / failed with the error and seconds; a rerun skips the items done
+with the same definition whose output still exists, and retries the rest. Exit status 0 when every item is
+done, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,8 +43,6 @@ import yaml
 from .atomic import write_text_atomic
 from .errors import FacexError, InputError
 
-PATH_KEYS = ("source", "target", "driving", "output", "mask", "swapper_model", "identity_model", "detector_model",
-             "preview")
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 
 
@@ -49,33 +55,114 @@ class ItemStatus:
     error: str = ""
 
 
-def load_items(path: Path) -> list[dict]:
-    """The items of a batch YAML, defaults applied and paths resolved; InputError naming the file and item."""
+SCALARS = (str, int, float, bool)
+INPUT_KEYS = ("source", "target", "driving", "mask", "swapper_model", "identity_model", "detector_model",
+              "base_model", "facex_checkpoint")
+OUTPUT_KEYS = ("output", "preview")
+
+
+def _kind(value: object) -> str:
+    return {list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def load_items(path: Path, *, output_root: str | Path | None = None) -> list[dict]:
+    """The items of a batch YAML, defaults applied and paths resolved, every item checked before any runs:
+    the types of its values, its task and options (as `facex TASK` would parse them), its output and preview
+    under `output_root` (default: the YAML's folder) and written by no other item, and no output one of the
+    item's own inputs. InputError naming the file and the item."""
+    from .cli import TASK_HELP, build_parser
+    from .errors import UsageError
+    from .outputs import check_not_input
+
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a folder; give the batch's YAML file") from None
+    except UnicodeDecodeError as e:
+        raise InputError(path, f"not UTF-8 text ({e.reason})") from None
     except yaml.YAMLError as e:
-        raise InputError(path, f"not valid YAML ({e})") from None
+        raise InputError(path, f"not valid YAML ({' '.join(str(e).split())})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list) or not doc["items"]:
         raise InputError(path, "expected a mapping with a non-empty 'items' list")
+    root = Path(output_root) if output_root is not None else path.absolute().parent
+    if not root.is_dir():
+        raise InputError(root, "no such folder (the batch's --output-root)")
+    real_root = os.path.realpath(root)
     defaults = {k: v for k, v in doc.items() if k != "items"}
-    items, names = [], set()
+    parser = build_parser()
+    items, names, written = [], {}, {}
     for n, raw in enumerate(doc["items"], start=1):
         if not isinstance(raw, dict):
-            raise InputError(path, f"item {n}: expected a mapping of options")
+            raise InputError(path, f"item {n}: expected a mapping of options, got {_kind(raw)}")
         item = {**defaults, **raw}
+        label = f"item {n}"
+        if isinstance(item.get("name"), (str, int)) and not isinstance(item.get("name"), bool):
+            item["name"] = str(item["name"])
+            label = f"item {n} ({item['name']})"
+        _check_types(path, label, item)
         for key in ("name", "task", "output"):
             if not item.get(key):
-                raise InputError(path, f"item {n}: '{key}' is required")
+                raise InputError(path, f"{label}: '{key}' is required")
+        if item["task"] not in TASK_HELP:
+            raise InputError(path, f"{label}: task {item['task']!r} is not one of {', '.join(TASK_HELP)}")
         if item["name"] in names:
-            raise InputError(path, f"item {n}: name {item['name']!r} is used twice")
-        names.add(item["name"])
-        for key in PATH_KEYS:
+            raise InputError(path, f"{label}: name {item['name']!r} is used twice "
+                                   f"(first by item {names[item['name']]})")
+        names[item["name"]] = n
+        for key in (*INPUT_KEYS, *OUTPUT_KEYS):
             if isinstance(item.get(key), str):
-                item[key] = str((path.parent / item[key]).expanduser())
+                item[key] = str(path.parent / Path(item[key]).expanduser())
+        if isinstance(item.get("take"), dict):
+            item["take"] = {c: str(path.parent / Path(p).expanduser()) for c, p in item["take"].items()}
+        try:
+            parser.parse_args(item_argv(item))
+        except UsageError as err:
+            raise InputError(path, f"{label}: {err}") from None
+        except SystemExit:  # --help or --version in an item
+            raise InputError(path, f"{label}: not a task run") from None
+        for key in OUTPUT_KEYS:
+            if item.get(key) is None:
+                continue
+            real = os.path.realpath(item[key])
+            if os.path.commonpath([real, real_root]) != real_root or real == real_root:
+                raise InputError(path, f"{label}: {key} {raw.get(key, item[key])} is outside the output root {root}; "
+                                       "give a path under it (or another --output-root)")
+            if real in written:
+                raise InputError(path, f"{label}: {key} {raw.get(key, item[key])} is also written by {written[real]}; "
+                                       "give each item its own output")
+            written[real] = f"{label}'s {key}"
+        inputs = {key: item.get(key) for key in INPUT_KEYS}
+        inputs.update({f"{c} take": p for c, p in (item.get("take") or {}).items()})
+        for key in OUTPUT_KEYS:
+            try:
+                check_not_input(item.get(key), inputs, flag=key)
+            except FacexError as err:
+                raise InputError(path, f"{label}: {err}") from None
         items.append(item)
     return items
+
+
+def _check_types(path: Path, label: str, item: dict) -> None:
+    """Every option a plain value (a list of them repeats the flag); `take` a mapping of component to file."""
+    for key, value in item.items():
+        if not isinstance(key, str):
+            raise InputError(path, f"{label}: option names are words, got {key!r}")
+        if key == "take" and isinstance(value, dict):
+            if not all(isinstance(c, str) and isinstance(p, str) and p for c, p in value.items()):
+                raise InputError(path, f"{label}: 'take' maps components to files, e.g. {{identity: a.jpg}}")
+            continue
+        if key in ("name", "task", *INPUT_KEYS, *OUTPUT_KEYS):
+            ok = value is None or isinstance(value, str) or (key == "name" and isinstance(value, int)
+                                                              and not isinstance(value, bool))
+            if not ok:
+                what = "a path" if key not in ("name", "task") else "a word"
+                raise InputError(path, f"{label}: '{key}' must be {what} (a string), got {_kind(value)}")
+            continue
+        values = value if isinstance(value, list) else [value]
+        if not all(v is None or isinstance(v, SCALARS) for v in values):
+            raise InputError(path, f"{label}: '{key}' must be a value or a list of values, got {value!r}")
 
 
 def item_argv(item: dict) -> list[str]:
@@ -100,12 +187,14 @@ def _digest(item: dict) -> str:
     return hashlib.sha256(json.dumps(item, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def run_batch(path: str | Path, *, status_path: str | Path | None = None) -> dict[str, ItemStatus]:
-    """Run every item not already done; write the status file after each item. Returns the statuses."""
+def run_batch(path: str | Path, *, status_path: str | Path | None = None,
+              output_root: str | Path | None = None) -> dict[str, ItemStatus]:
+    """Run every item not already done; write the status file after each item. Returns the statuses.
+    output_root: where every output and preview must lie (default: the batch file's folder)."""
     from .cli import build_parser, run_parsed
 
     path = Path(path)
-    items = load_items(path)
+    items = load_items(path, output_root=output_root)
     status_path = Path(status_path) if status_path else path.with_name(f"{path.stem}.status.json")
     before = json.loads(status_path.read_text()) if status_path.is_file() else {}
     statuses: dict[str, ItemStatus] = {}
@@ -127,11 +216,7 @@ def run_batch(path: str | Path, *, status_path: str | Path | None = None) -> dic
 def _run_item(parser: argparse.ArgumentParser, run_parsed, item: dict, digest: str) -> ItemStatus:
     start = time.perf_counter()
     try:
-        try:
-            args = parser.parse_args(item_argv(item))
-        except SystemExit:  # argparse printed what is wrong with the options
-            raise InputError(item["name"], f"invalid options {item_argv(item)[2:]}") from None
-        run_parsed(args)
+        run_parsed(parser.parse_args(item_argv(item)))  # the options were checked by load_items
         return ItemStatus(DONE, digest, item["output"], round(time.perf_counter() - start, 2))
     except (FacexError, ValueError, OSError) as exc:  # one bad item must not stop the batch
         return ItemStatus(FAILED, digest, item["output"], round(time.perf_counter() - start, 2),

@@ -15,10 +15,67 @@ if TYPE_CHECKING:
     from .spec import RunConfig
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, except that a command line it cannot use raises UsageError (one line, exit 2, from main)
+    instead of printing the usage block and exiting: batch items and Python callers get the message."""
+
+    def error(self, message: str):
+        from .errors import UsageError
+
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _checked(convert):
+    """An argparse type from a converter that raises OptionError: its problem becomes argparse's message
+    (`argument --yaw: must be within ...`)."""
+    from .errors import OptionError
+
+    def parse(text: str):
+        try:
+            return convert(text)
+        except OptionError as err:
+            raise argparse.ArgumentTypeError(err.problem) from None
+
+    parse.__name__ = convert.__name__
+    return parse
+
+
+def _integer(flag: str, text: str) -> int:
+    from .errors import OptionError
+
+    try:
+        return int(text)
+    except ValueError:
+        raise OptionError(flag, f"expected an integer, got {text!r}") from None
+
+
+def _number(flag: str, **limits):
+    """argparse type: a finite float within `limits` (options.number)."""
+    from .options import number, parse_number
+
+    def convert(text: str) -> float:
+        return number(flag, parse_number(flag, text), **limits)
+
+    convert.__name__ = flag
+    return _checked(convert)
+
+
+@_checked
 def _crf(text: str) -> int:
-    value = int(text)
+    from .errors import OptionError
+
+    value = _integer("--crf", text)
     if not 0 <= value <= 51:
-        raise argparse.ArgumentTypeError(f"crf must be 0-51, got {value}")
+        raise OptionError("--crf", f"must be within 0 to 51, got {value}")
+    return value
+
+
+@_checked
+def _track_id(text: str) -> int:
+    from .options import track_ids
+
+    value = _integer("--face", text)
+    track_ids([value])
     return value
 
 
@@ -30,7 +87,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="facex", description="FaceX Video: face editing for images and videos.")
+    parser = Parser(prog="facex", description="FaceX Video: face editing for images and videos.")
     parser.add_argument("--version", action="version", version=f"facex {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -64,15 +121,21 @@ def build_parser() -> argparse.ArgumentParser:
                                          "only what failed")
     batch.add_argument("batch", metavar="EDITS.yaml", help="items: name, task, output and any task option")
     batch.add_argument("--status", metavar="STATUS.json", help="status file (default: EDITS.status.json)")
+    batch.add_argument("--output-root", metavar="DIR", help="every item's output and preview must lie under this "
+                                                            "folder (default: the batch file's folder)")
     _add_eval(sub)
     return parser
 
 
+@_checked
 def _gaze(text: str) -> tuple[float, float]:
-    try:
-        yaw, pitch = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--gaze takes YAW,PITCH in degrees, got {text!r}") from None
+    from .errors import OptionError
+    from .options import gaze_angle, parse_number
+
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise OptionError("--gaze", f"takes YAW,PITCH in degrees, got {text!r}")
+    yaw, pitch = (gaze_angle("--gaze", parse_number("--gaze", v.strip())) for v in parts)
     return yaw, pitch
 
 
@@ -83,8 +146,36 @@ def _assignment(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+@_checked
+def _blendshape(text: str) -> tuple[str, float]:
+    """--expr NAME=VALUE: a blendshape the expression edits support, and a weight in [0, 1]."""
+    from .errors import OptionError
+    from .fors.expression import check_names
+    from .options import parse_number, weight
+
+    if "=" not in text:
+        raise OptionError("--expr", f"expected NAME=VALUE, got {text!r}")
+    name, value = (part.strip() for part in text.split("=", 1))
+    try:
+        check_names([name])
+    except ValueError as err:
+        raise OptionError("--expr", str(err)) from None
+    return name, weight("--expr", parse_number("--expr", value))
+
+
 def _takes(text: str) -> dict[str, str]:
-    return dict(_assignment(part) for part in text.split(",") if part.strip())
+    """--take COMPONENT=INPUT,...: known components, each with a path."""
+    from .fors.tasks import COMPONENTS
+
+    takes = dict(_assignment(part) for part in text.split(",") if part.strip())
+    unknown = sorted(set(takes) - set(COMPONENTS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown component(s) {', '.join(unknown)}; components are "
+                                         f"{', '.join(COMPONENTS)}")
+    empty = sorted(c for c, path in takes.items() if not path)
+    if empty or not takes:
+        raise argparse.ArgumentTypeError(f"give each component an input file (COMPONENT=INPUT), got {text!r}")
+    return takes
 
 
 TASK_HELP = {
@@ -111,14 +202,13 @@ def _add_tasks(sub) -> None:
             p.add_argument("--target", required=True, help="image or video to edit")
         p.add_argument("-o", "--output", required=True, metavar="OUT", help="image or video (.mp4 .mov .mkv)")
         if task == "edit":
-            p.add_argument("--yaw", type=float, default=0.0, help="turn the head, degrees (+ = toward image right)")
-            p.add_argument("--pitch", type=float, default=0.0, help="tilt the head, degrees (+ = up)")
-            p.add_argument("--roll", type=float, default=0.0, help="roll the head, degrees (+ = counter-clockwise)")
-            p.add_argument("--gaze", type=_gaze, help="YAW,PITCH degrees added to both eyes")
-            p.add_argument("--expr", type=_assignment, action="append", default=[], metavar="NAME=VALUE",
-                           help="a blendshape target (any of the 52)")
+            _add_pose(p, "degrees added to the head pose", "degrees added to the gaze of both eyes")
+            p.add_argument("--expr", type=_blendshape, action="append", default=[], metavar="NAME=VALUE",
+                           help="a blendshape target, VALUE within 0 to 1 (mouthSmile*, eyeBlink*, jawOpen, "
+                                "browInnerUp, mouthPucker, mouthFunnel)")
             for name in ("smile", "blink", "jaw-open"):
-                p.add_argument(f"--{name}", type=float, metavar="VALUE", help=f"{name} strength 0..1")
+                p.add_argument(f"--{name}", type=_number(f"--{name}", lo=0.0, hi=1.0), metavar="VALUE",
+                               help=f"{name} strength, within 0 to 1")
         if task == "inpaint":
             which = p.add_mutually_exclusive_group(required=True)
             which.add_argument("--region", choices=("skin", "brows", "eyes", "iris", "lips", "mouth_interior"),
@@ -127,7 +217,7 @@ def _add_tasks(sub) -> None:
         if task == "mix":
             p.add_argument("--take", type=_takes, required=True, metavar="COMPONENT=INPUT,...",
                            help="identity, expression, pose, gaze, lighting, hair, background from inputs")
-        p.add_argument("--face", type=int, action="append", metavar="TRACK_ID",
+        p.add_argument("--face", type=_track_id, action="append", metavar="TRACK_ID",
                        help="edit only this track (ids as `facex tracks` prints them); repeatable")
         p.add_argument("--backend", choices=BACKENDS, default="geometric", help="renderer (default geometric)")
         p.add_argument("--swapper-model", metavar="inswapper_128.onnx", help="for --backend inswapper")
@@ -137,6 +227,20 @@ def _add_tasks(sub) -> None:
         p.add_argument("--preset", default="medium", choices=X264_PRESETS, help="x264 preset (default medium)")
         _add_runner(p)
         _add_common(p)
+
+
+def _add_pose(p: argparse.ArgumentParser, what: str, gaze: str) -> None:
+    """--yaw/--pitch/--roll and --gaze with their documented ranges (options.py)."""
+    from .options import GAZE_LIMIT_DEG, POSE_LIMIT_DEG
+
+    limit = f"within +-{POSE_LIMIT_DEG:g}"
+    for axis, sense in (("yaw", "turn, + = toward image right"), ("pitch", "tilt, + = up"),
+                        ("roll", "roll, + = counter-clockwise")):
+        p.add_argument(f"--{axis}", type=_number(f"--{axis}", lo=-POSE_LIMIT_DEG, hi=POSE_LIMIT_DEG, unit="degrees"),
+                       default=0.0,
+                       metavar="DEG", help=f"{what}: {axis} ({sense}), {limit} (default 0)")
+    p.add_argument("--gaze", type=_gaze, metavar="YAW,PITCH",
+                   help=f"{gaze}, each within +-{GAZE_LIMIT_DEG:g}")
 
 
 def _add_runner(p: argparse.ArgumentParser) -> None:
@@ -149,10 +253,15 @@ def _add_runner(p: argparse.ArgumentParser) -> None:
                         "inline: one process, for debugging")
     g.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else start a local one)")
     g.add_argument("--actors", type=positive_int, metavar="N", help="edit actors (default: one per CPU of the cluster)")
-    g.add_argument("--gpus-per-actor", type=float, default=0.0, metavar="F", help="GPUs per edit actor, fractional "
-                   "allowed (default 0: CPU)")
-    g.add_argument("--chunk-seconds", type=float, default=RunConfig.chunk_seconds, metavar="S",
-                   help=f"length of a time shard (default {RunConfig.chunk_seconds})")
+    g.add_argument("--gpus-per-actor", type=_number("--gpus-per-actor", lo=0.0), default=0.0, metavar="F",
+                   help="GPUs per edit actor, 0 or more, fractional allowed (default 0: CPU)")
+    g.add_argument("--chunk-seconds", type=_number("--chunk-seconds", lo=0.0, lo_open=True),
+                   default=RunConfig.chunk_seconds, metavar="S",
+                   help=f"length of a time shard, greater than 0 (default {RunConfig.chunk_seconds})")
+    g.add_argument("--overlap-seconds", type=_number("--overlap-seconds", lo=0.0),
+                   default=RunConfig.overlap_seconds, metavar="S",
+                   help=f"lead each chunk is analysed from, to link its tracks with the previous chunk's, 0 or "
+                        f"more (default {RunConfig.overlap_seconds})")
     g.add_argument("--fresh", action="store_true", help="ignore the finished shards of an earlier run and start over")
     g.add_argument("--keep-work", action="store_true", help="keep the work directory (.OUTPUT.facex-work) after success")
 
@@ -162,9 +271,11 @@ def _add_facex(p: argparse.ArgumentParser) -> None:
     g.add_argument("--base-model", metavar="PATH", help="Stable Diffusion 1.5: a diffusers folder or one .safetensors file")
     g.add_argument("--facex-checkpoint", metavar="PATH", help="a FaceX checkpoint folder (written by jobs/train.py)")
     g.add_argument("--steps", type=positive_int, default=20, help="denoising steps (default 20)")
-    g.add_argument("--strength", type=float, default=1.0,
-                   help="1 = generate from noise; below 1 start from the geometric render (SDEdit) (default 1)")
-    g.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale (default 3)")
+    g.add_argument("--strength", type=_number("--strength", lo=0.0, hi=1.0, lo_open=True), default=1.0,
+                   help="above 0, at most 1: 1 = generate from noise; below 1 start from the geometric render "
+                        "(SDEdit) (default 1)")
+    g.add_argument("--guidance", type=_number("--guidance", lo=0.0), default=3.0,
+                   help="classifier-free guidance scale, 0 or more (default 3)")
     g.add_argument("--scheduler", choices=("ddim", "dpm++", "euler"), default="ddim", help="sampler (default ddim)")
     g.add_argument("--seed", type=int, default=0, help="noise seed; each face track derives its own (default 0)")
     g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
@@ -173,7 +284,10 @@ def _add_facex(p: argparse.ArgumentParser) -> None:
 
 def positive_int(text: str) -> int:
     """argparse type for counts (also the jobs/ scripts' flags)."""
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -183,8 +297,9 @@ def run_config(args: argparse.Namespace) -> "RunConfig":
     from .spec import RunConfig
 
     return RunConfig(runner=args.runner, actors=args.actors, gpus_per_actor=args.gpus_per_actor,
-                     chunk_seconds=args.chunk_seconds, crf=args.crf, preset=args.preset, fresh=args.fresh,
-                     keep_work=args.keep_work, progress=not args.quiet, address=args.address)
+                     chunk_seconds=args.chunk_seconds, overlap_seconds=args.overlap_seconds, crf=args.crf,
+                     preset=args.preset, fresh=args.fresh, keep_work=args.keep_work, progress=not args.quiet,
+                     address=args.address)
 
 def _add_eval(sub) -> None:
     p = sub.add_parser("eval", help="measure a task's result against its inputs (identity, landmarks, pose, "
@@ -194,9 +309,8 @@ def _add_eval(sub) -> None:
     for role in ("source", "target", "driving"):
         p.add_argument(f"--{role}", help=f"the {role} the task was given")
     p.add_argument("--take", type=_takes, metavar="COMPONENT=INPUT,...", help="for --task mix, as given to mix")
-    for axis in ("yaw", "pitch", "roll"):
-        p.add_argument(f"--{axis}", type=float, default=0.0, help=f"for --task edit: the {axis} asked (degrees)")
-    p.add_argument("--gaze", type=_gaze, help="for --task edit: the YAW,PITCH gaze change asked")
+    _add_pose(p, "for --task edit: the head pose change asked, degrees",
+              "for --task edit: the YAW,PITCH gaze change asked, degrees")
     p.add_argument("--identity-model", metavar="ARCFACE.onnx", help="score identity with ArcFace instead of dlib")
     p.add_argument("--detector-model", metavar="DET.onnx", help="your SCRFD detector instead of MediaPipe's")
     p.add_argument("--json", metavar="OUT.json", help="also write the numbers as JSON")
@@ -205,10 +319,17 @@ def _add_eval(sub) -> None:
 def _run_eval(args: argparse.Namespace) -> int:
     import json
 
-    from .atomic import write_text_atomic
+    from .atomic import check_writable_dir, write_text_atomic
     from .eval.report import evaluate, format_metrics
-
     from .fors.assemble import Edits
+    from .outputs import check_not_input
+
+    if args.json:  # before any work: writable, and not one of the files it measures
+        inputs = {"result": args.result, "source": args.source, "target": args.target, "driving": args.driving,
+                  **{f"{c} take": p for c, p in (args.take or {}).items()}, "--identity-model": args.identity_model,
+                  "--detector-model": args.detector_model}
+        check_not_input(args.json, inputs, flag="--json")
+        check_writable_dir(args.json)
 
     edits = Edits(args.yaw, args.pitch, args.roll, args.gaze) if args.task == "edit" else None
     rows = evaluate(args.task, args.result, source=args.source, target=args.target, driving=args.driving,
@@ -237,7 +358,7 @@ def _run_task(args: argparse.Namespace) -> dict:
 
     edits = None
     if args.command == "edit":
-        expression = dict((k, float(v)) for k, v in args.expr)
+        expression = dict(args.expr)
         for flag, names in (("smile", ("mouthSmileLeft", "mouthSmileRight")), ("blink", ("eyeBlinkLeft", "eyeBlinkRight")),
                             ("jaw_open", ("jawOpen",))):
             if getattr(args, flag) is not None:
@@ -261,7 +382,7 @@ def run_parsed(args: argparse.Namespace) -> int:
     if args.command == "batch":
         from .batch import FAILED, format_table, run_batch
 
-        statuses = run_batch(args.batch, status_path=args.status)
+        statuses = run_batch(args.batch, status_path=args.status, output_root=args.output_root)
         print(format_table(statuses))
         failed = sum(s.status == FAILED for s in statuses.values())
         print(f"{len(statuses) - failed} of {len(statuses)} items done, {failed} failed")
@@ -315,10 +436,9 @@ def _log_to_stderr() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     from .errors import FacexError
 
-    args = build_parser().parse_args(argv)
     _log_to_stderr()
     try:
-        return run_parsed(args)
+        return run_parsed(build_parser().parse_args(argv))
     except FacexError as err:
         print(f"facex: error: {err}", file=sys.stderr)
         return err.exit_code

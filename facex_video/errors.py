@@ -35,6 +35,37 @@ class OutputError(FacexError):
         return type(self), (self.path, self.problem)
 
 
+class OutputBusyError(OutputError):
+    """An output another facex run is writing right now (it holds the output's lock); pid: that run's, if known."""
+
+    def __init__(self, path: str | Path, pid: int | None = None):
+        self.pid = pid
+        holder = f"pid {pid}" if pid is not None else "another process"
+        super().__init__(path, f"another facex run ({holder}) is writing this output; wait for it to finish or "
+                               "stop it, or give another output")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.pid)
+
+
+class OptionError(FacexError, ValueError):
+    """An option whose value cannot be used (not a number, out of its range); the message names the flag.
+    Also a ValueError, for Python callers that passed the value directly."""
+
+    def __init__(self, flag: str, problem: str):
+        self.flag = flag
+        self.problem = problem
+        super().__init__(f"{flag}: {problem}")
+
+    def __reduce__(self):
+        return type(self), (self.flag, self.problem)
+
+
+class UsageError(FacexError):
+    """A command line argparse cannot parse (unknown flag, missing argument, a value its type refuses): the
+    CLI prints it as one line, like every other error, and exits 2."""
+
+
 class ModelError(FacexError):
     """A model file that is missing or corrupt; the message names the command that fixes it."""
 

@@ -89,14 +89,20 @@ class RunConfig:
     address: str | None = None
 
     def __post_init__(self) -> None:
+        """OptionError (a ValueError) naming the flag for any value out of its range."""
+        from .errors import OptionError
+        from .options import number
+
         if self.runner not in RUNNERS:
-            raise ValueError(f"runner must be one of {', '.join(RUNNERS)}, got {self.runner!r}")
-        if self.chunk_seconds <= 0 or self.overlap_seconds < 0:
-            raise ValueError("chunk_seconds must be > 0 and overlap_seconds >= 0")
-        if self.actors is not None and self.actors < 1:
-            raise ValueError(f"actors must be at least 1, got {self.actors}")
-        if self.gpus_per_actor < 0:
-            raise ValueError(f"gpus_per_actor must be >= 0, got {self.gpus_per_actor}")
+            raise OptionError("--runner", f"must be one of {', '.join(RUNNERS)}, got {self.runner!r}")
+        number("--chunk-seconds", self.chunk_seconds, lo=0.0, lo_open=True, unit="s")
+        number("--overlap-seconds", self.overlap_seconds, lo=0.0, unit="s")
+        if self.actors is not None and (isinstance(self.actors, bool) or not isinstance(self.actors, int)
+                                        or self.actors < 1):
+            raise OptionError("--actors", f"must be an integer, at least 1, got {self.actors!r}")
+        number("--gpus-per-actor", self.gpus_per_actor, lo=0.0)
+        if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not 0 <= self.crf <= 51:
+            raise OptionError("--crf", f"must be an integer within 0 to 51, got {self.crf!r}")
 
 
 def work_dir_for(output: str | Path) -> Path:

@@ -153,12 +153,17 @@ def test_a_failing_shard_fails_the_job_naming_shard_frames_and_error(inputs, tmp
 
 
 def test_a_failing_actor_fails_the_ray_job_naming_the_shard(inputs, ray_address, tmp_path):
+    import numpy as np
+
+    from facex_video.video.job import run_job
+
     clip, _ = inputs
-    broken = tmp_path / "mask.png"
-    broken.write_bytes(b"not a png")
+    mask = tmp_path / "mask.png"
+    write_image(mask, np.zeros((240, 320, 3), np.uint8))
+    spec = api.edit_spec("inpaint", tmp_path / "bad.mp4", target=clip, inpaint_mask=mask)  # checked up front,
+    mask.write_bytes(b"not a png")  # then broken: only the edit actor finds out
     with pytest.raises(ShardError, match=r"shard edit/track-0000-chunk-0000 \(frames 0-5\) failed: .*mask.png"):
-        api.run_task("inpaint", tmp_path / "bad.mp4", target=clip, inpaint_mask=broken, progress=False,
-                     run=RunConfig(runner="ray", actors=1, **CHUNK))
+        run_job(spec, tmp_path / "bad.mp4", RunConfig(runner="ray", actors=1, progress=False, **CHUNK))
     assert not (tmp_path / "bad.mp4").exists()
 
 

@@ -57,6 +57,58 @@ def _safetensors_folder(flag: str, folder: Path) -> str | None:
     raise ModelError(f"{flag} {folder}: no {WEIGHTS}")
 
 
+SAFETENSORS_HEADER_MAX = 100 * 1024 * 1024  # the safetensors library's own limit on the JSON header
+
+
+def check_safetensors(flag: str, path: Path) -> None:
+    """Cheaply, before any work: `path` is a safetensors file (an 8-byte little-endian header length, then
+    that much JSON), not a pickle or an archive renamed to .safetensors. Loading it reads it fully later."""
+    bad = (f"{flag} {path}: not a .safetensors file (its header does not parse); FaceX loads .safetensors "
+           "only: convert pickled weights with the safetensors library or save_pretrained")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ModelError(bad)
+            n = int.from_bytes(head, "little")
+            if not 2 <= n <= min(SAFETENSORS_HEADER_MAX, size - 8):
+                raise ModelError(bad)
+            header = json.loads(f.read(n).decode("utf-8"))
+    except OSError as err:
+        raise ModelError(f"{flag} {path}: cannot read ({err.strerror})") from None
+    except (UnicodeDecodeError, ValueError):
+        raise ModelError(bad) from None
+    if not isinstance(header, dict):
+        raise ModelError(bad)
+
+
+def _check_folder(flag: str, folder: Path) -> None:
+    variant = _safetensors_folder(flag, folder)
+    check_safetensors(flag, folder / (FP16_WEIGHTS if variant == "fp16" else WEIGHTS))
+
+
+def check_weights(base: str | Path, checkpoint: str | Path) -> None:
+    """What can be checked of `--base-model` and `--facex-checkpoint` without loading them (the workers load
+    them): there, the right layout, safetensors (never a pickle) with a header that parses."""
+    b = _existing(BASE_FLAG, base)
+    if b.is_dir():
+        for part in ("unet", "vae"):
+            if not (b / part).is_dir():
+                raise ModelError(f"{BASE_FLAG} {b}: no {part}/ folder; expected a diffusers Stable Diffusion "
+                                 "folder (unet/, vae/) or one .safetensors file")
+            _check_folder(BASE_FLAG, b / part)
+    elif b.suffix.lower() == ".safetensors":
+        check_safetensors(BASE_FLAG, b)
+    else:
+        raise ModelError(f"{BASE_FLAG} {b}: expected a diffusers folder (unet/, vae/) or a .safetensors file")
+    c = _existing(CHECKPOINT_FLAG, checkpoint)
+    if not c.is_dir():
+        raise ModelError(f"{CHECKPOINT_FLAG} {c}: expected the folder a FaceX checkpoint was saved to "
+                         f"(config.json and {WEIGHTS})")
+    _check_folder(CHECKPOINT_FLAG, c)
+
+
 def load_controller(path: str | Path, *, flag: str = CHECKPOINT_FLAG):
     """The FaceXController saved at `path` (a save_pretrained folder)."""
     from .frc import FaceXController

@@ -83,7 +83,7 @@ def regenerated(assembled: AssembledFace, landmarks: np.ndarray) -> np.ndarray:
 
 def check_facex(task: str, options: FaceXOptions | None) -> None:
     """What can be checked before any weights load (they load in each worker): both paths given and there."""
-    from ..fors.weights import BASE_FLAG, CHECKPOINT_FLAG, NEEDS_BOTH
+    from ..fors.weights import BASE_FLAG, CHECKPOINT_FLAG, NEEDS_BOTH, check_weights
 
     if options is None or options.base_model is None or options.checkpoint is None:
         raise ModelError(NEEDS_BOTH)
@@ -92,6 +92,19 @@ def check_facex(task: str, options: FaceXOptions | None) -> None:
             raise ModelError(f"{flag} {path}: no such file or folder")
     if task not in TASKS:
         raise ModelError(f"--backend facex renders only {', '.join(sorted(TASKS))}, not {task}")
+    check_options(options)
+    check_weights(options.base_model, options.checkpoint)
+
+
+def check_options(options: FaceXOptions) -> None:
+    """The sampler's numbers in range (OptionError naming the flag)."""
+    from ..errors import OptionError
+    from ..options import number
+
+    if isinstance(options.steps, bool) or not isinstance(options.steps, int) or options.steps < 1:
+        raise OptionError("--steps", f"must be an integer, at least 1, got {options.steps!r}")
+    number("--strength", options.strength, lo=0.0, hi=1.0, lo_open=True)
+    number("--guidance", options.guidance_scale, lo=0.0)
 
 
 class FaceXRenderer:

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..faces.analyze import FaceAnalyzer
+from ..outputs import output_lock
 from ..preview import TaskSheet, save_sheet
 from ..spec import EditSpec, RunConfig
 from .manifest import JobWork, WorkLayout
@@ -115,7 +116,15 @@ def plan_job(source: Source, config: RunConfig) -> list[Chunk]:
 
 def run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: str | Path | None = None) -> dict:
     """Run `spec` on its video into `output` with the runner of `config`; resumes a run that stopped.
-    Returns the tracks and how many shards were computed and skipped."""
+    Returns the tracks and how many shards were computed and skipped.
+
+    The output's lock (outputs.py) is held from before the work directory is touched until the end: a second
+    run on the same output fails at once naming this one's pid, and never deletes this run's work."""
+    with output_lock(output):
+        return _run_job(spec, output, config, preview=preview)
+
+
+def _run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: str | Path | None) -> dict:
     source = open_source(spec.stream)
     chunks = plan_job(source, config)
     work = JobWork(output, spec, config, chunks)
