@@ -67,9 +67,9 @@ CASES: dict[str, ClipCase] = {c.name: c for c in [
     ClipCase("vfr_mkv", ".mkv", "variable frame rate (phone/screen capture): 25 and 50 fps steps and a gap",
              "libx264", Fraction(25), 30, options=_x264(), audio="aac", vfr=True),
     ClipCase("ntsc_2997_mp4", ".mp4", "29.97 fps NTSC over 300+ frames", "libx264", Fraction(30000, 1001), 310,
-             options=_x264(60), audio="aac", slow=True, face_frames=45),
+             options=_x264(60), audio="aac", slow=True, face_frames=24),
     ClipCase("ntsc_23976_mov", ".mov", "23.976 fps NTSC film rate over 300+ frames, MOV", "libx264",
-             Fraction(24000, 1001), 305, options=_x264(48), audio="aac", slow=True, face_frames=40),
+             Fraction(24000, 1001), 305, options=_x264(48), audio="aac", slow=True, face_frames=24),
     ClipCase("hevc_10bit_mkv", ".mkv", "HEVC Main 10 (yuv420p10le) in Matroska, Opus", "libx265", Fraction(25), 24,
              pix_fmt="yuv420p10le", options={"preset": "ultrafast", "crf": "22",
                                              "x265-params": "log-level=error:keyint=12:bframes=3:pools=1:frame-threads=1"},
@@ -92,7 +92,7 @@ CASES: dict[str, ClipCase] = {c.name: c for c in [
     ClipCase("one_frame_mp4", ".mp4", "a clip of one frame", "libx264", Fraction(25), 1, options=_x264()),
     ClipCase("mpeg4_bframes_avi_10s", ".avi", "10 s of MPEG-4 Part 2 in AVI with B-frames (the reported film clip)",
              "mpeg4", Fraction(24000, 1001), 240, gop=12, b_frames=2, options={"qscale": "3"}, audio="libmp3lame",
-             slow=True, face_frames=None),
+             slow=True, face_frames=72),
 ]}
 
 
