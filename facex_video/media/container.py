@@ -36,14 +36,19 @@ def _isobmff_problem(path: Path) -> str | None:
     return "corrupt MP4/MOV"
 
 
-def open_input(path: Path) -> av.container.InputContainer:
-    """av.open with InputError for missing, empty, unreadable or cut-short files."""
+def check_file(path: Path, kind: str = "media file") -> None:
+    """InputError for a missing path, a folder or an empty file: what no decoder explains well."""
     if not path.exists():
         raise InputError(path, "file not found")
     if path.is_dir():
-        raise InputError(path, "is a folder, not a media file")
+        raise InputError(path, f"is a folder, not {'an' if kind[0] in 'aeiou' else 'a'} {kind}")
     if path.stat().st_size == 0:
         raise InputError(path, "empty file (0 bytes)")
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    """av.open with InputError for missing, empty, unreadable or cut-short files."""
+    check_file(path)
     try:
         return av.open(str(path))
     except av.FFmpegError as e:

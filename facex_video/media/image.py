@@ -10,6 +10,7 @@ import numpy as np
 from ..atomic import atomic_path
 from ..errors import InputError, OutputError
 from ._output import check_output_path
+from .container import check_file
 from .probe import IMAGE_EXTENSIONS
 
 _ENCODE_PARAMS = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}
@@ -22,12 +23,7 @@ def read_image(path: str | Path) -> np.ndarray:
     grayscale to 3 channels, drops alpha without compositing and scales 16-bit data to 8 bits.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "file not found")
-    if path.is_dir():
-        raise InputError(path, "is a folder, not an image file")
-    if path.stat().st_size == 0:
-        raise InputError(path, "empty file (0 bytes)")
+    check_file(path, "image file")
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise InputError(path, "not an image OpenCV can decode (corrupt or unsupported format)")
