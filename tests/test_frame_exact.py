@@ -386,3 +386,25 @@ def test_reenact_keeps_the_driving_videos_timing(matrix, tmp_path, source_face):
                  run=RunConfig(runner="inline", chunk_seconds=CHUNK_SECONDS, overlap_seconds=OVERLAP_SECONDS,
                                progress=False))
     assert_same_timing(decode(driving), decode(out), out, vfr=False)
+
+
+def test_a_stream_without_timestamps_is_read_by_counting_frames(tmp_path):
+    """A raw H.264 elementary stream has no pts to match: frames are counted from the first one, so a window
+    in the middle still holds the frames a sequential decode gives there."""
+    from facex_video.media import iter_chunks
+    from stamp import stamp
+
+    path = tmp_path / "raw.h264"
+    with av.open(str(path), "w", format="h264") as out:
+        video = out.add_stream("libx264", rate=25, options={"x264-params": "keyint=10:bframes=2:log=-1"})
+        video.width, video.height, video.pix_fmt = 160, 96, "yuv420p"
+        for i in range(30):
+            frame = av.VideoFrame.from_ndarray(stamp(np.full((96, 160, 3), 100, np.uint8), i), format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    info = probe(path)
+    assert not info.index.exact and info.frame_count == 30
+    for start in (0, 7, 13, 29):
+        frames = [f for c in iter_chunks(path, info=info, start=start, stop=min(start + 5, 30)) for f in c.frames]
+        assert [read_stamp(f) for f in frames] == list(range(start, min(start + 5, 30)))

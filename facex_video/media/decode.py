@@ -99,6 +99,7 @@ def _decode_from(path: Path, info: VideoInfo, seek: tuple[int, int] | None, star
     (before yielding anything) when the first frame at or after start's pts is not start's."""
     index = info.index
     expected = start
+    counted = 0  # frames decoded from the file's start, for an index without usable pts
     seeked = seek is not None
     with av.open(str(path)) as container:
         stream = first_video_stream(container)
@@ -114,8 +115,10 @@ def _decode_from(path: Path, info: VideoInfo, seek: tuple[int, int] | None, star
                     first_packet = False
                 for frame in packet.decode():
                     if not index.exact:  # no usable pts: frames are identified by their count from the start
-                        if expected >= start:
-                            yield expected, frame, _counted_pts(info, frame, expected)
+                        counted += 1
+                        if counted <= start:
+                            continue
+                        yield expected, frame, _counted_pts(info, frame, expected)
                         expected += 1
                     else:
                         if frame.pts is None:
