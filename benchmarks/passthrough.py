@@ -13,6 +13,7 @@ whole and in the sharded job's 4 s chunks.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import tempfile
 import time
 from pathlib import Path
@@ -77,12 +78,8 @@ def decode_cost(src: Path, chunk_frames: int) -> dict[str, float]:
     n = probe(src).frame_count
     chunks = [(s, min(s + chunk_frames, n)) for s in range(0, n, chunk_frames)]
     out = {}
-    for name, fn in (("verified", _verified), ("decord", _decord)):
-        if name == "decord":
-            try:
-                import decord  # noqa: F401
-            except ImportError:
-                continue
+    paths = [("verified", _verified)] + ([("decord", _decord)] if importlib.util.find_spec("decord") else [])
+    for name, fn in paths:
         for key, windows in (("whole", [(0, n)]), ("chunked", chunks)):
             forget_scans()  # each read pays for its own index, as a fresh worker process does
             out[f"{name}_{key}_s"] = timed(lambda: fn(src, windows))

@@ -318,12 +318,6 @@ def test_each_clip_has_the_property_it_stands_for(name, matrix):
     assert expected.get(name, lambda: True)(), name
 
 
-def _sequential(path: Path) -> np.ndarray:
-    with av.open(str(path)) as c:
-        return np.stack([np.ascontiguousarray(np.rot90(f.to_ndarray(format="rgb24"), int(f.rotation) % 360 // 90))
-                         for f in c.decode(video=0)])
-
-
 @pytest.mark.parametrize("name", FAST + SLOW)
 def test_any_window_decodes_to_the_sequential_decodes_frames(name, matrix):
     """The frames the sharded job reads for [start, stop) are a plain sequential decode's, for windows that
@@ -332,7 +326,7 @@ def test_any_window_decodes_to_the_sequential_decodes_frames(name, matrix):
 
     path = build_clip(name, matrix)
     info = probe(path)
-    reference = _sequential(path)
+    reference = decode(path).frames
     assert len(reference) == info.frame_count
     step = max(1, round(CHUNK_SECONDS * float(info.fps)))
     starts = sorted({0, 1, info.frame_count - 1, *range(0, info.frame_count, step),

@@ -93,52 +93,58 @@ def iter_decoded(path: Path, info: VideoInfo, start: int, stop: int) -> Iterator
             seek = info.index.earlier(seek)
 
 
+def _decoded_frames(container: av.container.InputContainer, seek: tuple[int, int] | None) -> Iterator[av.VideoFrame]:
+    """Every frame the decoder outputs, from `seek`'s keyframe (None: the file's start) on. Raises _LandedLate
+    when a seek stopped mid-GOP (a byte-position seek): decoding there would start from a broken reference."""
+    stream = first_video_stream(container)
+    stream.thread_type = "AUTO"
+    check_keyframe = seek is not None
+    if seek is not None:
+        container.seek(seek[1], stream=stream, backward=True)
+    for packet in container.demux(stream):
+        if check_keyframe and packet.size:
+            if not packet.is_keyframe:
+                raise _LandedLate
+            check_keyframe = False
+        yield from packet.decode()
+
+
 def _decode_from(path: Path, info: VideoInfo, seek: tuple[int, int] | None, start: int, stop: int
                  ) -> Iterator[tuple[int, av.VideoFrame, int]]:
-    """Decode from `seek`'s keyframe (None: the file's start) and yield frames start..stop-1. Raises _LandedLate
-    (before yielding anything) when the first frame at or after start's pts is not start's."""
+    """Frames start..stop-1 decoded from `seek`'s keyframe (None: the file's start). Raises _LandedLate (before
+    yielding anything) when the first frame at or after start's pts is not start's."""
     index = info.index
     expected = start
     counted = 0  # frames decoded from the file's start, for an index without usable pts
-    seeked = seek is not None
+    late = seek is not None  # a frame past start's pts may still mean the seek landed late
     with av.open(str(path)) as container:
-        stream = first_video_stream(container)
-        stream.thread_type = "AUTO"
-        if seek is not None:
-            container.seek(seek[1], stream=stream, backward=True)
         try:
-            first_packet = True
-            for packet in container.demux(stream):
-                if seeked and first_packet and packet.size:
-                    if not packet.is_keyframe:  # a byte-position seek that stopped mid-GOP
+            for frame in _decoded_frames(container, seek):
+                if not index.exact:  # no usable pts: frames are identified by their count from the start
+                    counted += 1
+                    if counted <= start:
+                        continue
+                    frame_pts = _counted_pts(info, frame, expected)
+                elif frame.pts is None:
+                    raise InputError(path, f"frame {expected}: the decoder gave a frame without a timestamp "
+                                           f"where the index has pts {index.pts[expected]}")
+                elif expected == start and frame.pts < index.pts[start]:
+                    continue  # before the wanted frames (or a leading frame of an open GOP)
+                elif frame.pts != index.pts[expected]:
+                    if late and expected == start:
                         raise _LandedLate
-                    first_packet = False
-                for frame in packet.decode():
-                    if not index.exact:  # no usable pts: frames are identified by their count from the start
-                        counted += 1
-                        if counted <= start:
-                            continue
-                        yield expected, frame, _counted_pts(info, frame, expected)
-                        expected += 1
-                    else:
-                        if frame.pts is None:
-                            raise InputError(path, f"frame {expected}: the decoder gave a frame without a "
-                                                   f"timestamp where the index has pts {index.pts[expected]}")
-                        if frame.pts < index.pts[start] and expected == start:
-                            continue  # before the wanted frames (or a leading frame of an open GOP)
-                        if frame.pts != index.pts[expected]:
-                            if seeked and expected == start and frame.pts > index.pts[start]:
-                                raise _LandedLate
-                            raise _disagree(path, info, expected, frame.pts)
-                        yield expected, frame, int(frame.pts)
-                        expected += 1
-                    if expected >= stop:
-                        return
+                    raise _disagree(path, info, expected, frame.pts)
+                else:
+                    frame_pts = int(frame.pts)
+                yield expected, frame, frame_pts
+                expected += 1
+                if expected >= stop:
+                    return
         except av.FFmpegError as e:
             raise InputError(path, f"frame {expected} of {info.frame_count} does not decode: "
                                    f"truncated: expected {info.frame_count} frames, decoded {expected} "
                                    f"({e.strerror})") from None
-    if seeked and expected == start:
+    if late and expected == start:
         raise _LandedLate  # the seek went past every wanted frame
     raise InputError(path, f"frame {expected} of {info.frame_count} is missing: truncated: expected "
                            f"{info.frame_count} frames, decoded {expected}")
