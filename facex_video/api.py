@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,10 +27,10 @@ if TYPE_CHECKING:
 
 def check_outputs(inputs: dict[str, str | Path | None], output: str | Path,
                   preview: str | Path | None = None) -> None:
-    """Before any work: no output (-o, --preview) is a folder, one of the command's inputs (role -> path), or
-    the other output."""
+    """Before any work: no output (-o, --preview) is a folder (one that exists, or a path ending in a
+    separator, as `-o results/` means one), one of the command's inputs (role -> path), or the other output."""
     for flag, path in (("-o", output), ("--preview", preview)):
-        if path is not None and Path(path).is_dir():
+        if path is not None and (Path(path).is_dir() or str(path).endswith(("/", os.sep))):
             raise OutputError(path, f"{flag} is a folder; give a file name")
     check_not_input(output, inputs)
     check_not_input(preview, inputs, flag="--preview")
@@ -212,7 +213,7 @@ def run_task(
     job of video/job.py (`run` picks the runner, inline by default; crf/preset/progress fill a default
     RunConfig); an image in process. facex: weights and sampler of `backend="facex"` (render/facex.py).
     Every input and option is checked first (edit_spec); the output is locked while it is written.
-    Returns the track summary (and, for a video, the shard counts)."""
+    Returns the track summary: "tracks" found, "edited" (the ids edited) and, for a video, the shard counts."""
     from .spec import RunConfig
 
     config = run or RunConfig(crf=crf, preset=preset, progress=progress)  # its values are checked here
@@ -382,6 +383,7 @@ def _run_image_task(spec: "EditSpec", output: str | Path, *, preview: str | Path
                     analyzer: FaceAnalyzer | None = None) -> dict:
     """One image through the in-process two passes of video/edit.py."""
     from .video.edit import build_task, edit_frames, plan_tracks
+    from .video.plan import selected_tracks
 
     stream = open_source(spec.stream)
     sheet = TaskSheet({0}, float(stream.fps)) if preview is not None else None
@@ -390,6 +392,8 @@ def _run_image_task(spec: "EditSpec", output: str | Path, *, preview: str | Path
             analyzer = stack.enter_context(FaceAnalyzer(detector_model=spec.detector_model))
         task = build_task(spec, analyzer)
         plan = plan_tracks(stream, analyzer, progress=progress)
+        present = [fid for fid in plan.final_ids.values() if fid is not None]
+        edited = selected_tracks(spec.faces, present, stream.path)
         frames = edit_frames(task, stream, analyzer, plan, progress=progress)
         if sheet is not None:
             frames = _sampled(frames, sheet)
@@ -397,7 +401,7 @@ def _run_image_task(spec: "EditSpec", output: str | Path, *, preview: str | Path
             write_image(output, result)
     if sheet is not None:
         save_sheet(preview, sheet.render({role: face.rgb for role, face in task.stills.items()}, task.stream_role))
-    return {"task": spec.task, "tracks": [fid for fid in plan.final_ids.values() if fid is not None]}
+    return {"task": spec.task, "tracks": sorted(present), "edited": edited}
 
 
 def _sampled(frames, sheet: "TaskSheet"):

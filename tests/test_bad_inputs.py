@@ -79,8 +79,9 @@ def _bad(argv: list[str], capsys, expect: str | list[str], d: Path, out: Path) -
 
 
 def _swap(d: Path, o: Path, *more: str, source: str = "face.png", target: str = "clip.mp4",
-          out: str = "out.mp4") -> list[str]:
-    return ["swap", "--source", str(d / source), "--target", str(d / target), "-o", str(o / out),
+          out: str = "out.mp4", output: str | None = None) -> list[str]:
+    """output: the -o argument as typed (a trailing slash kept), instead of o / out."""
+    return ["swap", "--source", str(d / source), "--target", str(d / target), "-o", output or str(o / out),
             "--runner", "inline", "--quiet", *more]
 
 
@@ -114,6 +115,10 @@ CASES = [
     ("swap-target-missing", lambda d, o: _swap(d, o, target="nope.mp4"), "nope.mp4"),
     ("swap-target-cut-in-half", lambda d, o: _swap(d, o, target="half.mp4"), "half.mp4"),
     ("swap-output-is-folder", lambda d, o: _swap(d, o, out=""), "-o is a folder"),
+    ("swap-output-new-folder", lambda d, o: _swap(d, o, output=f"{o}/new/"), "-o is a folder"),
+    ("passthrough-output-is-folder", lambda d, o: ["passthrough", str(d / "clip.mp4"), "-o", str(o)], "-o is a folder"),
+    ("swap-face-not-there", lambda d, o: _swap(d, o, "--face", "99"),  # checked once the tracks are known
+     ["--face", "no track 99 in clip.mp4", "its face tracks are 0"]),
     ("swap-output-extension", lambda d, o: _swap(d, o, out="out.txt"), "out.txt"),
     ("swap-video-to-image", lambda d, o: _swap(d, o, out="out.png"), "out.png"),
     ("swap-identity-model-not-onnx", lambda d, o: _swap(d, o, "--identity-model", str(d / "model.txt")),
@@ -339,6 +344,19 @@ def test_a_symlink_or_hard_link_to_an_input_is_refused(victims, capsys):
     _bad(["swap", "--source", str(v / "face.png"), "--target", str(v / "portrait.png"), "-o", str(v / "src-link.png")],
          capsys, "resolves to the source", v, v / "none")
     assert (v / "link.mp4").is_symlink() and probe(v / "clip.mp4").frame_count == 10
+
+
+def test_face_ids_are_checked_once_the_tracks_are_known(d, astronaut, grace_hopper, tmp_path, capsys):
+    """An image with two faces: an id that is not there lists the ids there are; the count printed is the
+    tracks edited, not the tracks found."""
+    height = min(astronaut.shape[0], grace_hopper.shape[0])
+    write_image(tmp_path / "two.png", np.hstack([astronaut[:height], grace_hopper[:height]]))
+    edit = ["edit", "--target", str(tmp_path / "two.png"), "--smile", "0.5", "--quiet"]
+    (tmp_path / "out").mkdir()
+    _bad([*edit, "-o", str(tmp_path / "out" / "o.png"), "--face", "7"], capsys,
+         ["--face", "no track 7 in two.png", "its face tracks are 0, 1"], d, tmp_path / "out")
+    assert main([*edit, "-o", str(tmp_path / "o.png"), "--face", "1"]) == 0
+    assert "edit: 1 face track(s) edited" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------------------- one run per output

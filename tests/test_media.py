@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import tracemalloc
 from fractions import Fraction
@@ -15,6 +14,7 @@ import pytest
 from PIL import Image
 
 from facex_video.errors import InputError, OutputError
+from facex_video.media.encode import concat_videos
 from facex_video.media import (
     Shot,
     VideoWriter,
@@ -229,21 +229,29 @@ def test_writer_copies_or_transcodes_audio_into_mp4(tmp_path, astronaut, contain
     assert np.sqrt(np.mean(_audio_samples(out) ** 2)) > 0.1  # the tone survived, not silence
 
 
-def test_writer_pads_odd_size_to_even(tmp_path, caplog):
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".m4v", ".mkv"])
+def test_odd_size_comes_back_exact_written_whole_or_joined_from_parts(tmp_path, suffix):
+    """641x361 decodes as 641x361, unshifted, from one writer and from separately encoded parts joined by
+    stream copy (the sharded job's chunks), each with audio remuxed in."""
     rng = np.random.default_rng(0)
-    frames = [np.repeat(np.repeat(rng.integers(0, 256, (46, 82, 3), np.uint8), 8, 0), 8, 1)[:361, :641]
-              for _ in range(5)]
-    out = tmp_path / "odd.mp4"
-    with caplog.at_level(logging.WARNING, logger="facex_video.media"):
-        with VideoWriter(out, fps=Fraction(25), width=641, height=361, preset="ultrafast") as writer:
-            for rgb in frames:
-                writer.write(np.ascontiguousarray(rgb))
-    assert "642x362" in caplog.text
-    info = probe(out)
-    assert (info.width, info.height, info.frame_count) == (642, 362, 5)
-    decoded, _, _ = _decode_all(out)
-    assert psnr(decoded[:, :361, :641], np.stack(frames)) > 35
-    assert psnr(decoded[:, 361], decoded[:, 360]) > 35 and psnr(decoded[:, :, 641], decoded[:, :, 640]) > 35
+    frames = np.stack([np.repeat(np.repeat(rng.integers(0, 256, (46, 82, 3), np.uint8), 8, 0), 8, 1)[:361, :641]
+                       for _ in range(6)])
+    audio = _plain_clip(tmp_path / "audio.mkv", np.zeros((6, 64, 64, 3), np.uint8), "libopus")
+    whole, joined = tmp_path / f"whole{suffix}", tmp_path / f"joined{suffix}"
+    parts = [tmp_path / "part0.mp4", tmp_path / "part1.mp4"]
+    for dest, span, audio_from in [(whole, range(6), audio), (parts[0], range(3), None), (parts[1], range(3, 6), None)]:
+        with VideoWriter(dest, fps=Fraction(25), width=641, height=361, preset="ultrafast", deterministic=True,
+                         audio_from=audio_from) as writer:
+            for i in span:
+                writer.write(np.ascontiguousarray(frames[i]), pts=i)
+    concat_videos(parts, joined, fps=Fraction(25), audio_from=audio)
+    for out in (whole, joined):
+        with av.open(str(out)) as c:
+            decoded = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+            assert len(c.streams.audio) == 1
+        assert np.stack(decoded).shape == frames.shape, out.name
+        assert psnr(np.stack(decoded), frames) > 35
+        assert (probe(out).width, probe(out).height) == (641, 361)
 
 
 def test_writer_default_pts_count_frames_at_fps(tmp_path, astronaut):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import cv2
 import numpy as np
 
-from facex_video.media import VideoWriter
+from facex_video import api
+from facex_video.media import Shot, VideoWriter, write_clip
+from facex_video.samples import sample_path
+from facex_video.spec import RunConfig
 from facex_video.video.source import open_source
-from facex_video.video.stages import TrackingResult, detect_interval, track_frames
+from facex_video.video.stages import TrackingResult, detect_interval, min_track_frames, track_frames
 
 
 def test_face_entering_mid_shot_is_found_within_the_detection_interval(
@@ -45,3 +49,15 @@ def test_face_entering_mid_shot_is_found_within_the_detection_interval(
     # tracked (detector-free) frames follow the drifting face: box x grows by ~2 px a frame
     x0 = first.boxes[:, 0]
     assert np.all(np.abs(np.diff(x0) - 2) < 3)
+
+
+def test_a_clip_shorter_than_the_minimum_track_keeps_its_face(astronaut, tmp_path):
+    """Four frames (0.16 s) of a real face: the 0.2 s filter against one-off false positives never asks for
+    more frames than the clip has, so the face is tracked and a swap edits it; a longer clip keeps 0.2 s."""
+    clip = write_clip(tmp_path / "short.mp4", [Shot(astronaut, 4 / 25)], size=(256, 192), fps=Fraction(25))
+    source = open_source(clip)
+    assert source.frame_count == 4 and min_track_frames(source) == 4
+    assert min_track_frames(replace(source, frame_count=250)) == 5
+    summary = api.run_task("swap", tmp_path / "out.mp4", source=sample_path("tom_hanks"), target=clip,
+                           run=RunConfig(runner="inline", progress=False))
+    assert summary["tracks"] == summary["edited"] == [0]

@@ -7,6 +7,7 @@ the destination. A failure (or an exception inside `with VideoWriter(...)`) leav
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import logging
@@ -18,7 +19,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError
@@ -79,12 +79,13 @@ def add_h264_stream(
     container: av.container.OutputContainer, fps: Fraction, width: int, height: int, *, crf: int, preset: str,
     time_base: Fraction, deterministic: bool = False,
 ) -> av.video.stream.VideoStream:
-    """libx264 yuv420p at exactly fps, pts in time_base, tagged Rec. 601 like the RGB -> YUV conversion.
+    """libx264 in `h264_pix_fmt(width, height)` at exactly fps, pts in time_base, tagged Rec. 601 like the
+    RGB -> YUV conversion.
     deterministic: one encoder thread. x264's threaded encode gives different P/B frames from run to run on
     a loaded machine (measured: 5 different files from 8 encodes of the same frames); single-threaded far
     fewer differ (not none: 3 files in 4 encodes once), and the sharded job's parallelism is across chunks."""
     stream = container.add_stream("libx264", rate=fps)
-    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.width, stream.height, stream.pix_fmt = width, height, h264_pix_fmt(width, height)
     options = {"crf": str(crf), "preset": preset}
     if deterministic:
         options.update({"threads": "1", "lookahead-threads": "1", "sliced-threads": "0"})
@@ -96,11 +97,26 @@ def add_h264_stream(
     return stream
 
 
-def yuv420_frame(rgb: np.ndarray) -> av.VideoFrame:
-    """RGB -> yuv420p with area-averaged chroma: ~1 dB better than swscale's default bilinear when
+def h264_pix_fmt(width: int, height: int) -> str:
+    """yuv420p, which every player decodes, for even sizes; yuv444p (High 4:4:4) for odd ones, the only
+    H.264 chroma format whose frame cropping works in single pixels. In 4:2:0 the SPS crops in steps of 2
+    (h264_metadata refuses crop_right=1), so an odd size can only be padded to even."""
+    return "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+
+
+def yuv_frame(rgb: np.ndarray, pix_fmt: str = "yuv420p") -> av.VideoFrame:
+    """RGB -> pix_fmt; 4:2:0 chroma is area-averaged: ~1 dB better than swscale's default bilinear when
     re-encoding decoded frames (measured 45.9 vs 44.9 dB RGB PSNR for the conversion alone)."""
     return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
-        format="yuv420p", interpolation="AREA")
+        format=pix_fmt, interpolation="AREA")
+
+
+@functools.cache
+def _warn_odd_size(width: int, height: int) -> None:
+    """Once per size and process: a sharded job encodes every chunk with its own writer."""
+    log.warning("%dx%d is odd, which H.264 4:2:0 cannot hold; encoding 4:4:4 (High 4:4:4 profile) to keep the "
+                "size: some hardware and browser players cannot play it, an even size plays everywhere",
+                width, height)
 
 
 @dataclass(frozen=True)
@@ -129,9 +145,9 @@ def _plan_audio(source: Path, muxer: str, supported: set[str]) -> list[_AudioPla
 
 
 class VideoWriter:
-    """Encode RGB frames to H.264 (yuv420p) with the source's exact frame rate and timestamps.
+    """Encode RGB frames to H.264 with the source's exact frame rate, timestamps and size.
 
-    Odd sizes are padded to even (last row/column repeated) because yuv420p subsamples chroma 2x2.
+    Odd sizes are encoded in 4:4:4 (see `h264_pix_fmt`): padding them to even would change the size.
     """
 
     def __init__(
@@ -158,10 +174,9 @@ class VideoWriter:
             raise ValueError(f"unknown x264 preset {preset!r}; use one of {', '.join(X264_PRESETS)}")
         self.fps, self.width, self.height = fps, width, height
         self.time_base = Fraction(time_base) if time_base is not None else 1 / fps
-        self._pad = (height % 2, width % 2)
-        if any(self._pad):
-            log.warning("%s: %dx%d is odd and yuv420p needs even sizes; encoding %dx%d (edge row/column repeated)",
-                        self.path.name, width, height, width + self._pad[1], height + self._pad[0])
+        self._pix_fmt = h264_pix_fmt(width, height)
+        if self._pix_fmt != "yuv420p":
+            _warn_odd_size(width, height)
         self._muxer = VIDEO_FORMATS[self.path.suffix.lower()]
         self._audio_from = Path(audio_from) if audio_from is not None else None
         self._temps: list[Path] = [partial_path(self.path)]
@@ -174,9 +189,8 @@ class VideoWriter:
             self._audio = _plan_audio(self._audio_from, self._muxer, supported) if self._audio_from else []
             # exact timing in the temp too: the remux with audio copies the timestamps it reads back
             self._container.options.update(muxer_options(self._muxer, self.time_base))
-            self._stream = add_h264_stream(self._container, fps, width + self._pad[1], height + self._pad[0],
-                                           crf=crf, preset=preset, time_base=self.time_base,
-                                           deterministic=deterministic)
+            self._stream = add_h264_stream(self._container, fps, width, height, crf=crf, preset=preset,
+                                           time_base=self.time_base, deterministic=deterministic)
         except BaseException:
             self.abort()
             raise
@@ -201,9 +215,7 @@ class VideoWriter:
             pts = round(self._count / (self.fps * self.time_base))
         if self._last_pts is not None and pts <= self._last_pts:
             raise ValueError(f"pts must increase: {pts} after {self._last_pts}")
-        if any(self._pad):
-            frame = cv2.copyMakeBorder(frame, 0, self._pad[0], 0, self._pad[1], cv2.BORDER_REPLICATE)
-        vf = yuv420_frame(frame)
+        vf = yuv_frame(frame, self._pix_fmt)
         vf.pts, vf.time_base = int(pts), self.time_base
         try:
             self._container.mux(self._stream.encode(vf))

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..atomic import atomic_path
-from .encode import FASTSTART, VIDEO_FORMATS, add_h264_stream, output_check, yuv420_frame
+from .encode import FASTSTART, VIDEO_FORMATS, add_h264_stream, output_check, yuv_frame
 
 AUDIO_RATE = 48000
 _ROOTS_HZ = (220.0, 246.94, 196.0, 261.63)  # A3, B3, G3, C4: a different chord after every cut
@@ -122,7 +122,7 @@ def write_clip(
             shot_start = round(index * samples_per_frame)
             shot_len = round((index + shot_frame_count(shot, fps)) * samples_per_frame) - shot_start
             for rgb in render_shot_frames(shot, size, fps):
-                frame = yuv420_frame(rgb)
+                frame = yuv_frame(rgb)
                 frame.pts = index
                 out.mux(video.encode(frame))
                 if audio:

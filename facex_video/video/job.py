@@ -19,12 +19,13 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
+from ..errors import OptionError
 from ..faces.analyze import FaceAnalyzer
 from ..outputs import output_lock
 from ..preview import TaskSheet, save_sheet
 from ..spec import EditSpec, RunConfig
 from .manifest import JobWork, WorkLayout
-from .plan import Chunk, ChunkFaces, JobPlan, Segment, link_tracks, plan_chunks
+from .plan import Chunk, ChunkFaces, JobPlan, Segment, link_tracks, plan_chunks, selected_tracks
 from .shard_stages import analyze_chunk, compose_chunk, concat_chunks, edit_segment
 from .source import Source, open_source
 from .stages import min_track_frames, sample_indices
@@ -133,10 +134,14 @@ def _run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: 
     try:
         _run_stage(runner, work, [("analyze", c) for c in chunks if not work.finished("analyze", c.name)], bar)
         plan = link_tracks([ChunkFaces.load(work.path("analyze", c.name)) for c in chunks], min_track_frames(source))
+        try:
+            edited = selected_tracks(spec.faces, plan.neutral, source.path)
+        except OptionError:
+            shutil.rmtree(work.root, ignore_errors=True)  # a refused request leaves nothing behind
+            raise
         previews = sample_indices(source.frame_count, PREVIEW_FRAMES) if preview is not None else []
         compose = [c for c in chunks if not work.finished("compose", c.name)]
-        selected = {c.index: [s for s in plan.chunk_segments(c.index) if spec.faces is None or s.track in spec.faces]
-                    for c in chunks}
+        selected = {c.index: [s for s in plan.chunk_segments(c.index) if s.track in edited] for c in chunks}
         edits = [("edit", s, plan.neutral[s.track]) for c in compose for s in selected[c.index]
                  if not work.finished("edit", s.name)]
         bar.reset(total=len(edits) + len(compose))
@@ -150,7 +155,7 @@ def _run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: 
     concat_chunks(source, [work.path("compose", c.name) for c in chunks], Path(output))
     if preview is not None:
         _write_preview(preview, spec, source, work, previews)
-    summary = _summary(spec, plan, work, chunks)
+    summary = {**_summary(spec, plan, work, chunks), "edited": edited}
     if not config.keep_work:
         shutil.rmtree(work.root, ignore_errors=True)
     return summary

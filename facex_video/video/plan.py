@@ -10,12 +10,14 @@ pose gains) is continuous across chunk borders.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import partial_path
+from ..errors import OptionError
 from ..faces.detect import box_iou
 from ..faces.types import FaceDetection, TrackedFace
 from ..ford.decompose import NeutralShapes
@@ -129,6 +131,22 @@ class JobPlan:
 
     def chunk_segments(self, chunk: int) -> list[Segment]:
         return [s for s in self.segments if s.chunk == chunk]
+
+
+def selected_tracks(requested: frozenset[int] | set[int] | None, present: Iterable[int],
+                    stream: str | Path) -> list[int]:
+    """The track ids to edit: every present one, or the requested ones, which must all be present. Track
+    ids are known only once the input is analysed, so this runs then, before any edit; an id that is not
+    there fails with the ids there are, rather than editing nothing and reporting success."""
+    present = sorted(set(present))
+    if requested is None:
+        return present
+    missing = sorted(set(requested) - set(present))
+    if missing:
+        there = (f"its face tracks are {', '.join(map(str, present))} (see `facex tracks`)" if present
+                 else "no face was found in it")
+        raise OptionError("--face", f"no track {', '.join(map(str, missing))} in {Path(stream).name}; {there}")
+    return sorted(requested)
 
 
 def _frames_of(cf: ChunkFaces, start: int, stop: int) -> dict[int, dict[int, np.ndarray]]:

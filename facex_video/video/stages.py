@@ -53,8 +53,9 @@ class TrackingResult:
 
 
 def min_track_frames(source: Source) -> int:
-    """Shortest track kept: 0.2 s of video drops one-off false positives; an image keeps its single frame."""
-    return 1 if source.is_image else max(1, round(0.2 * float(source.fps)))
+    """Shortest track kept: 0.2 s of video drops one-off false positives, but never more than the clip
+    holds, so a face seen throughout a clip shorter than 0.2 s (or an image) is kept."""
+    return 1 if source.is_image else max(1, min(round(0.2 * float(source.fps)), source.frame_count))
 
 
 def detect_interval(source: Source) -> int:
