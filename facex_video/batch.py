@@ -231,7 +231,7 @@ def _ray_session(items: list[dict]):
         return
     from .video.runner_ray import ray_session
 
-    with ray_session(next((i["address"] for i in items if i.get("address")), None)):
+    with ray_session(next((i["address"] for i in items if i.get("address")), None), quiet=True):
         yield
 
 

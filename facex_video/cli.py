@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -83,7 +85,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preview", metavar="SHEET.png", help="write a contact sheet of sampled frames (tracks, FORD components, or source | target | result)")
     p.add_argument("--detector-model", metavar="DET.onnx",
                    help="your insightface SCRFD detector (e.g. det_10g.onnx) instead of the shipped MediaPipe one")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars; Ray logs errors only")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -403,7 +405,7 @@ def run_parsed(args: argparse.Namespace) -> int:
         if "computed" in summary:
             shards = (f" ({sum(summary['computed'].values())} shards computed, "
                       f"{sum(summary['skipped'].values())} skipped from an earlier run)")
-        print(f"{args.command}: {len(summary['tracks'])} face track(s) edited -> {args.output}{shards}")
+        print(f"{args.command}: {len(summary['edited'])} face track(s) edited -> {args.output}{shards}")
         return 0
     if args.command == "tracks":
         summary = api.tracks(
@@ -433,18 +435,38 @@ def _log_to_stderr() -> None:
     logger.propagate = False
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so it unwinds like Ctrl-C: runners close, Ray shuts down, the
+    work directory stays for a rerun to resume."""
+
+
+_signalled: list[int] = []  # the signals received; Ray turns an exception raised in its waits into KeyboardInterrupt
+
+
+def _raise_terminated(signum: int, frame) -> None:
+    _signalled.append(signum)
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from .errors import FacexError
 
     _log_to_stderr()
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         return run_parsed(build_parser().parse_args(argv))
     except FacexError as err:
         print(f"facex: error: {err}", file=sys.stderr)
         return err.exit_code
-    except KeyboardInterrupt:
-        print("facex: interrupted; no output was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated) or signal.SIGTERM in _signalled
+        what, status = ("terminated", 128 + signal.SIGTERM) if terminated else ("interrupted", 130)
+        print(f"facex: {what}; no output was written", file=sys.stderr)
+        return status
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

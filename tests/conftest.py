@@ -22,9 +22,10 @@ def ray_address():
     against it, and subprocesses join it through RAY_ADDRESS, as under `ray job submit`."""
     import ray
 
-    ray.init(include_dashboard=False, log_to_driver=False)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    from facex_video.video.runner_ray import ray_session
+
+    with ray_session(None, quiet=True):  # the project's local start: loopback only, no dashboard
+        yield ray.get_runtime_context().gcs_address
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,12 @@ IN_FLIGHT_PER_CPU shards per CPU are submitted at once, so memory stays bounded 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import re
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,22 +33,74 @@ RETRIES = 2  # a task or actor call whose worker dies is run up to twice more
 IN_FLIGHT_PER_CPU = 2
 
 
-def connect(address: str | None) -> bool:
+def connect(address: str | None, quiet: bool = False) -> bool:
     """Join `address`, the cluster of RAY_ADDRESS (what `ray job submit` sets) or the one this process is
-    already in; else start a local one. Returns whether this call started Ray (and must shut it down)."""
+    already in; else start a local one, on loopback only, without a dashboard. Returns whether this call
+    started Ray (and must shut it down). quiet: Ray's own log lines only for errors."""
     if ray.is_initialized():
         return False
-    if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address or "auto", log_to_driver=False)
-        return False
-    ray.init(include_dashboard=False, log_to_driver=False)
+    options = dict(log_to_driver=False, logging_level=logging.ERROR if quiet else logging.WARNING)
+    joining = address or os.environ.get("RAY_ADDRESS")
+    with _keep_sigterm_handler():
+        if joining:
+            with _loopback_only() if _on_loopback(joining) else contextlib.nullcontext():
+                ray.init(address=address or "auto", **options)
+            return False
+        with _loopback_only():
+            ray.init(include_dashboard=False, **options)
     return True
 
 
+def _on_loopback(address: str) -> bool:
+    """Whether a cluster address (host:port) is on this machine's loopback: a driver joining such a head
+    must take 127.0.0.1 as its own node IP too, or Ray never finds the local raylet (measured: it hangs)."""
+    host = address.rsplit(":", 1)[0].strip("[]")
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name, or "auto"
+        return False
+
+
 @contextlib.contextmanager
-def ray_session(address: str | None) -> Iterator[None]:
+def _loopback_only() -> Iterator[None]:
+    """Ray binds its servers to the node's IP, which it takes from the interface that routes outward, even
+    with `_node_ip_address="127.0.0.1"` (ray.init resolves loopback to that IP). Ray's own switch for a
+    laptop-only node makes the node IP 127.0.0.1: the processes the head starts inherit it from the
+    environment, and this process reads it from ray_constants (computed at import, hence set here too).
+    Measured with psutil on Ray 2.60: without it GCS, raylet and workers listen on `::`, the agents on
+    0.0.0.0 and the node IP; with it every socket is on 127.0.0.1."""
+    from ray._private import ray_constants
+
+    saved = os.environ.get(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved[1]
+        if saved[0] is None:
+            os.environ.pop(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR)
+        else:
+            os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = saved[0]
+
+
+@contextlib.contextmanager
+def _keep_sigterm_handler() -> Iterator[None]:
+    """ray.init installs its own SIGTERM handler, which kills the node and exits 1 without a word; keep
+    the caller's (the CLI turns SIGTERM into a clean stop, like Ctrl-C)."""
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    finally:
+        if main and handler is not None:  # None: set outside Python, nothing to restore
+            signal.signal(signal.SIGTERM, handler)
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None, quiet: bool = False) -> Iterator[None]:
     """Connected to Ray for the block (see connect); shut down after if the block started it."""
-    started = connect(address)
+    started = connect(address, quiet)
     try:
         yield
     finally:
@@ -99,16 +154,17 @@ def original(exc: RayError) -> BaseException | str:
 class RayRunner:
     def __init__(self, spec: EditSpec, config: RunConfig, work_root: str):
         self.spec, self.config, self.work_root = spec, config, work_root
-        self.started = connect(config.address)
+        self.started = connect(config.address, quiet=not config.progress)
         self.cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.actors: list = []
+        gpus = ray.cluster_resources().get("GPU", 0)
+        if config.gpus_per_actor > gpus:  # now, before a frame is decoded, not when the edit stage begins
+            self.close()
+            raise ClusterError(f"--gpus-per-actor {config.gpus_per_actor:g} but the Ray cluster has {gpus:g} "
+                               "GPUs; use 0 for CPU actors")
 
     def _actor_pool(self) -> list:
         if not self.actors:
-            gpus = ray.cluster_resources().get("GPU", 0)
-            if self.config.gpus_per_actor > gpus:
-                raise ClusterError(f"--gpus-per-actor {self.config.gpus_per_actor:g} but the Ray cluster has "
-                                   f"{gpus:g} GPUs; use 0 for CPU actors")
             n = self.config.actors or self.cpus
             options = {"num_cpus": 1, "num_gpus": self.config.gpus_per_actor, "max_restarts": RETRIES,
                        "max_task_retries": RETRIES}
