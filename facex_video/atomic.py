@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import OutputError
+from .errors import DiskFullError, OutputError
 
 
 def check_writable_dir(path: str | Path) -> None:
@@ -25,6 +26,28 @@ def check_writable_dir(path: str | Path) -> None:
         raise OutputError(path, f"output folder {parent} is not writable")
 
 
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT)  # a full disk or an exhausted quota
+
+
+def write_failed(dest: str | Path, exc: OSError) -> OutputError:
+    """The one-line error for a write to dest that raised exc: a full disk says so."""
+    if exc.errno in NO_ROOM:
+        return DiskFullError(dest)
+    return OutputError(dest, f"writing failed ({exc.strerror or exc})")
+
+
+@contextlib.contextmanager
+def naming_full_disk(dest: str | Path) -> Iterator[None]:
+    """A write that fails for want of space becomes one DiskFullError naming dest (the OSError of a failed
+    write() names no file, and pyarrow's names none either)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in NO_ROOM:
+            raise
+        raise DiskFullError(dest) from exc
+
+
 def partial_path(dest: Path) -> Path:
     """Hidden temporary beside dest, same extension (muxers and encoders pick the format from it)."""
     return dest.with_name(f".{dest.stem}.partial-{uuid.uuid4().hex[:8]}{dest.suffix}")
@@ -32,13 +55,15 @@ def partial_path(dest: Path) -> Path:
 
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
-    """Yield a temporary path in dest's folder; on success rename it onto dest, on error delete it."""
+    """Yield a temporary path in dest's folder; on success rename it onto dest, on error delete it (a full
+    disk is reported naming dest)."""
     dest = Path(dest)
     check_writable_dir(dest)
     tmp = partial_path(dest)
     try:
-        yield tmp
-        os.replace(tmp, dest)
+        with naming_full_disk(dest):
+            yield tmp
+            os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

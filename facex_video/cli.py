@@ -449,6 +449,7 @@ def _raise_terminated(signum: int, frame) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .atomic import NO_ROOM
     from .errors import FacexError
 
     _log_to_stderr()
@@ -459,6 +460,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FacexError as err:
         print(f"facex: error: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # a full disk at a write no site names (each output's own write names its path)
+        if err.errno not in NO_ROOM:
+            raise
+        print(f"facex: error: {err.filename or 'writing an output'}: no space left on the device", file=sys.stderr)
+        return 2
     except KeyboardInterrupt as stop:
         terminated = isinstance(stop, Terminated) or signal.SIGTERM in _signalled
         what, status = ("terminated", 128 + signal.SIGTERM) if terminated else ("interrupted", 130)

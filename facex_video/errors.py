@@ -35,6 +35,17 @@ class OutputError(FacexError):
         return type(self), (self.path, self.problem)
 
 
+class DiskFullError(OutputError):
+    """No space left on the device (or the quota spent) while writing path; note: what was kept, if anything."""
+
+    def __init__(self, path: str | Path, note: str = ""):
+        self.note = note
+        super().__init__(path, f"no space left on the device{note}")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.note)
+
+
 class OutputBusyError(OutputError):
     """An output another facex run is writing right now (it holds the output's lock); pid: that run's, if known."""
 

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_path, partial_path
+from ..atomic import atomic_path, naming_full_disk, partial_path
 from .representation import FacialRepresentation, Identity, arrow_schema, to_table
 
 ROW_GROUP = 256
@@ -39,22 +39,29 @@ class RepresentationWriter:
 
     def _flush(self) -> None:
         if self._pending:
-            self._writer.write_table(to_table(self._pending, self.schema.field("identity_embedding").type.list_size))
+            table = to_table(self._pending, self.schema.field("identity_embedding").type.list_size)
+            with naming_full_disk(self.path):
+                self._writer.write_table(table)
             self._pending = []
 
     def close(self, identities: dict[int, Identity], final_id: Callable[[int], int | None]) -> int:
         """Finish the file; returns the number of rows written. identities: by provisional track id."""
         try:
             self._flush()
-            self._writer.close()
+            with naming_full_disk(self.path):
+                self._writer.close()
             self.rows = self._rewrite(identities, final_id)
             return self.rows
         finally:
             self._tmp.unlink(missing_ok=True)
 
     def abort(self) -> None:
-        self._writer.close()
-        self._tmp.unlink(missing_ok=True)
+        try:
+            self._writer.close()
+        except OSError:
+            pass  # the disk filled: the temporary is deleted all the same
+        finally:
+            self._tmp.unlink(missing_ok=True)
 
     def _rewrite(self, identities: dict[int, Identity], final_id: Callable[[int], int | None]) -> int:
         written = 0

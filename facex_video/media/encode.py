@@ -21,8 +21,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ..errors import InputError, OutputError
-from ..atomic import partial_path
+from ..atomic import partial_path, write_failed
+from ..errors import InputError
 from ._output import check_output_path
 from .container import open_input
 
@@ -220,7 +220,7 @@ class VideoWriter:
         try:
             self._container.mux(self._stream.encode(vf))
         except OSError as e:  # disk full and the like; the caller's `with` aborts
-            raise OutputError(self.path, f"writing failed ({e.strerror or e})") from e
+            raise write_failed(self.path, e) from e
         self._count += 1
         self._last_pts = int(pts)
 
@@ -241,7 +241,7 @@ class VideoWriter:
             os.replace(self._temps[-1], self.path)
         except OSError as e:
             self.abort()
-            raise OutputError(self.path, f"writing failed ({e.strerror or e})") from e
+            raise write_failed(self.path, e) from e
         except BaseException:
             self.abort()
             raise
@@ -374,6 +374,6 @@ def concat_videos(parts: list[Path], dest: str | Path, *, fps: Fraction, audio_f
         _remux_with_audio(list(parts), Path(audio_from) if audio_from else None, plans, temp, muxer, Fraction(fps))
         os.replace(temp, dest)
     except OSError as e:
-        raise OutputError(dest, f"writing failed ({e.strerror or e})") from e
+        raise write_failed(dest, e) from e
     finally:
         temp.unlink(missing_ok=True)

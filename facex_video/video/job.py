@@ -19,11 +19,11 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from ..errors import OptionError
+from ..errors import DiskFullError, OptionError
 from ..faces.analyze import FaceAnalyzer
 from ..outputs import output_lock
 from ..preview import TaskSheet, save_sheet
-from ..spec import EditSpec, RunConfig
+from ..spec import EditSpec, RunConfig, work_dir_for
 from .manifest import JobWork, WorkLayout
 from .plan import Chunk, ChunkFaces, JobPlan, Segment, link_tracks, plan_chunks, selected_tracks
 from .shard_stages import analyze_chunk, compose_chunk, concat_chunks, edit_segment
@@ -122,7 +122,14 @@ def run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: s
     The output's lock (outputs.py) is held from before the work directory is touched until the end: a second
     run on the same output fails at once naming this one's pid, and never deletes this run's work."""
     with output_lock(output):
-        return _run_job(spec, output, config, preview=preview)
+        try:
+            return _run_job(spec, output, config, preview=preview)
+        except DiskFullError as full:  # the half-written file is gone; the finished shards are worth keeping
+            work = work_dir_for(output)
+            if not work.is_dir():
+                raise
+            raise DiskFullError(full.path, f"; the finished shards in {work} are kept for a rerun to resume "
+                                           "(delete that folder to free their space)") from None
 
 
 def _run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: str | Path | None) -> dict:

@@ -10,13 +10,15 @@ pose gains) is continuous across chunk borders.
 
 from __future__ import annotations
 
+import itertools
+from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import partial_path
+from ..atomic import atomic_path
 from ..errors import OptionError
 from ..faces.detect import box_iou
 from ..faces.types import FaceDetection, TrackedFace
@@ -82,10 +84,8 @@ class ChunkFaces:
             "pose": np.array([f.detection.pose_matrix for f in flat], np.float64).reshape(-1, 4, 4),
             "smoothed": np.array([f.smoothed_landmarks for f in flat], np.float32).reshape(-1, 478, 3),
         }
-        temp = partial_path(path)
-        with open(temp, "wb") as f:
+        with atomic_path(path) as temp, open(temp, "wb") as f:
             np.savez(f, **arrays)
-        temp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> "ChunkFaces":
@@ -180,37 +180,52 @@ def _links(prev: ChunkFaces, cur: ChunkFaces) -> dict[int, int]:
     return links
 
 
-def link_tracks(chunk_faces: list[ChunkFaces], min_track_frames: int) -> JobPlan:
+def link_tracks(chunk_faces: Iterable[ChunkFaces], min_track_frames: int) -> JobPlan:
     """Final tracks across chunks: chunk tracks joined on their overlaps, those shorter than min_track_frames
     (counting output frames) dropped, the rest numbered by first appearance (ties: detection order), as
-    `facex tracks` numbers them; then each track's segments and neutral shape."""
-    chunk_faces = sorted(chunk_faces, key=lambda cf: cf.chunk.index)
-    root: dict[tuple[int, int], tuple[int, int]] = {}  # (chunk, local) -> first (chunk, local) of its track
-    members: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    `facex tracks` numbers them; then each track's segments and neutral shape.
+
+    chunk_faces come in chunk order and are streamed: only the previous chunk's faces are kept (to link the
+    next one), and a track's neutral shape is finished when the track ends, so planning a long clip holds what
+    a short one holds plus a few numbers per segment."""
+    Root = tuple[int, int]  # (chunk, local id) where a track first appears
+    first: dict[Root, int] = {}  # a track's first owned frame
+    owned_count: dict[Root, int] = defaultdict(int)
+    pieces: list[tuple[Root, Segment]] = []  # each track segment, numbered once the kept tracks are known
+    neutral_of: dict[Root, np.ndarray] = {}
+    shapes, shape_ids, new_id = NeutralShapes(), {}, itertools.count()
+    chunks: list[Chunk] = []
+    prev: ChunkFaces | None = None
+    prev_roots: dict[int, Root] = {}  # the previous chunk's local id -> root
+
+    def finish(r: Root) -> None:
+        shape = shapes.finish(shape_ids.pop(r))
+        if owned_count[r] >= min_track_frames:
+            neutral_of[r] = shape
+
     for k, cf in enumerate(chunk_faces):
         c = cf.chunk
+        chunks.append(c)
         owned = _frames_of(cf, c.start, c.stop)
-        links = _links(chunk_faces[k - 1], cf) if k else {}
+        links = _links(prev, cf) if prev is not None else {}
+        roots: dict[int, Root] = {}
         for local in sorted(owned):
-            prev = (k - 1, links[local]) if local in links else None
-            r = root.get(prev, (k, local)) if prev else (k, local)
-            root[(k, local)] = r
-            members.setdefault(r, []).append((k, local))
-    spans = {}
-    for r, ms in members.items():
-        frames = [i for k, local in ms for i in _frames_of(chunk_faces[k], chunk_faces[k].chunk.start,
-                                                           chunk_faces[k].chunk.stop).get(local, {})]
-        spans[r] = (min(frames), len(frames))
-    kept = sorted((r for r in members if spans[r][1] >= min_track_frames), key=lambda r: (spans[r][0], r))
+            r = prev_roots.get(links[local], (k, local)) if local in links else (k, local)
+            roots[local] = r
+            frames = sorted(owned[local])
+            first.setdefault(r, frames[0])
+            owned_count[r] += len(frames)
+            pieces.append((r, Segment(-1, k, local, frames[0], frames[-1] + 1, c.lead_start)))
+            if r not in shape_ids:
+                shape_ids[r] = next(new_id)
+            for face in cf.track(local, frames[0], frames[-1] + 1):
+                shapes.offer(shape_ids[r], canonical_landmarks(face.smoothed_landmarks), face.detection.blendshapes)
+        for r in set(prev_roots.values()) - set(roots.values()):  # tracks that ended with the previous chunk
+            finish(r)
+        prev, prev_roots = cf, roots
+    for r in set(prev_roots.values()):
+        finish(r)
+    kept = sorted(neutral_of, key=lambda r: (first[r], r))
     final = {r: n for n, r in enumerate(kept)}
-    segments, shapes = [], NeutralShapes()
-    for r in kept:
-        for k, local in members[r]:
-            c = chunk_faces[k].chunk
-            owned = sorted(_frames_of(chunk_faces[k], c.start, c.stop)[local])
-            segments.append(Segment(final[r], k, local, owned[0], owned[-1] + 1, c.lead_start))
-            for face in chunk_faces[k].track(local, owned[0], owned[-1] + 1):
-                shapes.offer(final[r], canonical_landmarks(face.smoothed_landmarks), face.detection.blendshapes)
-    neutral = {final[r]: shapes.finish(final[r]) for r in kept}
-    segments.sort(key=lambda s: (s.chunk, s.track))
-    return JobPlan([cf.chunk for cf in chunk_faces], segments, neutral)
+    segments = sorted((replace(s, track=final[r]) for r, s in pieces if r in final), key=lambda s: (s.chunk, s.track))
+    return JobPlan(chunks, segments, {final[r]: neutral_of[r] for r in kept})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..errors import InputError, ShardError
+from ..errors import InputError, OutputError, ShardError
 from ..spec import EditSpec, RunConfig
 from .job import ShardWorker, Work, shard_frames
 
@@ -19,8 +19,8 @@ class InlineRunner:
             kind, what = item[0], item[1]
             try:
                 value = getattr(self.worker, kind)(*item[1:])
-            except InputError:
-                raise  # the input itself is bad (e.g. a frame that does not decode): the user's one line
+            except (InputError, OutputError):
+                raise  # the input is bad (a frame that does not decode) or the disk full: the user's one line
             except Exception as exc:
                 raise ShardError(f"{kind}/{what.name}", shard_frames(item), exc) from exc
             yield kind, what.name, value

@@ -23,7 +23,7 @@ from pathlib import Path
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from ..errors import ClusterError, InputError, ShardError
+from ..errors import ClusterError, InputError, OutputError, ShardError
 from ..spec import EditSpec, RunConfig
 from .job import ShardWorker, Work, shard_frames
 
@@ -196,7 +196,7 @@ class RayRunner:
                     value = ray.get(ref)
                 except RayError as exc:  # the shard's code raised, or its worker died more often than RETRIES
                     cause = original(exc)
-                    if isinstance(cause, InputError):  # the input itself is bad: the user's one line
+                    if isinstance(cause, (InputError, OutputError)):  # a bad input, a full disk: the user's line
                         raise cause from None
                     raise ShardError(f"{item[0]}/{item[1].name}", shard_frames(item), cause) from None
                 if actor is not None:
