@@ -1,5 +1,5 @@
 """What the benchmarks share: the baseline every video tool pays, test clips, run sizes, peak memory of a
-command, and a clock that splits a run's time into stages.
+command over all its processes, and a clock that splits a run's time into stages.
 
 Every benchmark module exposes `run(mode: str) -> dict` (mode one of MODES) returning a Result (see
 run_all.py); its `main()` prints the same numbers for a person at a terminal.
@@ -7,9 +7,11 @@ run_all.py); its `main()` prints the same numbers for a person at a terminal.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import psutil
 
 from facex_video.media.synth import Shot, write_clip
 
@@ -82,24 +85,70 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-# runs the facex CLI, then reports the process's own peak resident memory (VmHWM): rusage's ru_maxrss would
-# carry over the high-water mark of the benchmark process that forked it
-_MEASURED_CLI = """
-import sys
-from facex_video.cli import main
-code = main(sys.argv[1:])
-peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
-print(peak.split()[1], file=sys.stderr)
-sys.exit(code)
-"""
+# a `facex ...` command line in a fresh interpreter
+_FACEX_CLI = "import sys; from facex_video.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
-def peak_rss_mb(facex_args: list[str]) -> float:
-    """Peak resident memory (MiB) of one `facex ...` command run to completion in its own process."""
-    proc = subprocess.run([sys.executable, "-c", _MEASURED_CLI, *facex_args], capture_output=True, text=True)
+@dataclass(frozen=True)
+class PeakMemory:
+    """Peak memory of a command summed over its process and every process it started (Ray's gcs_server,
+    raylet, agents and workers included), sampled every `interval` seconds.
+
+    rss_mb: the peak of the summed resident sets (pages shared between processes, libraries and Ray's object
+    store, count once per process: what the processes hold to the OS). pss_mb: the peak of the summed
+    proportional sets (each shared page split among its sharers: what the machine as a whole spends; it
+    falls when unrelated processes map the same libraries, so compare it between runs on a quiet machine).
+    processes: how many processes were counted over the run."""
+
+    rss_mb: float
+    pss_mb: float
+    processes: int
+
+
+def _sample(tracked: dict[int, psutil.Process]) -> tuple[int, int]:
+    """Add every descendant of a tracked process to `tracked` (one scan of the process table, so a process
+    reparented to init after its parent exited stays counted), then return the summed (RSS, PSS) in bytes."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for proc in psutil.process_iter(["ppid"]):
+        children[proc.info["ppid"]].append(proc.pid)
+    frontier = [pid for pid, proc in tracked.items() if proc.is_running()]  # not a reused pid's children
+    while frontier:
+        for pid in children.get(frontier.pop(), []):
+            if pid not in tracked:
+                with contextlib.suppress(psutil.Error):
+                    tracked[pid] = psutil.Process(pid)
+                    frontier.append(pid)
+    rss = pss = 0
+    for proc in tracked.values():
+        with contextlib.suppress(psutil.Error):  # gone, or a zombie awaiting its parent
+            if proc.is_running():  # and not a new process that reused the pid
+                info = proc.memory_full_info()
+                rss, pss = rss + info.rss, pss + info.pss
+    return rss, pss
+
+
+def peak_memory(command: list[str], interval: float = 0.2) -> PeakMemory:
+    """Run `command` to completion and measure its peak memory over all its processes (see PeakMemory).
+    A process that starts, peaks and exits between two samples is missed: `interval` bounds what is seen."""
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    tracked = {proc.pid: psutil.Process(proc.pid)}
+    peak_rss = peak_pss = 0
+    stderr: list[str] = []
+    reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
+    reader.start()  # a full stderr pipe would stall the command
+    while proc.poll() is None:
+        rss, pss = _sample(tracked)
+        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+        time.sleep(interval)
+    reader.join()
     if proc.returncode != 0:
-        raise RuntimeError(f"facex {' '.join(facex_args)} failed: {proc.stderr[-500:]}")
-    return int(proc.stderr.split()[-1]) / 1024  # kB
+        raise RuntimeError(f"{' '.join(command)} failed: {''.join(stderr)[-500:]}")
+    return PeakMemory(peak_rss / 2**20, peak_pss / 2**20, len(tracked))
+
+
+def facex_peak_memory(facex_args: list[str]) -> PeakMemory:
+    """peak_memory of one `facex ...` command run to completion in a fresh process."""
+    return peak_memory([sys.executable, "-c", _FACEX_CLI, *facex_args])
 
 
 class StageClock:

@@ -140,7 +140,7 @@ def _run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: 
     bar = tqdm(total=len(chunks), unit="shard", desc=f"{spec.task} analyze", disable=not config.progress)
     try:
         _run_stage(runner, work, [("analyze", c) for c in chunks if not work.finished("analyze", c.name)], bar)
-        plan = link_tracks([ChunkFaces.load(work.path("analyze", c.name)) for c in chunks], min_track_frames(source))
+        plan = link_tracks((ChunkFaces.load(work.path("analyze", c.name)) for c in chunks), min_track_frames(source))
         try:
             edited = selected_tracks(spec.faces, plan.neutral, source.path)
         except OptionError:

@@ -12,13 +12,15 @@ shared by every node of a cluster), so memory stays bounded however long the vid
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from ..atomic import partial_path
+from ..atomic import atomic_path, naming_full_disk, partial_path
 from ..faces.analyze import FaceAnalyzer
 from ..media import VideoWriter
 from ..media.encode import concat_videos
@@ -43,49 +45,108 @@ def analyze_chunk(source: Source, chunk: Chunk, analyzer: FaceAnalyzer, dest: Pa
     return sum(len(f) for f in faces.values())
 
 
+_READ_HEADER = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+class _RowFile:
+    """One .npy file of a segment, read or written a row (one face of one frame) at a time through plain
+    file I/O: rows pass through the page cache, never into this process's resident memory as a memory map's
+    touched pages do (a segment of a 4 s chunk is ~90 MB of crops and alphas per face at 25 fps)."""
+
+    def __init__(self, file: BinaryIO, shape: tuple[int, ...], dtype: np.dtype):
+        self.file, self.shape, self.dtype = file, shape, dtype
+        self.offset = file.tell()
+        self.row_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        self.written = 0
+
+    @classmethod
+    def create(cls, path: Path, count: int, like: np.ndarray) -> _RowFile:
+        """A new file for `count` rows shaped and typed like `like`."""
+        file = open(path, "wb")  # noqa: SIM115 (kept open while rows are appended; closed by close())
+        np.lib.format.write_array_header_2_0(file, {"descr": np.lib.format.dtype_to_descr(like.dtype),
+                                                    "fortran_order": False, "shape": (count, *like.shape)})
+        return cls(file, like.shape, like.dtype)
+
+    @classmethod
+    def open(cls, path: Path) -> _RowFile:
+        file = open(path, "rb")  # noqa: SIM115 (kept open while rows are read; closed by close())
+        shape, _, dtype = _READ_HEADER[np.lib.format.read_magic(file)](file)
+        return cls(file, shape[1:], dtype)
+
+    def append(self, row: np.ndarray) -> None:
+        self.file.write(np.ascontiguousarray(row, self.dtype).tobytes())
+        self.written += 1
+
+    def read(self, k: int) -> np.ndarray:
+        self.file.seek(self.offset + k * self.row_bytes)
+        return np.frombuffer(self.file.read(self.row_bytes), self.dtype).reshape(self.shape)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _kept_count(faces: ChunkFaces, segment: Segment) -> int:
+    """How many output frames of the segment hold its face: the rows edit_segment writes."""
+    return sum(any(f.track_id == segment.local_id for f in faces.faces.get(i, []))
+               for i in range(segment.start, segment.stop))
+
+
 def edit_segment(task: TaskSpec, source: Source, faces: ChunkFaces, segment: Segment, neutral: np.ndarray,
                  analyzer: FaceAnalyzer, dest: Path) -> int:
     """Render one track segment in frame order (the lead frames warm the track's state and are not kept);
-    writes the folder dest with one .npy per SEGMENT_FILES. Returns the number of frames kept."""
+    writes the folder dest with one .npy per SEGMENT_FILES, each face appended as it is rendered (memory
+    holds one face, not the segment). Returns the number of frames kept."""
     state = TrackState(segment.track, seed=segment.track)
     canvas_still = task.stills.get(task.components["background"])
-    kept: list[tuple[int, EditedFace]] = []
-    for index, rgb, pts in source.frames(start=segment.lead_start, stop=segment.stop):
-        face = next((f for f in faces.faces.get(index, []) if f.track_id == segment.local_id), None)
-        if face is None:
-            continue
-        edited = edit_face(task, source, rgb, pts, face, final=segment.track, neutral=neutral, state=state,
-                           analyzer=analyzer, canvas_rgb=canvas_still.rgb if canvas_still is not None else rgb)
-        if index >= segment.start:
-            kept.append((index, edited))
+    count = _kept_count(faces, segment)
     temp = partial_path(dest)
     temp.mkdir(parents=True)
+    files: dict[str, _RowFile] = {}
     try:
-        arrays = {"frames": np.array([i for i, _ in kept], np.int64),
-                  "crops": np.stack([e.crop for _, e in kept]),
-                  "alphas": np.stack([e.alpha for _, e in kept]).astype(np.float32),
-                  "transforms": np.stack([e.transform for _, e in kept]).astype(np.float64)}
-        for name in SEGMENT_FILES:
-            np.save(temp / f"{name}.npy", arrays[name])
-        temp.replace(dest)
+        with naming_full_disk(dest):  # a full disk names the segment, not a bare errno
+            for index, rgb, pts in source.frames(start=segment.lead_start, stop=segment.stop):
+                face = next((f for f in faces.faces.get(index, []) if f.track_id == segment.local_id), None)
+                if face is None:
+                    continue
+                edited = edit_face(task, source, rgb, pts, face, final=segment.track, neutral=neutral, state=state,
+                                   analyzer=analyzer, canvas_rgb=canvas_still.rgb if canvas_still is not None else rgb)
+                if index >= segment.start:
+                    row = {"frames": np.int64(index), "crops": edited.crop, "alphas": edited.alpha.astype(np.float32),
+                           "transforms": edited.transform.astype(np.float64)}
+                    for name in SEGMENT_FILES:
+                        if name not in files:  # created on the first face: its arrays give the row shapes
+                            files[name] = _RowFile.create(temp / f"{name}.npy", count, np.asarray(row[name]))
+                        files[name].append(row[name])
+            if len(files) != len(SEGMENT_FILES) or any(f.written != count for f in files.values()):
+                raise RuntimeError(f"segment {segment.name}: expected {count} edited frames")  # the headers say so
+            for f in files.values():
+                f.close()
+            temp.replace(dest)
     except BaseException:
+        for f in files.values():
+            with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
+                f.close()
         shutil.rmtree(temp, ignore_errors=True)
         raise
-    return len(kept)
+    return count
 
 
 class _SegmentReader:
-    """One finished segment, memory-mapped: pages in only the crops of the frame being composed."""
+    """One finished segment: reads only the crop of the frame being composed, from the file."""
 
     def __init__(self, folder: Path):
-        self.arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in SEGMENT_FILES}
-        self.row = {int(i): k for k, i in enumerate(self.arrays["frames"])}
+        self.files = {name: _RowFile.open(folder / f"{name}.npy") for name in SEGMENT_FILES if name != "frames"}
+        self.row = {int(i): k for k, i in enumerate(np.load(folder / "frames.npy"))}
 
     def paste(self, index: int, frame: np.ndarray) -> None:
         k = self.row.get(index)
         if k is not None:
-            a = self.arrays
-            EditedFace(np.asarray(a["crops"][k]), np.asarray(a["alphas"][k]), np.asarray(a["transforms"][k])).paste(frame)
+            f = self.files
+            EditedFace(f["crops"].read(k), f["alphas"].read(k), f["transforms"].read(k)).paste(frame)
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
 
 
 def compose_chunk(source: Source, chunk: Chunk, segments: list[Path], dest: Path, *, canvas: np.ndarray | None,
@@ -98,6 +159,15 @@ def compose_chunk(source: Source, chunk: Chunk, segments: list[Path], dest: Path
     pixels the job made, comparable across runners and reruns even though x264 itself does not always give
     the same bitstream for the same frames (measured: single-threaded, 3 different files in 4 encodes)."""
     readers = [_SegmentReader(p) for p in segments]
+    try:
+        return _compose(source, chunk, readers, dest, canvas=canvas, crf=crf, preset=preset, previews=previews)
+    finally:
+        for reader in readers:
+            reader.close()
+
+
+def _compose(source: Source, chunk: Chunk, readers: list[_SegmentReader], dest: Path, *,
+             canvas: np.ndarray | None, crf: int, preset: str, previews: dict[int, Path] | None) -> list[str]:
     height, width = canvas.shape[:2] if canvas is not None else (source.height, source.width)
     info = source.video
     digests = []
@@ -110,10 +180,8 @@ def compose_chunk(source: Source, chunk: Chunk, segments: list[Path], dest: Path
             writer.write(out, pts=pts)
             digests.append(hashlib.blake2b(out.tobytes(), digest_size=16).hexdigest())
             if previews and index in previews:
-                temp = partial_path(previews[index])
-                with open(temp, "wb") as f:
+                with atomic_path(previews[index]) as temp, open(temp, "wb") as f:
                     np.savez(f, before=rgb, after=out)
-                temp.replace(previews[index])
     return digests
 
 
