@@ -5,14 +5,14 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 OUT     ?= demo-out
 
-.PHONY: install models demo test cluster-demo docs clean
+.PHONY: install models demo test test-fast lint cluster-demo docs clean
 
 $(BIN)/python:
 	$(shell command -v $(PY) >/dev/null 2>&1 && echo $(PY) || echo python3) -m venv $(VENV)
 
 # The pinned dependencies first, then mediapipe/insightface without theirs (a second OpenCV).
 $(STAMP): $(BIN)/python pyproject.toml requirements-nodeps.txt
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,lint]'
 	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m facex_video.envcheck
 	touch $(STAMP)
@@ -29,6 +29,15 @@ demo: models
 test: models
 	$(BIN)/python -m pytest -q
 	$(MAKE) cluster-demo
+
+# the fast tier, for every edit: no Ray, no encodings matrix, nothing marked slow (`make test` runs everything)
+test-fast: models
+	$(BIN)/python -m pytest -q -m "not slow and not ray and not conformance"
+
+# ruff (style, import order, likely bugs) over the tree, mypy over the package; .ci/run runs it before the tests
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # a local Ray head on 127.0.0.1, jobs/reenact.py submitted with `ray job submit`, output checked, head stopped
 cluster-demo: models

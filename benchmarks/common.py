@@ -42,7 +42,8 @@ class Sizes:
 
 
 SIZES = {
-    "full": Sizes(10.0, 25, (1280, 720), ((640, 360), (1280, 720), (1920, 1080)), (1, 2, 3, 4), (5.0, 10.0, 20.0, 40.0)),
+    "full": Sizes(10.0, 25, (1280, 720), ((640, 360), (1280, 720), (1920, 1080)), (1, 2, 3, 4),
+                  (5.0, 10.0, 20.0, 40.0)),
     "quick": Sizes(2.0, 12, (1280, 720), ((480, 270), (960, 540), (1280, 720)), (1, 2, 4), (2.0, 4.0, 8.0)),
     "tiny": Sizes(0.5, 8, (320, 180), ((320, 180), (480, 270)), (1, 2), (0.5, 1.0)),
 }
@@ -190,7 +191,7 @@ class StageClock:
         self._restore.append((owner, attr, original))
         setattr(owner, attr, wrapper)
 
-    def __enter__(self) -> "StageClock":
+    def __enter__(self) -> StageClock:
         return self
 
     def __exit__(self, *exc) -> None:

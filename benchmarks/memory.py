@@ -63,7 +63,8 @@ def run(mode: str = "full") -> dict:
                   f"raylet, agents, workers and edit actors: up to {processes} processes), sampled every 0.2 s, "
                   f"on the demo clip (six faces, a cut, two portraits) stretched to each length, {size[0]}x{size[1]} "
                   f"at {s.fps} fps. RSS counts a page shared by several processes (libraries, Ray's object store) "
-                  "once per process; PSS splits it among them (and with any other process on the machine). Most of it is the models and libraries; what "
+                  "once per process; PSS splits it among them (and with any other process on the machine). "
+                  "Most of it is the models and libraries; what "
                   "matters is how much it grows with the clip (issue 12 asks at most 1.15x from 10 s to 60 s)."),
         "tables": [_table("peak resident memory, summed RSS (MiB)", lengths, rss),
                    _table("peak proportional memory, summed PSS (MiB)", lengths, pss)],

@@ -13,6 +13,7 @@ whole and in the sharded job's 4 s chunks.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import tempfile
 import time
@@ -82,7 +83,7 @@ def decode_cost(src: Path, chunk_frames: int) -> dict[str, float]:
     for name, fn in paths:
         for key, windows in (("whole", [(0, n)]), ("chunked", chunks)):
             forget_scans()  # each read pays for its own index, as a fresh worker process does
-            out[f"{name}_{key}_s"] = timed(lambda: fn(src, windows))
+            out[f"{name}_{key}_s"] = timed(functools.partial(fn, src, windows))
     return out
 
 
@@ -96,7 +97,8 @@ def measure(seconds: float, size: tuple[int, int], fps: int, *, crf: int = 16, p
         summary = {}
         full = timed(lambda: summary.update(api.passthrough(src, tmp / "pass.mp4", crf=crf, preset=preset,
                                                             progress=False)))
-        out = {"frames": summary["frame_count"], "tracks": len(summary["tracks"]), "bare_s": bare, "passthrough_s": full}
+        out = {"frames": summary["frame_count"], "tracks": len(summary["tracks"]), "bare_s": bare,
+               "passthrough_s": full}
         if analysis:
             out["ms_tracked"], out["ms_full"], out["face_frames"] = analysis_ms_per_face(src)
             out["decode"] = decode_cost(src, round(CHUNK_SECONDS * fps))
@@ -121,7 +123,8 @@ def run(mode: str = "full") -> dict:
             "columns": ["measure", "value"],
             "rows": [
                 ["bare PyAV decode + encode", f"{main['bare_s']:.2f} s ({main['frames'] / main['bare_s']:.1f} fps)"],
-                ["facex passthrough", f"{main['passthrough_s']:.2f} s ({main['frames'] / main['passthrough_s']:.1f} fps)"],
+                ["facex passthrough",
+                 f"{main['passthrough_s']:.2f} s ({main['frames'] / main['passthrough_s']:.1f} fps)"],
                 ["**ratio passthrough / bare**", f"**{main['passthrough_s'] / main['bare_s']:.2f}x**"],
                 ["face analysis as tracked", f"{main['ms_tracked']:.1f} ms per face per frame"],
                 ["face analysis, detector on every frame", f"{main['ms_full']:.1f} ms per face per frame"],

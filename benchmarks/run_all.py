@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -66,7 +66,7 @@ def machine() -> dict[str, str]:
         "OS": platform.platform(),
         "Python / numpy / torch": f"{platform.python_version()} / {numpy.__version__} / {torch.__version__}",
         "facex commit": commit,
-        "date (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "date (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
     }
 
 

@@ -10,6 +10,7 @@ tracking passes, FORD, assembly, rendering and compositing) and the time of each
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def run(mode: str = "full") -> dict:
         res = []
         for i, size in enumerate(s.resolutions):
             c = clip(tmp / f"res{i}.mp4", demo_shots()[1:], s.seconds, size, s.fps)
-            res.append((timed(lambda: bare_decode_encode(c, tmp / "bare_res.mp4")),
+            res.append((timed(functools.partial(bare_decode_encode, c, tmp / "bare_res.mp4")),
                         swap_clip(c, source, tmp / "swap_res.mp4")))
         faces = []
         for k in s.faces:
@@ -118,7 +119,8 @@ def run(mode: str = "full") -> dict:
                 ["bare PyAV decode + encode", f"{bare:.2f} s"],
                 ["geometric swap", f"{total:.2f} s"],
                 ["**ratio swap / bare**", f"**{total / bare:.1f}x**"],
-                ["swap, whole run per frame (model loading and both passes included)", f"{1000 * total / frames:.0f} ms"],
+                ["swap, whole run per frame (model loading and both passes included)",
+                 f"{1000 * total / frames:.0f} ms"],
             ],
         }, {
             "title": "time per stage",
@@ -127,7 +129,8 @@ def run(mode: str = "full") -> dict:
         }, {
             "title": "against frame size (one face per frame)",
             "columns": ["size", "bare fps", "swap fps", "ratio"],
-            "rows": [[lab, f"{frames / b:.1f}", f"{frames / sw:.2f}", f"{sw / b:.1f}x"] for lab, (b, sw) in zip(labels, res)],
+            "rows": [[lab, f"{frames / b:.1f}", f"{frames / sw:.2f}", f"{sw / b:.1f}x"]
+                     for lab, (b, sw) in zip(labels, res, strict=True)],
         }, {
             "title": "against the number of faces",
             "columns": ["faces per frame", "swap fps", "ms per face per frame"],

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from .atomic import check_writable_dir, write_text_atomic
 from .errors import InputError, OptionError, OutputError
@@ -21,11 +22,22 @@ from .video.stages import TrackingResult, passthrough_frame, sample_indices, tra
 if TYPE_CHECKING:
     from .ford.identity import IdentityEncoder
     from .fors.assemble import Edits
-    from .spec import EditSpec, RunConfig
     from .render.facex import FaceXOptions
+    from .spec import EditSpec, RunConfig
 
 
-def check_outputs(inputs: dict[str, str | Path | None], output: str | Path,
+@overload
+def _absolute(path: str | Path) -> str: ...
+@overload
+def _absolute(path: None) -> None: ...
+@overload
+def _absolute(path: str | Path | None) -> str | None: ...
+def _absolute(path: str | Path | None) -> str | None:
+    """A path as the workers get it: absolute, so a Ray worker in another directory finds it."""
+    return str(Path(path).absolute()) if path is not None else None
+
+
+def check_outputs(inputs: Mapping[str, str | Path | None], output: str | Path,
                   preview: str | Path | None = None) -> None:
     """Before any work: no output (-o, --preview) is a folder (one that exists, or a path ending in a
     separator, as `-o results/` means one), one of the command's inputs (role -> path), or the other output."""
@@ -66,7 +78,7 @@ def tracks(
                 sheet.offer(frame.index, frame.rgb, frame.faces, frame.cut)
         summary = track_summary(result)
         write_text_atomic(output, json.dumps(summary, indent=1))
-        if sheet:
+        if sheet is not None and preview is not None:  # a sheet exists only for a preview
             save_sheet(preview, sheet.render(result.final_id))
     return summary
 
@@ -96,13 +108,13 @@ def passthrough(
     result = TrackingResult(source)
     with output_lock(output), FaceAnalyzer(detector_model=detector_model) as analyzer:
         frames = track_frames(source, analyzer, result, progress=progress, desc="passthrough")
-        if source.is_image:
+        info = source.video
+        if info is None:  # a still image
             for frame in frames:
                 write_image(output, passthrough_frame(frame))
                 if sheet:
                     sheet.offer(frame.index, frame.rgb, frame.faces, frame.cut)
         else:
-            info = source.video
             with VideoWriter(
                 output, fps=info.fps, width=info.width, height=info.height, crf=crf, preset=preset,
                 time_base=info.time_base, audio_from=source.path,
@@ -111,7 +123,7 @@ def passthrough(
                     writer.write(passthrough_frame(frame), pts=frame.pts)
                     if sheet:
                         sheet.offer(frame.index, frame.rgb, frame.faces, frame.cut)
-        if sheet:
+        if sheet is not None and preview is not None:  # a sheet exists only for a preview
             save_sheet(preview, sheet.render(result.final_id))
     return track_summary(result)
 
@@ -121,10 +133,11 @@ class AnalysisModels:
     """The models `analyze` needs, loaded once and reused across inputs (e.g. by a Ray actor)."""
 
     analyzer: FaceAnalyzer
-    encoder: "IdentityEncoder"
+    encoder: IdentityEncoder
 
     @classmethod
-    def load(cls, *, identity_model: str | Path | None = None, detector_model: str | Path | None = None):
+    def load(cls, *, identity_model: str | Path | None = None,
+             detector_model: str | Path | None = None) -> AnalysisModels:
         from .ford.identity import load_identity_encoder
 
         encoder = load_identity_encoder(identity_model)  # first: a wrong file fails before MediaPipe loads
@@ -162,7 +175,7 @@ def analyze(
         sheet = FordSheet(set(sample_indices(source.frame_count, 9)),
                           thumb_width=min(source.width, 1280) if source.is_image else 512)
     own = models is None
-    if own:
+    if models is None:
         models = AnalysisModels.load(identity_model=identity_model, detector_model=detector_model)
 
     def collect(frame, reps) -> None:
@@ -175,7 +188,7 @@ def analyze(
             writer = RepresentationWriter(output, decomposer.embedding_dim)
             result = analyze_frames(source, models.analyzer, decomposer, writer, with_crops=with_crops,
                                     progress=progress, on_frame=collect)
-            if sheet:
+            if sheet and preview is not None:  # a sheet exists only for a preview
                 save_sheet(preview, sheet.render(result.final_id))
     finally:
         if own:
@@ -193,20 +206,20 @@ def run_task(
     target: str | Path | None = None,
     driving: str | Path | None = None,
     take: dict[str, str] | None = None,
-    edits: "Edits | None" = None,
+    edits: Edits | None = None,
     faces: set[int] | None = None,
     inpaint_region: str | None = None,
     inpaint_mask: str | Path | None = None,
     backend: str = "geometric",
     swapper_model: str | Path | None = None,
-    facex: "FaceXOptions | None" = None,
+    facex: FaceXOptions | None = None,
     identity_model: str | Path | None = None,
     detector_model: str | Path | None = None,
     preview: str | Path | None = None,
     crf: int = 16,
     preset: str = "medium",
     progress: bool = True,
-    run: "RunConfig | None" = None,
+    run: RunConfig | None = None,
 ) -> dict:
     """Any FaceX task (fors/tasks.py) on an image or video: the footage is `target` (or `driving` for
     reenact), the other inputs are still faces; writes `output` atomically. A video runs as the sharded
@@ -270,7 +283,7 @@ def edit_spec(
     task: str, output: str | Path, *, source=None, target=None, driving=None, take=None, edits=None, faces=None,
     inpaint_region=None, inpaint_mask=None, backend="geometric", swapper_model=None, facex=None, identity_model=None,
     detector_model=None, preview=None, analyzer: SharedAnalyzer | None = None,
-) -> "EditSpec":
+) -> EditSpec:
     """Check a task request before any work (OutputError/InputError/OptionError/ModelError naming what is
     wrong) and describe it: the outputs are not inputs, options in range, every input readable, every still
     image holding a face, every model file loadable. analyzer: shared with the caller (else one is made)."""
@@ -339,11 +352,10 @@ def edit_spec(
 
         load_identity_encoder(identity_model)
     _check_still_faces(task, {labels[r]: p for r, p in stills.items()}, detector_model, analyzer)
-    as_str = (lambda p: str(Path(p).absolute()) if p is not None else None)
-    return EditSpec(task, as_str(stream_path), {r: as_str(p) for r, p in stills.items()}, components, edits=edits,
+    return EditSpec(task, _absolute(stream_path), {r: _absolute(p) for r, p in stills.items()}, components, edits=edits,
                     faces=frozenset(faces) if faces is not None else None, inpaint_region=inpaint_region,
-                    inpaint_mask=as_str(inpaint_mask), backend=backend, swapper_model=as_str(swapper_model),
-                    identity_model=as_str(identity_model), detector_model=as_str(detector_model), facex=facex)
+                    inpaint_mask=_absolute(inpaint_mask), backend=backend, swapper_model=_absolute(swapper_model),
+                    identity_model=_absolute(identity_model), detector_model=_absolute(detector_model), facex=facex)
 
 
 def _check_mask(mask: str | Path, stream: Source) -> None:
@@ -379,7 +391,7 @@ def _check_still_faces(task: str, stills: dict[str, str], detector_model, analyz
             shared.close()
 
 
-def _run_image_task(spec: "EditSpec", output: str | Path, *, preview: str | Path | None, progress: bool,
+def _run_image_task(spec: EditSpec, output: str | Path, *, preview: str | Path | None, progress: bool,
                     analyzer: FaceAnalyzer | None = None) -> dict:
     """One image through the in-process two passes of video/edit.py."""
     from .video.edit import build_task, edit_frames, plan_tracks
@@ -397,14 +409,14 @@ def _run_image_task(spec: "EditSpec", output: str | Path, *, preview: str | Path
         frames = edit_frames(task, stream, analyzer, plan, progress=progress)
         if sheet is not None:
             frames = _sampled(frames, sheet)
-        for frame, result in frames:
+        for _, result in frames:
             write_image(output, result)
-    if sheet is not None:
+    if sheet is not None and preview is not None:  # a sheet exists only for a preview
         save_sheet(preview, sheet.render({role: face.rgb for role, face in task.stills.items()}, task.stream_role))
     return {"task": spec.task, "tracks": sorted(present), "edited": edited}
 
 
-def _sampled(frames, sheet: "TaskSheet"):
+def _sampled(frames, sheet: TaskSheet):
     """Pass (frame, result) pairs through, keeping the sampled ones for the preview sheet."""
     for frame, result in frames:
         sheet.offer(frame.index, frame.rgb, result)

@@ -62,7 +62,8 @@ OUTPUT_KEYS = ("output", "preview")
 
 
 def _kind(value: object) -> str:
-    return {list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+    kinds: dict[type, str] = {list: "a list", dict: "a mapping"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def load_items(path: Path, *, output_root: str | Path | None = None) -> list[dict]:
@@ -92,7 +93,9 @@ def load_items(path: Path, *, output_root: str | Path | None = None) -> list[dic
     real_root = os.path.realpath(root)
     defaults = {k: v for k, v in doc.items() if k != "items"}
     parser = build_parser()
-    items, names, written = [], {}, {}
+    items: list[dict] = []
+    names: dict[str, int] = {}  # item name -> item number
+    written: dict[str, str] = {}  # real output path -> which item's which output
     for n, raw in enumerate(doc["items"], start=1):
         if not isinstance(raw, dict):
             raise InputError(path, f"item {n}: expected a mapping of options, got {_kind(raw)}")

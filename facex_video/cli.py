@@ -82,7 +82,9 @@ def _track_id(text: str) -> int:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preview", metavar="SHEET.png", help="write a contact sheet of sampled frames (tracks, FORD components, or source | target | result)")
+    p.add_argument("--preview", metavar="SHEET.png",
+                   help="write a contact sheet of sampled frames (tracks, FORD components, or source | target | "
+                        "result)")
     p.add_argument("--detector-model", metavar="DET.onnx",
                    help="your insightface SCRFD detector (e.g. det_10g.onnx) instead of the shipped MediaPipe one")
     p.add_argument("--quiet", action="store_true", help="no progress bars; Ray logs errors only")
@@ -265,12 +267,14 @@ def _add_runner(p: argparse.ArgumentParser) -> None:
                    help=f"lead each chunk is analysed from, to link its tracks with the previous chunk's, 0 or "
                         f"more (default {RunConfig.overlap_seconds})")
     g.add_argument("--fresh", action="store_true", help="ignore the finished shards of an earlier run and start over")
-    g.add_argument("--keep-work", action="store_true", help="keep the work directory (.OUTPUT.facex-work) after success")
+    g.add_argument("--keep-work", action="store_true",
+                   help="keep the work directory (.OUTPUT.facex-work) after success")
 
 
 def _add_facex(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("--backend facex (the diffusion renderer)")
-    g.add_argument("--base-model", metavar="PATH", help="Stable Diffusion 1.5: a diffusers folder or one .safetensors file")
+    g.add_argument("--base-model", metavar="PATH",
+                   help="Stable Diffusion 1.5: a diffusers folder or one .safetensors file")
     g.add_argument("--facex-checkpoint", metavar="PATH", help="a FaceX checkpoint folder (written by jobs/train.py)")
     g.add_argument("--steps", type=positive_int, default=20, help="denoising steps (default 20)")
     g.add_argument("--strength", type=_number("--strength", lo=0.0, hi=1.0, lo_open=True), default=1.0,
@@ -295,7 +299,7 @@ def positive_int(text: str) -> int:
     return value
 
 
-def run_config(args: argparse.Namespace) -> "RunConfig":
+def run_config(args: argparse.Namespace) -> RunConfig:
     from .spec import RunConfig
 
     return RunConfig(runner=args.runner, actors=args.actors, gpus_per_actor=args.gpus_per_actor,
@@ -361,7 +365,8 @@ def _run_task(args: argparse.Namespace) -> dict:
     edits = None
     if args.command == "edit":
         expression = dict(args.expr)
-        for flag, names in (("smile", ("mouthSmileLeft", "mouthSmileRight")), ("blink", ("eyeBlinkLeft", "eyeBlinkRight")),
+        for flag, names in (("smile", ("mouthSmileLeft", "mouthSmileRight")),
+                            ("blink", ("eyeBlinkLeft", "eyeBlinkRight")),
                             ("jaw_open", ("jawOpen",))):
             if getattr(args, flag) is not None:
                 expression.update({n: getattr(args, flag) for n in names})
@@ -421,7 +426,8 @@ def run_parsed(args: argparse.Namespace) -> int:
             args.input, args.output, preview=args.preview, crf=args.crf, preset=args.preset,
             detector_model=args.detector_model, progress=progress,
         )
-    print(f"{args.input}: {len(summary['tracks'])} face track(s), {len(summary['shot_starts'])} shot(s) -> {args.output}")
+    print(f"{args.input}: {len(summary['tracks'])} face track(s), {len(summary['shot_starts'])} shot(s) "
+          f"-> {args.output}")
     return 0
 
 

@@ -93,7 +93,7 @@ class OutputLock:
         self.path = lock_path_for(output)
         self._fd: int | None = None
 
-    def acquire(self) -> "OutputLock":
+    def acquire(self) -> OutputLock:
         """Take the lock or raise OutputBusyError (naming the holder's pid); OutputError if it cannot be made."""
         while True:
             try:
@@ -136,7 +136,7 @@ class OutputLock:
         os.close(self._fd)  # closing the last descriptor releases the lock
         self._fd = None
 
-    def __enter__(self) -> "OutputLock":
+    def __enter__(self) -> OutputLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:

@@ -50,5 +50,6 @@ def demo_shots() -> list:
     return [
         Shot(load_sample("t1"), seconds=4.0, zoom=(0.95, 0.95), pan=((0.49, 0.40), (0.51, 0.40))),
         Shot(load_sample("grace_hopper"), seconds=3.0, zoom=(1.0, 0.9), pan=((0.5, 0.40), (0.52, 0.38))),
-        Shot(load_sample("astronaut"), seconds=3.0, zoom=(0.8, 0.7), pan=((0.45, 0.35), (0.5, 0.3)), rotate=(-4.0, 4.0)),
+        Shot(load_sample("astronaut"), seconds=3.0, zoom=(0.8, 0.7), pan=((0.45, 0.35), (0.5, 0.3)),
+             rotate=(-4.0, 4.0)),
     ]

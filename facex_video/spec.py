@@ -11,7 +11,6 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from .fors.assemble import Edits
@@ -40,7 +39,7 @@ class EditSpec:
     identity_model: str | None = None
     detector_model: str | None = None
     identity_weight: float = 0.5
-    facex: "FaceXOptions | None" = None  # weights and sampler of the facex backend
+    facex: FaceXOptions | None = None  # weights and sampler of the facex backend
 
     @property
     def stream_role(self) -> str:
@@ -48,8 +47,8 @@ class EditSpec:
 
     def files(self) -> list[str]:
         """Every file whose content the result depends on."""
-        paths = [self.stream, *self.stills.values(), self.inpaint_mask, self.swapper_model, self.identity_model,
-                 self.detector_model]
+        paths: list[str | Path | None] = [self.stream, *self.stills.values(), self.inpaint_mask, self.swapper_model,
+                                          self.identity_model, self.detector_model]
         if self.facex is not None:
             paths += [self.facex.base_model, self.facex.checkpoint]
         return [str(p) for p in paths if p is not None]

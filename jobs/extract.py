@@ -224,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="extract.py", description="FORD representation of every input of a manifest, one Parquet shard each.")
     parser.add_argument("manifest", help="CSV with a 'path' column (optional 'id'), or JSONL of {\"path\": ...}")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created; resumable)")
-    parser.add_argument("--actors", type=positive_int, metavar="N", help="actor pool size (default: the cluster's CPUs)")
+    parser.add_argument("--actors", type=positive_int, metavar="N",
+                        help="actor pool size (default: the cluster's CPUs)")
     parser.add_argument("--identity-model", metavar="ARCFACE.onnx", help="ArcFace ONNX instead of dlib's encoder")
     parser.add_argument("--detector-model", metavar="DET.onnx", help="SCRFD ONNX instead of the MediaPipe detector")
     parser.add_argument("--retry-failed", action="store_true", help="retry inputs whose content failed before")

@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=positive_int, default=2, help="Ray Train workers (default 2)")
     p.add_argument("--gpu", action="store_true", help="one GPU per worker")
     p.add_argument("--steps", type=positive_int, default=TrainConfig.steps, help="total optimizer steps")
-    p.add_argument("--batch-size", type=positive_int, default=TrainConfig.batch_size, help="samples per step per worker")
+    p.add_argument("--batch-size", type=positive_int, default=TrainConfig.batch_size,
+                   help="samples per step per worker")
     p.add_argument("--accumulate", type=positive_int, default=1, help="gradient accumulation batches per step")
     p.add_argument("--lr", type=float, default=TrainConfig.learning_rate, help="AdamW learning rate")
     p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")

@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from pathlib import Path
-
 from fractions import Fraction
+from pathlib import Path
 
 from facex_video.media import write_image
 from facex_video.media.synth import Shot, write_clip

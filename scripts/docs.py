@@ -4,8 +4,8 @@ The guide is the single source: each line of its ```console blocks is a `facex .
 order, in a folder holding the shipped photos (see `prepare_inputs`), through `facex_video.cli.main`, as a
 user would type it. For each command that writes an image or video (`-o`), docs/img/<output stem>.png
 shows its inputs and its result side by side, labelled with the flag each input was given; a command
-with `--preview` shows its own sheet instead, copied as it is. The FaceX method diagram is drawn too. tests/test_guide.py runs the same
-commands, so a command in the guide that stops working fails the suite.
+with `--preview` shows its own sheet instead, copied as it is. The FaceX method diagram is drawn too.
+tests/test_guide.py runs the same commands, so a command in the guide that stops working fails the suite.
 
     python scripts/docs.py [--out docs/img] [--work DIR]
 """

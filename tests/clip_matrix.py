@@ -17,11 +17,10 @@ from pathlib import Path
 
 import av
 import numpy as np
+from stamp import stamp
 
 from facex_video.media.synth import Shot, render_shot_frames
 from facex_video.samples import load_sample
-
-from stamp import stamp
 
 SIZE = (256, 192)
 

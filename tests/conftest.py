@@ -8,6 +8,13 @@ import pytest
 from facex_video.samples import load_sample
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the session's Ray cluster is a `ray` test: `make test-fast` leaves those out."""
+    for item in items:
+        if "ray_address" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ray)
+
+
 @pytest.fixture(scope="session")
 def analyzer():
     from facex_video.faces.analyze import FaceAnalyzer

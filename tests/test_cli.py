@@ -13,8 +13,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from conftest import psnr
+
 from facex_video.cli import main
 from facex_video.media import iter_chunks, probe
 from facex_video.media.synth import Shot, write_clip

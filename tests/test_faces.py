@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from conftest import psnr
+
 from facex_video.faces.align import TEMPLATE_512, alignment_matrix, crop_face, paste_face, similarity_transform
 from facex_video.faces.detect import tile_windows
 

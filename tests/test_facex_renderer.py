@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sd_layout import write_single_file
 
 from facex_video.cli import main
 from facex_video.errors import ModelError
@@ -22,7 +23,6 @@ from facex_video.media import iter_chunks, read_image, write_image
 from facex_video.media.synth import Shot, write_clip
 from facex_video.render.base import TrackState
 from facex_video.render.facex import FaceXOptions, FaceXRenderer
-from sd_layout import write_single_file
 
 STEPS = 3
 ZERO_INITIALISED = ("controlnet_down_blocks", "controlnet_mid_block", "controlnet_cond_embedding.conv_out")

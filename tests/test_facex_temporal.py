@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+from test_facex_renderer import as_if_trained
 
 from facex_video import api
 from facex_video.eval.metrics import flicker
@@ -27,7 +28,6 @@ from facex_video.media import iter_chunks
 from facex_video.media.synth import Shot, write_clip
 from facex_video.render.base import TrackState
 from facex_video.render.facex import FaceXOptions, FaceXRenderer
-from test_facex_renderer import as_if_trained
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 STEPS = 8

@@ -20,6 +20,8 @@ import av
 import cv2
 import numpy as np
 import pytest
+from clip_matrix import CASES, build_clip
+from stamp import read_stamp
 
 from facex_video import api
 from facex_video.errors import InputError
@@ -28,8 +30,7 @@ from facex_video.media.synth import Shot, write_clip
 from facex_video.samples import load_sample, sample_path
 from facex_video.spec import RunConfig
 
-from clip_matrix import CASES, build_clip
-from stamp import read_stamp
+pytestmark = pytest.mark.conformance  # the encodings matrix: `make test` runs it, `make test-fast` does not
 
 CHUNK_SECONDS = 0.4  # several chunks in every clip but the one-frame one
 OVERLAP_SECONDS = 0.12  # lead frames re-analysed and re-rendered per chunk: few, so short chunks stay cheap
@@ -200,7 +201,7 @@ def _swapped_pts_mkv(src: Path, dest: Path, a: int, b: int) -> Path:
         packets = [p for p in inp.demux(vin) if p.size]
         times = [(p.pts, p.dts) for p in packets]
         times[a], times[b] = times[b], times[a]
-        for k, (p, (pts, _)) in enumerate(zip(packets, times)):
+        for p, (pts, _) in zip(packets, times):
             p.stream, p.pts, p.dts = vout, pts, None
             out.mux(p)
     return dest
@@ -264,7 +265,7 @@ def test_index_and_decode_disagreeing_is_one_line_exit_2_naming_the_frame(broken
     assert not out.exists()
 
 
-@pytest.mark.parametrize("runner", ["inline", "ray"])
+@pytest.mark.parametrize("runner", ["inline", pytest.param("ray", marks=pytest.mark.ray)])
 def test_sharded_job_stops_on_a_frame_the_index_does_not_vouch_for(broken, first_bad, tmp_path, source_face, runner,
                                                                    request):
     if runner == "ray":
@@ -386,8 +387,9 @@ def test_reenact_keeps_the_driving_videos_timing(matrix, tmp_path, source_face):
 def test_a_stream_without_timestamps_is_read_by_counting_frames(tmp_path):
     """A raw H.264 elementary stream has no pts to match: frames are counted from the first one, so a window
     in the middle still holds the frames a sequential decode gives there."""
-    from facex_video.media import iter_chunks
     from stamp import stamp
+
+    from facex_video.media import iter_chunks
 
     path = tmp_path / "raw.h264"
     with av.open(str(path), "w", format="h264") as out:

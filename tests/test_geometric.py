@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facex_video.eval.metrics import identity_distance, psnr, psnr_outside
 from facex_video.compose.colour import match_shading
+from facex_video.eval.metrics import identity_distance, psnr, psnr_outside
 from facex_video.faces.align import invert, paste_face
 from facex_video.ford.mesh import REGION_CONTOURS, canonical_mesh
 from facex_video.ford.regions import polygon_mask

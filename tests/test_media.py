@@ -11,10 +11,10 @@ import av
 import cv2
 import numpy as np
 import pytest
+from conftest import psnr
 from PIL import Image
 
 from facex_video.errors import InputError, OutputError
-from facex_video.media.encode import concat_videos
 from facex_video.media import (
     Shot,
     VideoWriter,
@@ -27,8 +27,7 @@ from facex_video.media import (
     write_clip,
     write_image,
 )
-
-from conftest import psnr
+from facex_video.media.encode import concat_videos
 
 SIZE = (320, 240)
 

@@ -53,6 +53,7 @@ def _loopback(ip: str) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.ray
 def test_a_local_ray_run_listens_on_loopback_only_and_ends_cleanly_on_sigterm(astronaut, tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", [Shot(astronaut, 4.0)], size=(256, 192), fps=Fraction(10))
     out = tmp_path / "out.mp4"

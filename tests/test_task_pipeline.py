@@ -6,8 +6,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
 from conftest import psnr
+
 from facex_video import api
 from facex_video.media import iter_chunks, probe, read_image, write_image
 from facex_video.media.synth import Shot, write_clip

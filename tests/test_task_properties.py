@@ -13,8 +13,8 @@ from facex_video.eval.metrics import head_region, identity_distance, landmark_nm
 from facex_video.faces.align import alignment_matrix, crop_face
 from facex_video.faces.detect import box_area, box_iou
 from facex_video.ford.gaze import eye_gaze
-from facex_video.ford.identity import DlibIdentityEncoder
 from facex_video.ford.geometry import head_pose
+from facex_video.ford.identity import DlibIdentityEncoder
 from facex_video.ford.regions import landmarks_to_crop, region_masks
 from facex_video.fors.assemble import Edits
 from facex_video.media import read_image, write_image

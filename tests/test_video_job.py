@@ -100,6 +100,7 @@ def test_a_killed_edit_actor_is_restarted_and_the_output_is_unchanged(inputs, re
     assert len(list((work_dir_for(out)).glob("*"))) == 0  # work directory gone after success
 
 
+@pytest.mark.slow
 def test_a_stopped_driver_resumes_without_redoing_finished_shards(inputs, reference, tmp_path):
     clip, source = inputs
     out = tmp_path / "resumed.mp4"

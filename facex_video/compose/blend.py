@@ -60,7 +60,9 @@ def laplacian_blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, levels: in
     b = np.asarray(bg, np.float32)
     m = np.asarray(mask, np.float32)
     n = _pyramid_levels(m.shape, levels)
-    ga, gb, gm = [a], [b], [m]
+    ga: list[np.ndarray] = [a]
+    gb: list[np.ndarray] = [b]
+    gm: list[np.ndarray] = [m]
     for _ in range(n - 1):
         ga.append(cv2.pyrDown(ga[-1]))
         gb.append(cv2.pyrDown(gb[-1]))

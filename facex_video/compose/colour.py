@@ -26,10 +26,10 @@ class ColourTransfer:
     offset: np.ndarray
 
     @classmethod
-    def identity(cls) -> "ColourTransfer":
+    def identity(cls) -> ColourTransfer:
         return cls(np.ones(3), np.zeros(3))
 
-    def smoothed(self, previous: "ColourTransfer | None", keep: float) -> "ColourTransfer":
+    def smoothed(self, previous: ColourTransfer | None, keep: float) -> ColourTransfer:
         """Exponential moving average with the previous frame's transfer: `keep` of the old one, so the
         colour of a face does not flicker with the per-frame statistics."""
         if previous is None:

@@ -16,6 +16,7 @@ Each one is chosen to be independent of what produced the result where it can be
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -186,7 +187,7 @@ def register_translation(reference: np.ndarray, moving: np.ndarray) -> np.ndarra
     a, b = _grey(reference)[rows, cols], _grey(moving)[rows, cols]
     window = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
     (dx, dy), _ = cv2.phaseCorrelate(a, b, window)
-    back = np.float64([[1, 0, -dx], [0, 1, -dy]])
+    back = np.array([[1, 0, -dx], [0, 1, -dy]], np.float64)
     h, w = moving.shape[:2]
     return cv2.warpAffine(moving, back, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
@@ -208,13 +209,13 @@ def flicker(crops: Sequence[np.ndarray], *, register: bool = True) -> float:
     shape popping), which is what a renderer adds. 0 for a still clip."""
     if len(crops) < 2:
         raise ValueError("flicker needs at least two crops")
-    return float(np.mean([crop_change(a, b, register=register) for a, b in zip(crops[:-1], crops[1:])]))
+    return float(np.mean([crop_change(a, b, register=register) for a, b in itertools.pairwise(crops)]))
 
 
 # ---------------------------------------------------------------------------------------------- tracks
 
 
-def track_purity(tracks: Sequence[Sequence[int]], shot_starts: Sequence[int]) -> float:
+def track_purity(tracks: Sequence[Sequence[int] | np.ndarray], shot_starts: Sequence[int]) -> float:
     """Share of face-frames that lie in their track's majority shot, over all tracks.
 
     tracks: each track's frame indices; shot_starts: the first frame of each shot of a reference cut list

@@ -1,14 +1,12 @@
 """`facex eval`: every metric of eval/metrics.py on one task's result, each against the input that the task's
 recipe (fors/tasks.py) says the component must come from.
 
-So a swap's identity is scored against the source and its pose, expression and gaze against the target;
-a reenactment's pose against the driving frame; an edit's pose and gaze against the target's plus the
-asked change (`edits`), so a yaw +10 that reads back +9.6 scores 0.4 degrees. The canvas (the input the result is composed onto) is the
-reference for landmarks and for PSNR / SSIM outside the head. A video result is measured on sampled frames
-(means over the frames where both faces are found), plus flicker of the result and of the footage it was
-made from (the same measure, so their ratio is what the edit added) and track purity across the footage's
-shot cuts.
-"""
+So a swap's identity is scored against the source and its pose, expression and gaze against the target; a
+reenactment's pose against the driving frame; an edit's pose and gaze against the target's plus the asked change
+(`edits`), so a yaw +10 that reads back +9.6 scores 0.4 degrees. The canvas (the input the result is composed onto)
+is the reference for landmarks and for PSNR / SSIM outside the head. A video result is measured on sampled frames
+(means over the frames where both faces are found), plus flicker of the result and of the footage it was made from
+(the same measure, so their ratio is what the edit added) and track purity across the footage's shot cuts."""
 
 from __future__ import annotations
 
@@ -64,8 +62,11 @@ def image_metrics(
     """The per-image metrics of a result whose inputs are `inputs` (role -> RGB), by the task's recipe
     `components` (component -> role). labels: how to name a role in the output (default: the role).
     edits: the change an edit asked for; pose and gaze are then scored against the input plus it."""
-    labels = labels or {}
-    name = lambda role: labels.get(role, role)  # noqa: E731
+    names = labels or {}
+
+    def name(role: str) -> str:
+        return names.get(role, role)
+
     canvas_role = components["background"]
     canvas = inputs[canvas_role]
     if result.shape != canvas.shape:
@@ -106,7 +107,8 @@ def image_metrics(
 def _temporal_pass(source: Source, analyzer: FaceAnalyzer, keep: set[int]) -> tuple[float, TrackingResult, dict]:
     """Track every face of a video once: flicker (mean crop change between consecutive frames of a track),
     the tracking result, and the frames whose index is in `keep`."""
-    result, previous, changes, kept = TrackingResult(source), {}, [], {}
+    result, changes, kept = TrackingResult(source), [], {}
+    previous: dict[int, tuple[int, np.ndarray]] = {}  # track id -> (frame index, aligned crop)
     for frame in track_frames(source, analyzer, result, progress=False, desc="eval"):
         if frame.index in keep:
             kept[frame.index] = frame.rgb

@@ -33,7 +33,7 @@ class FaceAnalyzer:
         self.detector.close()
         self.landmarker.close()
 
-    def __enter__(self) -> "FaceAnalyzer":
+    def __enter__(self) -> FaceAnalyzer:
         return self
 
     def __exit__(self, *exc: object) -> None:

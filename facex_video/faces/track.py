@@ -158,7 +158,7 @@ class FaceTracker:
         allowed = (dist <= self.max_distance) & (ratio <= self.max_size_ratio) & (ratio >= 1 / self.max_size_ratio)
         cost = np.where(allowed, 1.0 - _iou(pred_boxes, det_boxes) + self.point_weight * dist, _NEVER)
         rows, cols = linear_sum_assignment(cost)
-        return {int(j): self._active[i] for i, j in zip(rows, cols) if allowed[i, j]}
+        return {int(j): self._active[i] for i, j in zip(rows, cols, strict=True) if allowed[i, j]}
 
     def _start(self, frame: int, det: FaceDetection, points: np.ndarray) -> _Active:
         box = np.asarray(det.box, dtype=np.float64)

@@ -130,7 +130,7 @@ class FaceTrack:
             "first_frame": self.first_frame,
             "last_frame": self.last_frame,
             "n_frames": n,
-            "boxes": [[f, *b] for f, b in zip(self.frames.tolist(), boxes.tolist())],
+            "boxes": [[f, *b] for f, b in zip(self.frames.tolist(), boxes.tolist(), strict=True)],
             "mean_score": round(float(self.scores.mean()), 4),
             "landmarks": {
                 "mean_interocular_px": round(self.interocular_sum / n, 2),

@@ -64,7 +64,8 @@ class NeutralShapes:
 
 
 def represent_face(
-    rgb: np.ndarray, face: TrackedFace, *, source: str, timestamp: float, identity: Identity, track_id: int | None = None
+    rgb: np.ndarray, face: TrackedFace, *, source: str, timestamp: float, identity: Identity,
+    track_id: int | None = None
 ) -> FacialRepresentation:
     """Every per-frame component of one face, with `identity` (known, or a placeholder) attached."""
     det = face.detection

@@ -45,12 +45,13 @@ def draw_face(img: np.ndarray, rep: FacialRepresentation, scale: float, color: t
     rot = pose_rotation(rep.intra.pose)
     lm = rep.intra.landmarks_image[:, :2] * scale
     nose = lm[NOSE_TIP]
-    for axis, axis_color in zip(np.eye(3), [(230, 40, 40), (40, 200, 40), (60, 90, 255)]):
+    for axis, axis_color in zip(np.eye(3), [(230, 40, 40), (40, 200, 40), (60, 90, 255)], strict=True):
         end = nose + _project(rot @ axis) * size
         cv2.arrowedLine(img, tuple(nose.round().astype(int)), tuple(end.round().astype(int)), axis_color, 2,
                         cv2.LINE_AA, tipLength=0.2)
     g = rep.intra.gaze
-    for centre, yaw, pitch in [(RIGHT_IRIS_CENTRE, g.right_yaw, g.right_pitch), (LEFT_IRIS_CENTRE, g.left_yaw, g.left_pitch)]:
+    for centre, yaw, pitch in [(RIGHT_IRIS_CENTRE, g.right_yaw, g.right_pitch),
+                               (LEFT_IRIS_CENTRE, g.left_yaw, g.left_pitch)]:
         y, p = np.radians([yaw, pitch])
         direction = rot @ np.array([np.sin(y) * np.cos(p), np.sin(p), np.cos(y) * np.cos(p)])
         start = lm[centre]
@@ -78,9 +79,9 @@ class FordSheet:
     thumb_width: int = 512
     face_size: int = 128
     columns: int = 3
-    frames: list[tuple[int, float, np.ndarray, float, list[tuple[int, FacialRepresentation]], list[np.ndarray]]] = field(
-        default_factory=list
-    )
+    # (index, seconds, thumbnail, its scale, (provisional track id, representation) per face, face tiles)
+    frames: list[tuple[int, float, np.ndarray, float, list[tuple[int, FacialRepresentation]], list[np.ndarray]]] = (
+        field(default_factory=list))
 
     def offer(self, index: int, seconds: float, rgb: np.ndarray, reps: list[FacialRepresentation]) -> None:
         """Keep a sampled frame: a thumbnail, its representations and their face tiles."""
@@ -107,7 +108,8 @@ class FordSheet:
         strips = []
         for start in range(0, len(tiles), per_row):
             row = np.full((self.face_size, img.shape[1], 3), 24, np.uint8)
-            for k, (tile, (prov, _)) in enumerate(zip(tiles[start : start + per_row], reps[start : start + per_row])):
+            row_reps = reps[start : start + per_row]
+            for k, (tile, (prov, _)) in enumerate(zip(tiles[start : start + per_row], row_reps, strict=True)):
                 tile = tile.copy()
                 tid = final_id(prov)
                 if tid is not None:

@@ -197,7 +197,7 @@ def size_score(face: FaceDetection) -> float:
     """min(1, inter-ocular distance / 80 px): below that the face has fewer pixels than the descriptor's
     input, above it more pixels add nothing."""
     eyes = face.five_points()[:2]
-    return float(min(1.0, np.linalg.norm(eyes[1] - eyes[0]) / INTEROCULAR_FULL_PX))
+    return min(1.0, float(np.linalg.norm(eyes[1] - eyes[0])) / INTEROCULAR_FULL_PX)
 
 
 def frame_quality(rgb: np.ndarray, face: FaceDetection) -> float:

@@ -51,6 +51,7 @@ def _fields(buf: bytes) -> dict[int, list[int | bytes]]:
     while i < len(buf):
         key, i = _varint(buf, i)
         field, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, i = _varint(buf, i)
         elif wire == 2:
@@ -64,6 +65,13 @@ def _fields(buf: bytes) -> dict[int, list[int | bytes]]:
             raise ValueError(f"unsupported protobuf wire type {wire}")
         out.setdefault(field, []).append(value)
     return out
+
+
+def _message(value: int | bytes) -> bytes:
+    """An embedded message field's bytes (a varint where a message belongs means unexpected data)."""
+    if not isinstance(value, bytes):
+        raise ValueError("expected an embedded protobuf message, found a varint")
+    return value
 
 
 def _floats(values: list) -> np.ndarray:
@@ -87,12 +95,12 @@ def parse_geometry_metadata(data: bytes) -> CanonicalMesh:
     """GeometryPipelineMetadata: canonical_mesh = 1 (Mesh3d: vertex_buffer = 3 as x, y, z, u, v per vertex;
     index_buffer = 4 as triangles), procrustes_landmark_basis = 2 (landmark_id = 1, weight = 2)."""
     top = _fields(data)
-    mesh = _fields(top[1][0])
+    mesh = _fields(_message(top[1][0]))
     vb = _floats(mesh[3]).reshape(-1, 5)
     tri = _uints(mesh[4]).reshape(-1, 3)
     ids, weights = [], []
     for entry in top.get(2, []):
-        f = _fields(entry)
+        f = _fields(_message(entry))
         ids.append(int(f.get(1, [0])[0]))
         weights.append(float(_floats(f[2])[0]) if 2 in f else 0.0)
     if vb.shape[0] != NUM_MESH_VERTICES or tri.max() >= NUM_MESH_VERTICES:

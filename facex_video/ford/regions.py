@@ -150,7 +150,7 @@ class SkinColour:
     bright: float
 
     @classmethod
-    def fit(cls, crop: np.ndarray, landmarks_crop: np.ndarray, exclude: np.ndarray) -> "SkinColour | None":
+    def fit(cls, crop: np.ndarray, landmarks_crop: np.ndarray, exclude: np.ndarray) -> SkinColour | None:
         """None when too little of the sampled skin is visible."""
         sample = _front_triangles_mask(landmarks_crop, _skin_sample_triangles()) & ~exclude
         if sample.sum() < 50:
@@ -234,7 +234,7 @@ class _HeadLayout:
     xx: np.ndarray
 
     @classmethod
-    def of(cls, landmarks_crop: np.ndarray, size: int) -> "_HeadLayout":
+    def of(cls, landmarks_crop: np.ndarray, size: int) -> _HeadLayout:
         n = GRABCUT_SIZE
         lm = landmarks_crop[:, :2] * (n / size)
         pts = lm[list(REGION_CONTOURS["face_oval"])]
@@ -295,7 +295,8 @@ def _hair_mask(small: np.ndarray, layout: _HeadLayout, skin_like: np.ndarray, fa
         return np.zeros_like(face_oval)
     bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
     cv2.setRNGSeed(0)  # GrabCut's k-means start draws from OpenCV's global RNG: same face, same mask
-    cv2.grabCut(small, mask, None, bgd, fgd, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    # the stubs want a rect, but with GC_INIT_WITH_MASK OpenCV takes None (the rect is unused)
+    cv2.grabCut(small, mask, None, bgd, fgd, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]
     fg = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD))
     return _upsample(_touching(fg, upper & ~g.oval), face_oval.shape[0]) & (~face_oval | forehead)
 

@@ -120,7 +120,7 @@ def _field(name: str, type_, unit: str, doc: str):
     return pa.field(name, type_, nullable=False, metadata={"unit": unit, "doc": doc})
 
 
-def arrow_schema(embedding_dim: int) -> "pa.Schema":
+def arrow_schema(embedding_dim: int) -> pa.Schema:
     """The Parquet/Arrow schema of FacialRepresentation rows, for identity embeddings of `embedding_dim`."""
     f32, f64 = pa.float32(), pa.float64()
     fields = [
@@ -160,7 +160,10 @@ def _png(mask: np.ndarray) -> bytes:
 
 
 def _unpng(data: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE) > 127
+    grey = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if grey is None:
+        raise ValueError("could not decode a mask PNG")
+    return np.greater(grey, 127)
 
 
 def to_record(rep: FacialRepresentation) -> dict:
@@ -195,7 +198,7 @@ def to_record(rep: FacialRepresentation) -> dict:
     }
 
 
-def to_table(reps: list[FacialRepresentation], embedding_dim: int | None = None) -> "pa.Table":
+def to_table(reps: list[FacialRepresentation], embedding_dim: int | None = None) -> pa.Table:
     """An Arrow table of representations (all with one embedding size)."""
     if embedding_dim is None:
         if not reps:
@@ -240,5 +243,5 @@ def from_record(row: dict) -> FacialRepresentation:
     )
 
 
-def from_table(table: "pa.Table") -> list[FacialRepresentation]:
+def from_table(table: pa.Table) -> list[FacialRepresentation]:
     return [from_record(row) for row in table.to_pylist()]

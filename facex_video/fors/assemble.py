@@ -17,8 +17,8 @@ from ..faces.align import CANONICAL_SIZE, crop_face
 from ..ford.geometry import landmark_rotation, pose_rotation
 from ..ford.mesh import REGION_CONTOURS, canonical_mesh
 from ..ford.regions import landmarks_to_crop
-from .expression import apply_expression
 from ..ford.representation import FacialRepresentation, Gaze, HeadPose, Identity
+from .expression import apply_expression
 
 
 @dataclass
@@ -150,7 +150,8 @@ def place_like(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
 def edited_pose(pose: HeadPose, edits: Edits | None) -> HeadPose:
     if edits is None:
         return pose
-    return HeadPose(pose.yaw + edits.yaw, pose.pitch + edits.pitch, pose.roll + edits.roll, pose.translation, pose.scale)
+    return HeadPose(pose.yaw + edits.yaw, pose.pitch + edits.pitch, pose.roll + edits.roll, pose.translation,
+                    pose.scale)
 
 
 def edited_gaze(gaze: Gaze, edits: Edits | None) -> Gaze:

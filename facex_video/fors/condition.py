@@ -49,7 +49,7 @@ def face_map(landmarks: np.ndarray, gaze: Gaze, size: int = CROP_SIZE) -> np.nda
         out[polygon_mask(lm[list(REGION_CONTOURS[name])], size)] = colour
     z = lm[:, 2]
     near = 1.0 - (z - z.min()) / max(float(np.ptp(z)), 1e-6)
-    for (x, y), n in zip(lm[:, :2].round().astype(int), near):
+    for (x, y), n in zip(lm[:, :2].round().astype(int), near, strict=True):
         if 0 <= x < size and 0 <= y < size:
             out[y, x] = int(80 + 175 * n)
     eye_width = float(np.linalg.norm(lm[33, :2] - lm[133, :2]))

@@ -50,11 +50,11 @@ class FaceXConfig:
     condition_embedding: tuple[int, ...] = (16, 32, 96, 256)
 
     @classmethod
-    def sd15(cls, **overrides: Any) -> "FaceXConfig":
+    def sd15(cls, **overrides: Any) -> FaceXConfig:
         return cls(**overrides)
 
     @classmethod
-    def tiny(cls, **overrides: Any) -> "FaceXConfig":
+    def tiny(cls, **overrides: Any) -> FaceXConfig:
         unet = {
             "sample_size": 16, "in_channels": 4, "out_channels": 4, "layers_per_block": 1,
             "block_out_channels": [16, 32], "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
@@ -88,5 +88,5 @@ class FaceXConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FaceXConfig":
+    def from_dict(cls, data: dict[str, Any]) -> FaceXConfig:
         return cls(**{**data, "condition_embedding": tuple(data["condition_embedding"])})

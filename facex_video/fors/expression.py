@@ -72,7 +72,7 @@ def _vertices() -> np.ndarray:
     v = canonical_mesh().vertices
     out = np.zeros((NUM_LANDMARKS, 3))
     out[:NUM_MESH_VERTICES] = v
-    for (a, b), upper, lower, iris in _EYES.values():
+    for _, upper, lower, iris in _EYES.values():
         out[list(iris)] = v[list(upper) + list(lower)].mean(axis=0)
     return out
 
@@ -114,8 +114,8 @@ def _smile(side: str) -> np.ndarray:
 def _blink(side: str, shape: np.ndarray | None) -> np.ndarray:
     """Upper lid onto the lower lid (weight 1 = closed), lid skin following, iris half way."""
     v = _vertices() if shape is None else np.asarray(shape, np.float64)
-    (a, b), upper, lower, iris = _EYES[side]
-    upper, lower = list(upper), list(lower)
+    (a, b), upper_lid, lower_lid, iris = _EYES[side]
+    upper, lower = list(upper_lid), list(lower_lid)
     gap = v[lower] - v[upper]  # (7, 3)
     field = np.zeros((NUM_LANDMARKS, 3))
     # interpolate the lid's travel to the skin above it, falling off toward the brow; the lid line runs
@@ -237,7 +237,7 @@ def _funnel() -> np.ndarray:
     return field
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fixed_field(name: str) -> np.ndarray:
     if name.startswith("mouthSmile"):
         f = _smile(name.removeprefix("mouthSmile"))

@@ -16,9 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from diffusers import ControlNetModel, UNet2DConditionModel
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.controlnets.controlnet import ControlNetModel  # not `from diffusers`: see fors/pipeline.py
 from diffusers.models.modeling_utils import ModelMixin
+from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
 from torch import nn
 
 from .config import FaceXConfig
@@ -34,7 +35,7 @@ class FaceXController(ModelMixin, ConfigMixin):
 
     `base` records the FaceXConfig (base UNet/VAE configs, resolution) the controller was built for."""
 
-    config_name = "config.json"
+    config_name = "config.json"  # type: ignore[assignment]  # ConfigMixin declares it as None, not str | None
 
     @register_to_config
     def __init__(self, controlnet_config: dict[str, Any], base: dict[str, Any], identity_dim: int = 128,
@@ -51,7 +52,7 @@ class FaceXController(ModelMixin, ConfigMixin):
         self.norm = nn.LayerNorm(width)
 
     @classmethod
-    def from_unet(cls, unet: UNet2DConditionModel, config: FaceXConfig) -> "FaceXController":
+    def from_unet(cls, unet: UNet2DConditionModel, config: FaceXConfig) -> FaceXController:
         """A fresh controller whose encoder copy starts as `unet`'s encoder (zero-initialised outputs)."""
         config.check()
         copy = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=config.condition_embedding,
@@ -65,7 +66,7 @@ class FaceXController(ModelMixin, ConfigMixin):
 
     @property
     def facex_config(self) -> FaceXConfig:
-        return FaceXConfig.from_dict(dict(self.config.base))
+        return FaceXConfig.from_dict(dict(self.config["base"]))
 
     def tokens(self, identity: torch.Tensor, appearance_latents: torch.Tensor) -> torch.Tensor:
         """(B, identity_tokens + appearance_grid**2, width) from identity (B, identity_dim) and the donor's

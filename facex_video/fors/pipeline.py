@@ -13,11 +13,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from diffusers import (AutoencoderKL, DDIMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler,
-                       EulerDiscreteScheduler, UNet2DConditionModel)
+
+# the defining modules rather than `from diffusers import ...`: under TYPE_CHECKING diffusers' __init__ binds
+# these names to its dummy placeholder classes first, so type checkers would see placeholders
+from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+from diffusers.pipelines.pipeline_utils import DiffusionPipeline
+from diffusers.schedulers.scheduling_ddim import DDIMScheduler
+from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
+from diffusers.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
 
 from ..errors import ModelError
 from .config import FaceXConfig
@@ -47,6 +55,12 @@ def torch_device_dtype(device: str, dtype: str) -> tuple[torch.device, torch.dty
 class FaceXPipeline(DiffusionPipeline):
     """UNet and VAE (frozen), controller, scheduler; `__call__` renders a batch of frames (module docstring)."""
 
+    # components, set by register_modules; declared for type checkers (DiffusionPipeline's __getattr__ is untyped)
+    unet: UNet2DConditionModel
+    vae: AutoencoderKL
+    controller: FaceXController
+    scheduler: Any  # DDIM, DPM-Solver++ or Euler: each has set_timesteps, timesteps, step, add_noise, ...
+
     def __init__(self, unet: UNet2DConditionModel, vae: AutoencoderKL, controller: FaceXController, scheduler):
         super().__init__()
         unet.requires_grad_(False)
@@ -55,7 +69,7 @@ class FaceXPipeline(DiffusionPipeline):
         self._cross_frame: CrossFrameAttention | None = None
 
     @classmethod
-    def build(cls, config: FaceXConfig, seed: int = 0, scheduler: str = "ddim") -> "FaceXPipeline":
+    def build(cls, config: FaceXConfig, seed: int = 0, scheduler: str = "ddim") -> FaceXPipeline:
         """Untrained weights of `config`'s sizes (tests, benchmarks, a base to start training from)."""
         config.check()
         torch.manual_seed(seed)
@@ -64,7 +78,7 @@ class FaceXPipeline(DiffusionPipeline):
 
     @classmethod
     def from_weights(cls, base_model: str | Path, checkpoint: str | Path, *, scheduler: str = "ddim",
-                     device: str = "cpu", dtype: str = "fp32") -> "FaceXPipeline":
+                     device: str = "cpu", dtype: str = "fp32") -> FaceXPipeline:
         """A user's base model and FaceX checkpoint (fors/weights.py), moved to `device` in `dtype`."""
         from .weights import load_base, load_controller
 
@@ -74,21 +88,22 @@ class FaceXPipeline(DiffusionPipeline):
         return cls.assemble(unet, vae, controller, scheduler).placed(where, precision)
 
     @classmethod
-    def assemble(cls, unet, vae, controller: FaceXController, scheduler: str) -> "FaceXPipeline":
+    def assemble(cls, unet, vae, controller: FaceXController, scheduler: str) -> FaceXPipeline:
         pipe = cls(unet.eval(), vae.eval(), controller.eval(), DDIMScheduler(**controller.facex_config.scheduler))
         pipe.use_scheduler(scheduler)
         return pipe
 
-    def placed(self, device: torch.device, dtype: torch.dtype) -> "FaceXPipeline":
+    def placed(self, device: torch.device, dtype: torch.dtype) -> FaceXPipeline:
         """On `device` in `dtype`; the VAE stays float32 under fp16 (SD's VAE overflows in half precision)."""
         from diffusers.utils import logging as diffusers_logging
 
         verbosity = diffusers_logging.get_verbosity()
         diffusers_logging.set_verbosity_error()  # its "keep modules in float32" notice: these models have none
         try:
-            self.unet.to(device, dtype)
-            self.controller.to(device, dtype)
-            self.vae.to(device, torch.float32 if dtype == torch.float16 else dtype)
+            # ModelMixin.to is wrapped by functools.wraps, whose typeshed type is not a bound method
+            self.unet.to(device, dtype)  # type: ignore[arg-type]
+            self.controller.to(device, dtype)  # type: ignore[arg-type]
+            self.vae.to(device, torch.float32 if dtype == torch.float16 else dtype)  # type: ignore[arg-type]
         finally:
             diffusers_logging.set_verbosity(verbosity)
         return self
@@ -108,11 +123,11 @@ class FaceXPipeline(DiffusionPipeline):
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Scaled VAE latents (the distribution's mean) of images in [-1, 1], (B, 3, H, W)."""
         latents = self.vae.encode(images.to(self.vae.device, self.vae.dtype)).latent_dist.mean
-        return (latents * self.vae.config.scaling_factor).to(self.unet.dtype)
+        return (latents * self.vae.config["scaling_factor"]).to(self.unet.dtype)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1], (B, 3, H, W), float32."""
-        out = self.vae.decode((latents / self.vae.config.scaling_factor).to(self.vae.dtype)).sample
+        out = self.vae.decode((latents / self.vae.config["scaling_factor"]).to(self.vae.dtype)).sample
         return (out.float() / 2 + 0.5).clamp(0, 1)
 
     def predict_noise(self, latents: torch.Tensor, timestep: torch.Tensor, tokens: torch.Tensor,
@@ -173,11 +188,11 @@ class FaceXPipeline(DiffusionPipeline):
         cond = self._tensor(condition, signed=False).to(dtype)
         ident = torch.from_numpy(np.asarray(identity, np.float32)).to(self.unet.device, dtype)
         tokens = self.controller.tokens(ident, self.encode(self._tensor(appearance, signed=True)))
-        latent_shape = (int(self.unet.config.in_channels), size // self.facex_config.vae_factor,
+        latent_shape = (int(self.unet.config["in_channels"]), size // self.facex_config.vae_factor,
                         size // self.facex_config.vae_factor)
         eps = self._noise(noise, list(seeds) if noise is None else [], latent_shape).expand(b, *latent_shape)
         timesteps = self._timesteps(steps, strength)
-        if strength < 1.0:
+        if strength < 1.0 and init is not None:  # init is not None whenever strength < 1 (checked above)
             latents = self.scheduler.add_noise(self.encode(self._tensor(init, signed=True)), eps,
                                                timesteps[:1].repeat(b))
         else:

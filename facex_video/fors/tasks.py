@@ -20,7 +20,8 @@ _D = "driving"
 
 
 def _row(identity, expression, pose, gaze, lighting, hair, background) -> Mapping[str, str]:
-    return MappingProxyType(dict(zip(COMPONENTS, (identity, expression, pose, gaze, lighting, hair, background))))
+    roles = (identity, expression, pose, gaze, lighting, hair, background)
+    return MappingProxyType(dict(zip(COMPONENTS, roles, strict=True)))
 
 
 TASKS: Mapping[str, Mapping[str, str]] = MappingProxyType({

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
 from ..faces.smoothing import LandmarkSmoother, OneEuroFilter
 from ..ford.representation import Gaze
+
+if TYPE_CHECKING:
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
 
 NOMINAL_FPS = 30.0  # renderers see frame counts, not timestamps: filters run on this clock
 
@@ -44,7 +48,7 @@ class AnchorFrame:
 class CrossFrameProcessor:
     """A self-attention processor whose keys/values also come from the anchor frame; plain otherwise."""
 
-    def __init__(self, name: str, control: "CrossFrameAttention"):
+    def __init__(self, name: str, control: CrossFrameAttention):
         self.name = name
         self.control = control
         self.plain = AttnProcessor2_0()
@@ -67,7 +71,7 @@ class CrossFrameProcessor:
 class CrossFrameAttention:
     """Installs CrossFrameProcessor on every self-attention layer of a UNet; `using` switches it on per call."""
 
-    def __init__(self, unet: torch.nn.Module):
+    def __init__(self, unet: UNet2DConditionModel):
         self.anchor: AnchorFrame | None = None
         self.recording = False
         self.step = 0
@@ -75,7 +79,8 @@ class CrossFrameAttention:
         processors = {}
         for name, proc in unet.attn_processors.items():
             processors[name] = CrossFrameProcessor(name, self) if name.endswith("attn1.processor") else proc
-        unet.set_attn_processor(processors)
+        # diffusers types the argument as a closed union of its own processor classes; any callable works
+        unet.set_attn_processor(processors)  # type: ignore[arg-type]
 
     @contextmanager
     def using(self, anchor: AnchorFrame | None, groups: int) -> Iterator[None]:

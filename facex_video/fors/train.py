@@ -104,8 +104,10 @@ class TrackPairs:
         return len(self.frames)
 
     def _crop(self, i: int) -> np.ndarray:
-        rgb = cv2.imdecode(np.frombuffer(self.frames[i].crop_jpeg, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
-        return np.ascontiguousarray(rgb)
+        bgr = cv2.imdecode(np.frombuffer(self.frames[i].crop_jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"frame {i}: its crop_jpeg is not a decodable image")
+        return np.ascontiguousarray(bgr[..., ::-1])
 
     def sample(self, i: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         f = self.frames[i]
@@ -121,7 +123,7 @@ class TrackPairs:
             "identity": f.embedding,
         }
 
-    def batch(self, indices: Sequence[int], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    def batch(self, indices: Sequence[int] | np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
         samples = [self.sample(int(i), rng) for i in indices]
         return {k: np.stack([s[k] for s in samples]) for k in samples[0]}
 
@@ -255,7 +257,8 @@ def train(
     device = pipe.unet.device
     autocast = _autocast(device, config.mixed_precision)
     scaler = torch.amp.GradScaler(device.type, enabled=config.mixed_precision == "fp16")
-    step, losses = 0, []
+    step = 0
+    losses: list[float] = []
     found = latest_checkpoint(out_dir) if resume else None
     if found is not None:
         step, losses = load_checkpoint(found, pipe.controller, optimizer)

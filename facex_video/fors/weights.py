@@ -129,7 +129,8 @@ def _check_base(flag: str, path: Path, unet, config: FaceXConfig) -> None:
     want = {k: config.unet[k] for k in ("block_out_channels", "cross_attention_dim", "in_channels")}
     got = {k: (list(unet.config[k]) if isinstance(unet.config[k], (list, tuple)) else unet.config[k]) for k in want}
     if got != {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in want.items()}:
-        raise ModelError(f"{flag} {path}: its UNet ({got}) is not the base the FaceX checkpoint was trained on ({want})")
+        raise ModelError(f"{flag} {path}: its UNet ({got}) is not the base the FaceX checkpoint was trained on "
+                         f"({want})")
 
 
 def load_base(path: str | Path, config: FaceXConfig, *, flag: str = BASE_FLAG):

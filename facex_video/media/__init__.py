@@ -1,5 +1,5 @@
-"""Media I/O: probe, frame-exact streaming decode (checked against the demuxer index), atomic H.264 encode with audio, images,
-synthetic clips."""
+"""Media I/O: probe, frame-exact streaming decode (checked against the demuxer index), atomic H.264 encode
+with audio, images, synthetic clips."""
 
 from .decode import FrameChunk, iter_chunks
 from .encode import VideoWriter, output_check

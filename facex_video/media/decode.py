@@ -89,6 +89,8 @@ def iter_decoded(path: Path, info: VideoInfo, start: int, stop: int) -> Iterator
             yield from _decode_from(path, info, seek, start, stop)
             return
         except _LandedLate:
+            if seek is None:  # only a seek can land late: decoding from the file's start has nothing earlier
+                raise
             log.info("%s: seek for frame %d landed late; retrying from an earlier keyframe", path, start)
             seek = info.index.earlier(seek)
 
@@ -97,6 +99,8 @@ def _decoded_frames(container: av.container.InputContainer, seek: tuple[int, int
     """Every frame the decoder outputs, from `seek`'s keyframe (None: the file's start) on. Raises _LandedLate
     when a seek stopped mid-GOP (a byte-position seek): decoding there would start from a broken reference."""
     stream = first_video_stream(container)
+    if stream is None:
+        raise InputError(container.name, "no video stream")
     stream.thread_type = "AUTO"
     check_keyframe = seek is not None
     if seek is not None:

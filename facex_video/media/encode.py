@@ -17,9 +17,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
+from av.audio.codeccontext import AudioCodecContext
 
 from ..atomic import partial_path, write_failed
 from ..errors import InputError
@@ -50,7 +52,7 @@ _AAC_RATES = frozenset({96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 
 FASTSTART = {"movflags": "+faststart"}  # index up front so players can start before the download ends
 
 
-def muxer_options(muxer: str, time_base: Fraction) -> dict[str, str]:
+def muxer_options(muxer: str, time_base: Fraction | None) -> dict[str, str]:
     """Options that keep every frame's time exact in `muxer`.
 
     MP4/MOV: the index up front, and the movie timescale equal to the video track's. FFmpeg's default movie
@@ -60,6 +62,8 @@ def muxer_options(muxer: str, time_base: Fraction) -> dict[str, str]:
     (the time base's denominator, doubled until >= 10000), stated so both agree."""
     if muxer == "matroska":
         return {}
+    if time_base is None:
+        raise ValueError(f"{muxer}: a video stream without a time base cannot be given an exact timescale")
     timescale = Fraction(time_base).denominator
     while timescale < 10000:
         timescale *= 2
@@ -86,7 +90,7 @@ def add_h264_stream(
     fewer differ (not none: 3 files in 4 encodes once), and the sharded job's parallelism is across chunks."""
     stream = container.add_stream("libx264", rate=fps)
     stream.width, stream.height, stream.pix_fmt = width, height, h264_pix_fmt(width, height)
-    options = {"crf": str(crf), "preset": preset}
+    options: dict[str, object] = {"crf": str(crf), "preset": preset}  # the type of stream.options
     if deterministic:
         options.update({"threads": "1", "lookahead-threads": "1", "sliced-threads": "0"})
     stream.options = options
@@ -326,12 +330,14 @@ def _remux_with_audio(
         # a copied stream has no frame rate of its own; without it Matroska writes 1/time_base
         sources = [_copied_parts(videos, out.add_stream_from_template(first.streams.video[0], rate=fps))]
         for plan in plans:
+            if audio_from is None:
+                raise ValueError("audio streams were planned without a file to take them from")
             ain = stack.enter_context(open_input(audio_from))  # one demuxer per stream keeps each in order
             stream = ain.streams[plan.index]
             if plan.copy:
                 out_stream = out.add_stream_from_template(stream)
             else:
-                ctx = stream.codec_context
+                ctx = cast(AudioCodecContext, stream.codec_context)  # the plans hold audio streams only
                 rate = ctx.sample_rate if ctx.sample_rate in _AAC_RATES else 48000
                 # a named layout for the channel count: AAC rejects unordered ones like "2 channels"
                 out_stream = out.add_stream("aac", rate=rate, layout=_AAC_LAYOUTS[ctx.channels])
@@ -343,6 +349,8 @@ def _remux_with_audio(
                 out.mux(packet)
         except av.FFmpegError as e:
             if isinstance(e, OSError):  # disk full, permissions: an output problem, close() says so
+                raise
+            if audio_from is None:  # no audio was read: the failure is the video parts' own
                 raise
             raise InputError(audio_from, f"audio could not be copied or transcoded ({e})") from None
 

@@ -88,6 +88,8 @@ def probe(path: str | Path) -> VideoInfo:
         if vs is None:
             kind = f"{len(audios)} audio stream(s) only" if audios else "no streams FFmpeg recognises"
             raise InputError(path, f"no video stream ({kind})")
+        if vs.time_base is None:
+            raise InputError(path, "video stream has no time base")
         tb = Fraction(vs.time_base)
         fps = _pick_fps(vs)
         if not fps:
@@ -109,7 +111,8 @@ def probe(path: str | Path) -> VideoInfo:
             duration = declared if declared is not None else span
         if duration is None:
             duration = float(index.count / fps)
-        audio_durations = {a.index: float(a.duration * a.time_base) for a in audios if a.duration}
+        audio_durations = {a.index: float(a.duration * a.time_base) for a in audios
+                           if a.duration and a.time_base is not None}  # else from the packets, below
         for stream_index, seconds in demuxed.audio_seconds.items():
             audio_durations.setdefault(stream_index, seconds)
         rotation = _first_frame_rotation(path, container, vs)

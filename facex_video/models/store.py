@@ -174,6 +174,8 @@ def status(home: Path | None = None, *, registry: Registry = REGISTRY) -> list[M
     """Every registry entry with its local state, for `facex models list`."""
     rows = []
     for spec in registry.values():
+        path: Path | None
+        state: State
         if spec.user_supplied:
             path, state, detail = None, "user-supplied", ""
         else:
@@ -209,7 +211,8 @@ def format_status_table(rows: Sequence[ModelStatus]) -> str:
     body = [(r.name, r.state, _format_size(r.size), r.filename, r.licence, _source_cell(r)) for r in rows]
     widths = [max(len(line[i]) for line in (header, *body)) for i in range(len(header))]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in (header, *body)
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in (header, *body)
     )
 
 

@@ -44,7 +44,7 @@ BACKENDS = ("geometric", "inswapper", "facex")
 
 
 def load_renderer(backend: str, task: str, *, swapper_model: str | None = None,
-                  facex: "FaceXOptions | None" = None) -> Renderer:
+                  facex: FaceXOptions | None = None) -> Renderer:
     """The renderer for `--backend`, checked against the task it must render (facex: its options)."""
     from ..errors import ModelError
 

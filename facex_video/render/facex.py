@@ -62,9 +62,9 @@ class _Track:
     """The renderer's memory of one track (fors/temporal.py)."""
 
     seed: int
-    noise: "torch.Tensor"
-    anchor: "AnchorFrame | None"
-    smoother: "ConditionSmoother | None"
+    noise: torch.Tensor
+    anchor: AnchorFrame | None
+    smoother: ConditionSmoother | None
     geometric: TrackState = field(default_factory=lambda: TrackState(0))  # the SDEdit init's own state
 
 
@@ -114,7 +114,7 @@ class FaceXRenderer:
     tasks = TASKS
     needs_identity = True  # every face, the edited footage's own included, is conditioned on its embedding
 
-    def __init__(self, options: FaceXOptions, pipeline: "FaceXPipeline | None" = None):
+    def __init__(self, options: FaceXOptions, pipeline: FaceXPipeline | None = None):
         from ..fors.pipeline import FaceXPipeline
         from ..fors.weights import NEEDS_BOTH
 
@@ -145,7 +145,7 @@ class FaceXRenderer:
         if STATE_KEY not in state.data or state.frames == 0:
             seed = int(np.random.SeedSequence([self.options.seed, state.seed]).generate_state(1)[0])
             latent = self.size // self.pipe.facex_config.vae_factor
-            noise = track_noise(seed, (1, int(self.pipe.unet.config.in_channels), latent, latent))
+            noise = track_noise(seed, (1, int(self.pipe.unet.config["in_channels"]), latent, latent))
             state.data[STATE_KEY] = _Track(seed, noise, AnchorFrame() if self.options.cross_frame else None,
                                            ConditionSmoother() if self.options.smooth else None,
                                            TrackState(state.track_id, state.seed))

@@ -354,7 +354,7 @@ class Cover:
 
     @classmethod
     def of(cls, crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray],
-           outline_shadows: bool = True) -> "Cover":
+           outline_shadows: bool = True) -> Cover:
         """`outline_shadows`: whether the occluder blobs along the oval's rim (rim_shadows) count: on a
         texture they are filled like any cover, harmless; in front of a canvas face they would stay."""
         frames = glasses(crop, landmarks, masks)
@@ -765,7 +765,7 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     state.data[STATE_KEY] = transfer
     textured = pix_donor == TEXTURE
     lit[textured] = transfer.apply(lit[textured])
-    face = canvas.reshape(-1, 3).copy()
+    face: np.ndarray = canvas.reshape(-1, 3).copy()  # (SIZE * SIZE, 3), then (SIZE, SIZE, 3)
     face[raster.pix] = lit
     if textured.any():  # the canvas's light layout, which the SH ratio only approximates
         shaded = match_shading(face.reshape(SIZE, SIZE, 3), canvas, raster.mask(skin), SHADING_SIGMA * SIZE)
@@ -845,7 +845,7 @@ def head_warp(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
     covered = raster.mask()
     yy, xx = np.mgrid[:SIZE, :SIZE].astype(np.float32)
     src = raster.interpolate(np.asarray(a.canvas_landmarks, np.float64)[:NUM_MESH_VERTICES, :2], tri)
-    disp = np.zeros((SIZE * SIZE, 2), np.float32)
+    disp: np.ndarray = np.zeros((SIZE * SIZE, 2), np.float32)  # flat, then (SIZE, SIZE, 2)
     disp[raster.pix] = src - np.stack([xx.reshape(-1)[raster.pix], yy.reshape(-1)[raster.pix]], axis=1)
     disp = disp.reshape(SIZE, SIZE, 2)
     # outside: the displacement of the nearest mesh pixel, smoothed (normalised blur over the outside and
@@ -880,7 +880,7 @@ def head_warp(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
     # where the rim moves outward (the cheek swinging out), the head's outline beside it stays: the band
     # between the rim and the outline (cheek edge, glasses temple, ear) is squeezed, not carried along,
     # or the whole strip shows up again beside the new rim as a second cheek
-    normal = np.stack([cv2.Sobel(dist0, cv2.CV_32F, 1, 0), cv2.Sobel(dist0, cv2.CV_32F, 0, 1)], axis=2)
+    normal: np.ndarray = np.stack([cv2.Sobel(dist0, cv2.CV_32F, 1, 0), cv2.Sobel(dist0, cv2.CV_32F, 0, 1)], axis=2)
     normal /= np.maximum(np.linalg.norm(normal, axis=2, keepdims=True), 1e-6)
     along = (extended * normal).sum(axis=2, keepdims=True)
     squeeze = np.clip(dist0 / (HEAD_DEPTH_SPAN * radius), 0.0, 1.0)[..., None] * (along < 0)
@@ -946,7 +946,7 @@ def apply_gaze(face: np.ndarray, a: AssembledFace, donor: np.ndarray, mirrored: 
 def _head_region(masks: dict[str, np.ndarray]) -> np.ndarray:
     """Face oval, hair and the forehead between them (holes filled): the head a headswap carries."""
     head = (masks["face_oval"] | masks["hair"]).astype(np.uint8)
-    head = cv2.morphologyEx(head, cv2.MORPH_CLOSE, _disc(7))
+    head = np.asarray(cv2.morphologyEx(head, cv2.MORPH_CLOSE, _disc(7)), np.uint8)  # uint8 in, uint8 out
     filled = head.copy()
     ff = np.zeros((SIZE + 2, SIZE + 2), np.uint8)
     cv2.floodFill(filled, ff, (0, 0), 1)

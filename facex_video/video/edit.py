@@ -48,9 +48,9 @@ def plan_tracks(source: Source, analyzer: FaceAnalyzer, *, progress: bool = True
     for frame in track_frames(source, analyzer, result, progress=progress, desc="tracks"):
         for face in frame.faces:
             shapes.offer(face.track_id, canonical_landmarks(face.smoothed_landmarks), face.detection.blendshapes)
-        for closed in result.tracker.pop_closed():
+        for closed in result.pop_closed():
             plan.neutral[closed] = shapes.finish(closed)
-    for closed in result.tracker.pop_closed():
+    for closed in result.pop_closed():
         plan.neutral[closed] = shapes.finish(closed)
     plan.final_ids = {p: result.final_id(p) for p in plan.neutral}
     return plan
@@ -94,6 +94,8 @@ class TaskSpec:
             return None
         if self.inpaint_region is not None:
             return rep.environment.masks[self.inpaint_region]
+        if self.inpaint_mask is None:
+            raise ValueError("the inpaint task needs an inpaint_region or an inpaint_mask")
         warped = cv2.warpAffine(self.inpaint_mask.astype(np.uint8), rep.environment.crop_transform,
                                 (CANONICAL_SIZE, CANONICAL_SIZE), flags=cv2.INTER_NEAREST)
         return warped > 0
@@ -174,7 +176,7 @@ def edit_face(spec: TaskSpec, source: Source, rgb: np.ndarray, pts: int, face: T
         return EditedFace(crop, alpha, assembled.crop_transform)
 
     edits = spec.edits
-    if spec.task == "edit" and needs_servo(edits):
+    if spec.task == "edit" and edits is not None and needs_servo(edits):
         if "pose_gains" not in state.data:
             state.data["pose_gains"] = _calibrate_pose(edits, rgb, face, analyzer,
                                                        lambda e: render(e).paste(canvas_rgb.copy()))
@@ -201,6 +203,8 @@ def edit_frames(
             state = states.setdefault(final, TrackState(final, seed=final))
             edit_face(spec, source, frame.rgb, frame.pts, face, final=final, neutral=plan.neutral[face.track_id],
                       state=state, analyzer=analyzer, canvas_rgb=canvas).paste(out)
-        for closed in result.tracker.pop_closed():
-            states.pop(plan.final_ids.get(closed), None)
+        for closed in result.pop_closed():
+            final = plan.final_ids.get(closed)
+            if final is not None:
+                states.pop(final, None)
         yield frame, out

@@ -24,7 +24,7 @@ import shutil
 import stat
 import traceback
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..atomic import write_text_atomic
@@ -145,7 +145,7 @@ def input_key(path: str | Path) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class WorkDir:

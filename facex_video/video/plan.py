@@ -85,10 +85,10 @@ class ChunkFaces:
             "smoothed": np.array([f.smoothed_landmarks for f in flat], np.float32).reshape(-1, 478, 3),
         }
         with atomic_path(path) as temp, open(temp, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays against allow_pickle: bool
 
     @classmethod
-    def load(cls, path: Path) -> "ChunkFaces":
+    def load(cls, path: Path) -> ChunkFaces:
         with np.load(path) as npz:
             z = {name: npz[name] for name in npz.files}  # each npz[name] access reads the member again
         chunk = Chunk(*(int(v) for v in z["chunk"]))
@@ -100,7 +100,7 @@ class ChunkFaces:
                                 z["blendshapes"][k], z["pose"][k])
             faces.setdefault(int(z["frame"][k]), []).append(
                 TrackedFace(int(z["track"][k]), int(z["frame"][k]), det, z["smoothed"][k]))
-        pts = dict(zip((int(i) for i in z["frames"]), (int(p) for p in z["pts"])))
+        pts = dict(zip((int(i) for i in z["frames"]), (int(p) for p in z["pts"]), strict=True))
         return cls(chunk, pts, faces, [int(i) for i in z["shot_starts"]])
 
 
@@ -193,7 +193,8 @@ def link_tracks(chunk_faces: Iterable[ChunkFaces], min_track_frames: int) -> Job
     owned_count: dict[Root, int] = defaultdict(int)
     pieces: list[tuple[Root, Segment]] = []  # each track segment, numbered once the kept tracks are known
     neutral_of: dict[Root, np.ndarray] = {}
-    shapes, shape_ids, new_id = NeutralShapes(), {}, itertools.count()
+    shapes, new_id = NeutralShapes(), itertools.count()
+    shape_ids: dict[Root, int] = {}  # a live track's id in `shapes`
     chunks: list[Chunk] = []
     prev: ChunkFaces | None = None
     prev_roots: dict[int, Root] = {}  # the previous chunk's local id -> root

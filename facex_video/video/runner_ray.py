@@ -19,6 +19,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import ray
 from ray.exceptions import RayError, RayTaskError
@@ -26,6 +27,9 @@ from ray.exceptions import RayError, RayTaskError
 from ..errors import ClusterError, InputError, OutputError, ShardError
 from ..spec import EditSpec, RunConfig
 from .job import ShardWorker, Work, shard_frames
+
+if TYPE_CHECKING:
+    from ray.actor import ActorClass
 
 log = logging.getLogger("facex_video")
 
@@ -39,15 +43,15 @@ def connect(address: str | None, quiet: bool = False) -> bool:
     started Ray (and must shut it down). quiet: Ray's own log lines only for errors."""
     if ray.is_initialized():
         return False
-    options = dict(log_to_driver=False, logging_level=logging.ERROR if quiet else logging.WARNING)
+    level = logging.ERROR if quiet else logging.WARNING
     joining = address or os.environ.get("RAY_ADDRESS")
     with _keep_sigterm_handler():
         if joining:
             with _loopback_only() if _on_loopback(joining) else contextlib.nullcontext():
-                ray.init(address=address or "auto", **options)
+                ray.init(address=address or "auto", log_to_driver=False, logging_level=level)
             return False
         with _loopback_only():
-            ray.init(include_dashboard=False, **options)
+            ray.init(include_dashboard=False, log_to_driver=False, logging_level=level)
     return True
 
 
@@ -132,12 +136,16 @@ class EditActor:
 
     def __init__(self, spec: EditSpec, work_root: str, crf: int, preset: str):
         self.worker = ShardWorker(spec, work_root, crf, preset)
-        self.worker.task  # load the renderer and still faces now, not on the first segment
+        self.worker.task  # noqa: B018 (loads the renderer and still faces now, not on the first segment)
         # the pid, for operators (and the fault test) to find this actor's process
         (Path(work_root) / "actors" / f"{os.getpid()}.pid").write_text(str(os.getpid()))
 
     def edit(self, *args) -> int:
         return self.worker.edit(*args)
+
+
+# what @ray.remote made of EditActor: mypy does not apply a class decorator's return type to the class
+_EditActorClass = cast("ActorClass[EditActor]", EditActor)
 
 
 def original(exc: RayError) -> BaseException | str:
@@ -168,7 +176,7 @@ class RayRunner:
             n = self.config.actors or self.cpus
             options = {"num_cpus": 1, "num_gpus": self.config.gpus_per_actor, "max_restarts": RETRIES,
                        "max_task_retries": RETRIES}
-            self.actors = [EditActor.options(**options).remote(self.spec, self.work_root, self.config.crf,
+            self.actors = [_EditActorClass.options(**options).remote(self.spec, self.work_root, self.config.crf,
                                                                self.config.preset) for _ in range(n)]
         return self.actors
 

@@ -116,7 +116,7 @@ def edit_segment(task: TaskSpec, source: Source, faces: ChunkFaces, segment: Seg
                     for name in SEGMENT_FILES:
                         if name not in files:  # created on the first face: its arrays give the row shapes
                             files[name] = _RowFile.create(temp / f"{name}.npy", count, np.asarray(row[name]))
-                        files[name].append(row[name])
+                        files[name].append(np.asarray(row[name]))
             if len(files) != len(SEGMENT_FILES) or any(f.written != count for f in files.values()):
                 raise RuntimeError(f"segment {segment.name}: expected {count} edited frames")  # the headers say so
             for f in files.values():
@@ -170,6 +170,8 @@ def _compose(source: Source, chunk: Chunk, readers: list[_SegmentReader], dest: 
              canvas: np.ndarray | None, crf: int, preset: str, previews: dict[int, Path] | None) -> list[str]:
     height, width = canvas.shape[:2] if canvas is not None else (source.height, source.width)
     info = source.video
+    if info is None:
+        raise ValueError(f"{source.path}: compose needs a video source")
     digests = []
     with VideoWriter(dest, fps=info.fps, width=width, height=height, crf=crf, preset=preset,
                      time_base=info.time_base, deterministic=True) as writer:

@@ -51,6 +51,13 @@ class TrackingResult:
     def final_id(self, provisional: int) -> int | None:
         return self.tracker.final_id(provisional) if self.tracker else None
 
+    def pop_closed(self) -> list[int]:
+        """The tracker's pop_closed: provisional ids of the tracks closed since the last call. For use while
+        (or after) iterating track_frames, which sets the tracker before the first frame."""
+        if self.tracker is None:
+            raise RuntimeError("no tracker yet: track_frames has not started")
+        return self.tracker.pop_closed()
+
 
 def min_track_frames(source: Source) -> int:
     """Shortest track kept: 0.2 s of video drops one-off false positives, but never more than the clip
@@ -136,8 +143,8 @@ def sample_indices(frame_count: int, n: int = 12) -> list[int]:
 def analyze_frames(
     source: Source,
     analyzer: FaceAnalyzer,
-    decomposer: "FaceDecomposer",
-    writer: "RepresentationWriter",
+    decomposer: FaceDecomposer,
+    writer: RepresentationWriter,
     *,
     with_crops: bool = False,
     progress: bool = True,
@@ -154,16 +161,17 @@ def analyze_frames(
         for frame in track_frames(source, analyzer, result, progress=progress, desc="analyze"):
             reps = []
             for face in frame.faces:
-                rep = decomposer.decompose(frame.rgb, face, source=str(source.path), timestamp=source.seconds(frame.pts))
+                rep = decomposer.decompose(frame.rgb, face, source=str(source.path),
+                                           timestamp=source.seconds(frame.pts))
                 if with_crops:
                     rep.extras["crop_jpeg"] = aligned_crop_jpeg(frame.rgb, face)
                 writer.add(rep)
                 reps.append(rep)
-            for closed in result.tracker.pop_closed():
+            for closed in result.pop_closed():
                 identities[closed] = decomposer.finish_track(closed)
             if on_frame:
                 on_frame(frame, reps)
-        for closed in result.tracker.pop_closed():
+        for closed in result.pop_closed():
             identities[closed] = decomposer.finish_track(closed)
         writer.close(identities, result.final_id)
     except BaseException:
