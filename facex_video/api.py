@@ -21,9 +21,9 @@ from .video.stages import TrackingResult, passthrough_frame, sample_indices, tra
 
 if TYPE_CHECKING:
     from .ford.identity import IdentityEncoder
-    from .fors.assemble import Edits
     from .render.facex import FaceXOptions
     from .spec import EditSpec, RunConfig
+    from .tasks.assemble import Edits
 
 
 @overload
@@ -221,7 +221,7 @@ def run_task(
     progress: bool = True,
     run: RunConfig | None = None,
 ) -> dict:
-    """Any FaceX task (fors/tasks.py) on an image or video: the footage is `target` (or `driving` for
+    """Any FaceX task (tasks/table.py) on an image or video: the footage is `target` (or `driving` for
     reenact), the other inputs are still faces; writes `output` atomically. A video runs as the sharded
     job of video/job.py (`run` picks the runner, inline by default; crf/preset/progress fill a default
     RunConfig); an image in process. facex: weights and sampler of `backend="facex"` (render/facex.py).
@@ -270,9 +270,12 @@ class SharedAnalyzer:
 def task_inputs(task: str, *, source=None, target=None, driving=None, take=None, inpaint_mask=None,
                 swapper_model=None, facex=None, identity_model=None, detector_model=None) -> dict[str, str | Path]:
     """Every file a task run reads, by what it is (for messages): no output may be one of them."""
-    inputs = {"driving video" if task == "reenact" else "target": driving if task == "reenact" else target,
-              "source": source, "inpaint mask": inpaint_mask, "--swapper-model": swapper_model,
-              "--identity-model": identity_model, "--detector-model": detector_model}
+    from .tasks.table import task as record
+
+    streams = {"driving": ("driving video", driving), "target": ("target", target)}
+    stream_label, stream_path = streams[record(task).stream_role]
+    inputs = {stream_label: stream_path, "source": source, "inpaint mask": inpaint_mask,
+              "--swapper-model": swapper_model, "--identity-model": identity_model, "--detector-model": detector_model}
     inputs.update({f"{component} take": path for component, path in (take or {}).items()})
     if facex is not None:
         inputs.update({"--base-model": facex.base_model, "--facex-checkpoint": facex.checkpoint})
@@ -287,15 +290,19 @@ def edit_spec(
     """Check a task request before any work (OutputError/InputError/OptionError/ModelError naming what is
     wrong) and describe it: the outputs are not inputs, options in range, every input readable, every still
     image holding a face, every model file loadable. analyzer: shared with the caller (else one is made)."""
-    from .fors.tasks import recipe
     from .options import check_edits, track_ids
     from .spec import EditSpec
+    from .tasks.table import task as record
 
-    stream_role = "driving" if task == "reenact" else "target"
-    stream_path = driving if task == "reenact" else target
+    try:
+        the_task = record(task)
+    except ValueError as e:
+        raise OptionError("task", str(e)) from None
+    stream_role = the_task.stream_role
+    stream_path = {"driving": driving, "target": target}[stream_role]
     if stream_path is None:
         raise OutputError(output, f"{task} needs --{stream_role}")
-    if task in ("swap", "headswap", "hairswap", "reenact") and source is None:
+    if the_task.needs_source and source is None:
         raise OutputError(output, f"{task} needs --source")
     if edits is not None:
         check_edits(edits)
@@ -306,20 +313,20 @@ def edit_spec(
                               identity_model=identity_model, detector_model=detector_model), output, preview)
     stream = open_source(stream_path)
     stills: dict[str, str] = {}
-    if task == "mix":
+    if the_task.takes_components:
         try:
-            components = recipe("mix", {c: ("target" if Path(p) == Path(target) else str(p))
-                                        for c, p in (take or {}).items()})
+            components = the_task.components({c: ("target" if Path(p) == Path(target) else str(p))
+                                              for c, p in (take or {}).items()})
         except ValueError as e:
             raise OptionError("--take", str(e)) from None
         stills = {r: r for r in set(components.values()) if r != "target"}
     else:
-        components = recipe(task)
+        components = the_task.components()
         if source is not None:
             stills["source"] = str(source)
-    # what each still is, for messages: the source, or for mix the components taken from it
-    labels = {r: ("+".join(c for c, role in components.items() if role == r) + " take" if task == "mix" else r)
-              for r in stills}
+    # what each still is, for messages: the source, or for a mix the components taken from it
+    labels = {r: ("+".join(c for c, role in components.items() if role == r) + " take"
+                  if the_task.takes_components else r) for r in stills}
     for role, path in stills.items():
         if not Path(path).is_file():
             raise InputError(path, f"no such file (the {labels[role]} of {task})")
@@ -329,19 +336,19 @@ def edit_spec(
         raise OutputError(output, f"the {stream_role} {stream.path.name} is {'a video' if video_out else 'an image'}; "
                                   "give an output of the same kind")
     (output_check if video_out else image_output_check)(output)
-    if task == "inpaint" and inpaint_region is None and inpaint_mask is None:
+    if the_task.takes_mask and inpaint_region is None and inpaint_mask is None:
         raise OutputError(output, "inpaint needs --region NAME or --mask MASK.png")
     if inpaint_mask is not None:
         _check_mask(inpaint_mask, stream)
     if edits is not None and edits.expression:
-        from .fors.expression import check_names
+        from .tasks.expression import check_names
 
         try:
             check_names(edits.expression)
         except ValueError as e:
             raise OptionError("--expr", str(e)) from None
-    from .render.base import load_renderer
     from .render.facex import check_facex
+    from .render.registry import load_renderer
 
     if backend == "facex":  # its weights load in the workers; here only what is missing fails at once
         check_facex(task, facex)

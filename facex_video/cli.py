@@ -154,8 +154,8 @@ def _assignment(text: str) -> tuple[str, str]:
 def _blendshape(text: str) -> tuple[str, float]:
     """--expr NAME=VALUE: a blendshape the expression edits support, and a weight in [0, 1]."""
     from .errors import OptionError
-    from .fors.expression import check_names
     from .options import parse_number, weight
+    from .tasks.expression import check_names
 
     if "=" not in text:
         raise OptionError("--expr", f"expected NAME=VALUE, got {text!r}")
@@ -169,7 +169,7 @@ def _blendshape(text: str) -> tuple[str, float]:
 
 def _takes(text: str) -> dict[str, str]:
     """--take COMPONENT=INPUT,...: known components, each with a path."""
-    from .fors.tasks import COMPONENTS
+    from .tasks.table import COMPONENTS
 
     takes = dict(_assignment(part) for part in text.split(",") if part.strip())
     unknown = sorted(set(takes) - set(COMPONENTS))
@@ -182,30 +182,30 @@ def _takes(text: str) -> dict[str, str]:
     return takes
 
 
-TASK_HELP = {
-    "swap": "put the source's face (identity) on every face of the target",
-    "headswap": "put the source's head (identity and hair) on the target",
-    "hairswap": "give the target the source's hair",
-    "reenact": "animate the source portrait with the driving video's expression, pose and gaze",
-    "edit": "change pose and gaze of the target's faces by numbers",
-    "inpaint": "regenerate a region of the target's faces",
-    "mix": "any component from any input: --take identity=a.jpg,gaze=b.jpg",
-}
+def _task_help() -> dict[str, str]:
+    """Each task's one-line help, from its record (tasks/table.py)."""
+    from .tasks.table import TABLE
+
+    return {name: t.help for name, t in TABLE.items()}
+
+
+TASK_HELP = _task_help()
 
 
 def _add_tasks(sub) -> None:
-    from .render.base import BACKENDS
+    from .render.registry import BACKENDS
+    from .tasks.table import TABLE
 
-    for task, help_text in TASK_HELP.items():
-        p = sub.add_parser(task, help=help_text)
-        if task in ("swap", "headswap", "hairswap", "reenact"):
+    for task in TABLE.values():
+        p = sub.add_parser(task.name, help=task.help)
+        if task.needs_source:
             p.add_argument("--source", required=True, help="image with the face to take from")
-        if task == "reenact":
+        if task.stream_role == "driving":
             p.add_argument("--driving", required=True, help="video (or image) whose performance drives the source")
         else:
             p.add_argument("--target", required=True, help="image or video to edit")
         p.add_argument("-o", "--output", required=True, metavar="OUT", help="image or video (.mp4 .mov .mkv)")
-        if task == "edit":
+        if task.takes_edits:
             _add_pose(p, "degrees added to the head pose", "degrees added to the gaze of both eyes")
             p.add_argument("--expr", type=_blendshape, action="append", default=[], metavar="NAME=VALUE",
                            help="a blendshape target, VALUE within 0 to 1 (mouthSmile*, eyeBlink*, jawOpen, "
@@ -213,12 +213,12 @@ def _add_tasks(sub) -> None:
             for name in ("smile", "blink", "jaw-open"):
                 p.add_argument(f"--{name}", type=_number(f"--{name}", lo=0.0, hi=1.0), metavar="VALUE",
                                help=f"{name} strength, within 0 to 1")
-        if task == "inpaint":
+        if task.takes_mask:
             which = p.add_mutually_exclusive_group(required=True)
             which.add_argument("--region", choices=("skin", "brows", "eyes", "iris", "lips", "mouth_interior"),
                                help="a FORD region to regenerate")
             which.add_argument("--mask", metavar="MASK.png", help="white = regenerate, in target pixels")
-        if task == "mix":
+        if task.takes_components:
             p.add_argument("--take", type=_takes, required=True, metavar="COMPONENT=INPUT,...",
                            help="identity, expression, pose, gaze, lighting, hair, background from inputs")
         p.add_argument("--face", type=_track_id, action="append", metavar="TRACK_ID",
@@ -327,8 +327,9 @@ def _run_eval(args: argparse.Namespace) -> int:
 
     from .atomic import check_writable_dir, write_text_atomic
     from .eval.report import evaluate, format_metrics
-    from .fors.assemble import Edits
     from .outputs import check_not_input
+    from .tasks.assemble import Edits
+    from .tasks.table import TABLE
 
     if args.json:  # before any work: writable, and not one of the files it measures
         inputs = {"result": args.result, "source": args.source, "target": args.target, "driving": args.driving,
@@ -337,7 +338,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         check_not_input(args.json, inputs, flag="--json")
         check_writable_dir(args.json)
 
-    edits = Edits(args.yaw, args.pitch, args.roll, args.gaze) if args.task == "edit" else None
+    edits = Edits(args.yaw, args.pitch, args.roll, args.gaze) if TABLE[args.task].takes_edits else None
     rows = evaluate(args.task, args.result, source=args.source, target=args.target, driving=args.driving,
                     take=args.take, edits=edits, identity_model=args.identity_model,
                     detector_model=args.detector_model)
@@ -360,10 +361,11 @@ def _facex_options(args: argparse.Namespace):
 
 def _run_task(args: argparse.Namespace) -> dict:
     from . import api
-    from .fors.assemble import Edits
+    from .tasks.assemble import Edits
+    from .tasks.table import TABLE
 
     edits = None
-    if args.command == "edit":
+    if TABLE[args.command].takes_edits:
         expression = dict(args.expr)
         for flag, names in (("smile", ("mouthSmileLeft", "mouthSmileRight")),
                             ("blink", ("eyeBlinkLeft", "eyeBlinkRight")),

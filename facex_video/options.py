@@ -53,7 +53,7 @@ def weight(flag: str, value: float) -> float:
 
 
 def check_edits(edits) -> None:
-    """OptionError for any number of an `Edits` (fors/assemble.py) outside its range, naming the flag."""
+    """OptionError for any number of an `Edits` (tasks/assemble.py) outside its range, naming the flag."""
     for flag, value in (("--yaw", edits.yaw), ("--pitch", edits.pitch), ("--roll", edits.roll)):
         pose_angle(flag, value)
     if edits.gaze is not None:

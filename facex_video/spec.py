@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .fors.assemble import Edits
+from .fingerprint import input_key
+from .tasks.assemble import Edits
+from .tasks.table import TABLE, Task
 
 if TYPE_CHECKING:
     from .render.facex import FaceXOptions
@@ -24,7 +26,7 @@ RUNNERS = ("ray", "inline")
 @dataclass(frozen=True)
 class EditSpec:
     """A task on one footage stream. stills: role -> still image path (e.g. the swap source); components:
-    component -> role (fors/tasks.py). faces: final track ids to edit (None: all)."""
+    component -> role (tasks/table.py). faces: final track ids to edit (None: all)."""
 
     task: str
     stream: str
@@ -42,8 +44,13 @@ class EditSpec:
     facex: FaceXOptions | None = None  # weights and sampler of the facex backend
 
     @property
+    def record(self) -> Task:
+        """The task's record (tasks/table.py): what the task takes and draws."""
+        return TABLE[self.task]
+
+    @property
     def stream_role(self) -> str:
-        return "driving" if self.task == "reenact" else "target"
+        return self.record.stream_role
 
     def files(self) -> list[str]:
         """Every file whose content the result depends on."""
@@ -55,8 +62,6 @@ class EditSpec:
 
     def digest(self) -> str:
         """sha256 over the settings and the content of every input file (renames keep it, edits change it)."""
-        from .video.manifest import input_key
-
         settings = asdict(self)
         settings["faces"] = sorted(self.faces) if self.faces is not None else None
         for key in ("stream", "stills", "inpaint_mask", "swapper_model", "identity_model", "detector_model"):

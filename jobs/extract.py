@@ -34,8 +34,9 @@ import pyarrow.parquet as pq
 from facex_video import api
 from facex_video.cli import positive_int
 from facex_video.errors import FacexError, InputError, ModelError, OutputError
+from facex_video.fingerprint import input_key
 from facex_video.ford.representation import SCHEMA_VERSION
-from facex_video.video.manifest import ManifestEntry, WorkDir, input_key, read_manifest
+from facex_video.video.manifest import ManifestEntry, WorkDir, read_manifest
 from facex_video.video.runner_ray import ray_session
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from facex_video.tasks.table import TABLE
+
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "guide.md"
 SAMPLES = ("astronaut", "grace_hopper", "t1", "tom_hanks")
@@ -147,11 +149,13 @@ def task_figure(argv: list[str], folder: Path, out: Path, analyzer) -> None:
             component, path = part.split("=")
             inputs[component] = folder / path
             labels[component] = f"--take {component}={path}"
-    stream_flag = "--driving" if task == "reenact" else "--target"
+    record = TABLE[task]
+    stream_flag = f"--{record.stream_role}"
     stills = {flag: read_image(p) for flag, p in inputs.items() if flag != stream_flag or p.suffix == ".png"}
     title = "facex " + shlex.join(argv)
     if result.suffix == ".png":
-        canvas_flag = "--source" if task == "reenact" else "--target"  # the background's input (fors/tasks.py)
+        # the background's input (tasks/table.py); a mix composes onto its target
+        canvas_flag = f"--{record.recipe['background']}" if record.recipe is not None else "--target"
         res = read_image(result)
         window = _face_window(res, analyzer)
         rows = 2 if window else 1

@@ -57,8 +57,8 @@ def faces(tmp_path_factory, astronaut, grace_hopper) -> dict:
 
     from facex_video import api
     from facex_video.ford.representation import from_table
-    from facex_video.fors.assemble import FaceInput
     from facex_video.media import write_image
+    from facex_video.tasks.assemble import FaceInput
 
     tmp = tmp_path_factory.mktemp("faces")
     out = {}

@@ -7,8 +7,8 @@ import pytest
 
 from facex_video.ford.geometry import landmark_rotation
 from facex_video.ford.mesh import REGION_CONTOURS
-from facex_video.fors.assemble import Edits, assemble
-from facex_video.fors.tasks import COMPONENTS, TASKS, recipe
+from facex_video.tasks.assemble import Edits, assemble
+from facex_video.tasks.table import COMPONENTS, TASKS, recipe
 
 
 def test_task_table_matches_the_design():

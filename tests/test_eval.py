@@ -241,7 +241,7 @@ def test_eval_command_scores_a_swap_against_the_right_inputs(tmp_path, astronaut
     assert same["PSNR outside the head vs target"] == float("inf")
 
     # an edit is scored against the target plus the asked change
-    from facex_video.fors.assemble import Edits
+    from facex_video.tasks.assemble import Edits
 
     turned = tmp_path / "turned.png"
     api.run_task("edit", turned, target=target, edits=Edits(yaw=10.0), progress=False)

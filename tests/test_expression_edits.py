@@ -1,4 +1,4 @@
-"""Expression edits (fors/expression.py), measured by re-analysing the edited photos with FORD's analyzer.
+"""Expression edits (tasks/expression.py), measured by re-analysing the edited photos with FORD's analyzer.
 
 grace_hopper (closed mouth, neutral) is the main subject; the blink is measured on the astronaut, whose
 eyes are not behind glasses: on grace_hopper the landmarker keeps reading her closed lids through the
@@ -16,9 +16,9 @@ from facex_video.errors import FacexError
 from facex_video.eval.metrics import identity_distance, largest_face
 from facex_video.ford.geometry import BLENDSHAPE_NAMES, canonical_landmarks
 from facex_video.ford.mesh import canonical_mesh
-from facex_video.fors.assemble import Edits
-from facex_video.fors.expression import SUPPORTED, apply_expression, expression_field
 from facex_video.media import read_image, write_image
+from facex_video.tasks.assemble import Edits
+from facex_video.tasks.expression import SUPPORTED, apply_expression, expression_field
 
 
 def score(face, name: str) -> float:

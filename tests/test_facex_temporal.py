@@ -20,7 +20,6 @@ from test_facex_renderer import as_if_trained
 from facex_video import api
 from facex_video.eval.metrics import flicker
 from facex_video.ford.representation import Gaze, from_table
-from facex_video.fors.assemble import FaceInput, assemble
 from facex_video.fors.config import FaceXConfig
 from facex_video.fors.pipeline import FaceXPipeline
 from facex_video.fors.temporal import ConditionSmoother
@@ -28,6 +27,7 @@ from facex_video.media import iter_chunks
 from facex_video.media.synth import Shot, write_clip
 from facex_video.render.base import TrackState
 from facex_video.render.facex import FaceXOptions, FaceXRenderer
+from facex_video.tasks.assemble import FaceInput, assemble
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 STEPS = 8

@@ -14,10 +14,10 @@ from facex_video.eval.metrics import identity_distance, psnr, psnr_outside
 from facex_video.faces.align import invert, paste_face
 from facex_video.ford.mesh import REGION_CONTOURS, canonical_mesh
 from facex_video.ford.regions import polygon_mask
-from facex_video.fors.assemble import Edits, FaceInput, assemble
 from facex_video.media import write_image
 from facex_video.render.base import TrackState
 from facex_video.render.geometric import GeometricRenderer, mirror_pairs, rasterise
+from facex_video.tasks.assemble import Edits, FaceInput, assemble
 
 
 def _assemble(task: str, canvas: FaceInput, identity: FaceInput, **kw):

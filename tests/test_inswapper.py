@@ -25,9 +25,9 @@ from facex_video.errors import ModelError
 from facex_video.faces.types import TrackedFace
 from facex_video.ford.decompose import represent_face
 from facex_video.ford.representation import Identity
-from facex_video.fors.assemble import AssembledFace, FaceInput, assemble
 from facex_video.render.base import TrackState
 from facex_video.render.inswapper import InswapperRenderer
+from facex_video.tasks.assemble import AssembledFace, FaceInput, assemble
 
 GAIN = np.array([0.9, 1.0, 1.1], np.float32)
 BIAS = np.array([0.02, 0.0, -0.02], np.float32)

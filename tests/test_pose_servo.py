@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facex_video.fors.assemble import Edits
+from facex_video.tasks.assemble import Edits
 from facex_video.video.pose_servo import TOLERANCE_DEG, calibrate, needs_servo, scaled
 
 

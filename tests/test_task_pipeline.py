@@ -11,7 +11,7 @@ from conftest import psnr
 from facex_video import api
 from facex_video.media import iter_chunks, probe, read_image, write_image
 from facex_video.media.synth import Shot, write_clip
-from facex_video.render import base
+from facex_video.render import registry
 
 
 class PaintRenderer:
@@ -25,7 +25,7 @@ class PaintRenderer:
         self.calls = []
 
     def render(self, assembled, state):
-        self.calls.append((assembled.task, state.track_id, state.frames))
+        self.calls.append((assembled.task.name, state.track_id, state.frames))
         crop = assembled.canvas_crop.copy()
         oval = assembled.canvas_masks["face_oval"]
         crop[oval] = (255, 0, 255)
@@ -35,7 +35,7 @@ class PaintRenderer:
 @pytest.fixture
 def painter(monkeypatch):
     renderer = PaintRenderer()
-    monkeypatch.setattr(base, "load_renderer", lambda *a, **k: renderer)
+    monkeypatch.setattr(registry, "load_renderer", lambda *a, **k: renderer)
     return renderer
 
 
@@ -101,7 +101,7 @@ def test_image_target_and_bad_requests(tmp_path, painter, astronaut, grace_hoppe
         api.run_task("swap", tmp_path / "o.mp4", source=src, target=tgt, progress=False)
     with pytest.raises(FacexError, match="--region NAME or --mask"):
         api.run_task("inpaint", tmp_path / "i.png", target=tgt, progress=False)
-    from facex_video.fors.assemble import Edits
+    from facex_video.tasks.assemble import Edits
 
     with pytest.raises(FacexError, match="expression edits"):
         api.run_task("edit", tmp_path / "e.png", target=tgt, edits=Edits(expression={"cheekPuff": 1.0}),

@@ -16,8 +16,8 @@ from facex_video.ford.gaze import eye_gaze
 from facex_video.ford.geometry import head_pose
 from facex_video.ford.identity import DlibIdentityEncoder
 from facex_video.ford.regions import landmarks_to_crop, region_masks
-from facex_video.fors.assemble import Edits
 from facex_video.media import read_image, write_image
+from facex_video.tasks.assemble import Edits
 
 NAMES = ("astronaut", "grace")
 

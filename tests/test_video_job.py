@@ -22,7 +22,7 @@ from facex_video import api
 from facex_video.errors import ShardError
 from facex_video.media import probe, write_image
 from facex_video.media.synth import Shot, write_clip
-from facex_video.render import base
+from facex_video.render import registry
 from facex_video.spec import RunConfig, work_dir_for
 from facex_video.video.plan import plan_chunks
 
@@ -145,7 +145,7 @@ class _FailingRenderer:
 
 
 def test_a_failing_shard_fails_the_job_naming_shard_frames_and_error(inputs, tmp_path, monkeypatch):
-    monkeypatch.setattr(base, "load_renderer", lambda *a, **k: _FailingRenderer())
+    monkeypatch.setattr(registry, "load_renderer", lambda *a, **k: _FailingRenderer())
     out = tmp_path / "failed.mp4"
     with pytest.raises(ShardError) as err:
         _swap(inputs, out, "inline")

@@ -1,5 +1,5 @@
 """`facex eval`: every metric of eval/metrics.py on one task's result, each against the input that the task's
-recipe (fors/tasks.py) says the component must come from.
+recipe (tasks/table.py) says the component must come from.
 
 So a swap's identity is scored against the source and its pose, expression and gaze against the target; a
 reenactment's pose against the driving frame; an edit's pose and gaze against the target's plus the asked change
@@ -22,8 +22,8 @@ from ..faces.types import TrackedFace
 from ..ford.decompose import represent_face
 from ..ford.identity import IdentityEncoder, load_identity_encoder
 from ..ford.representation import FacialRepresentation, Identity
-from ..fors.assemble import Edits
-from ..fors.tasks import recipe
+from ..tasks.assemble import Edits
+from ..tasks.table import TABLE
 from ..video.source import Source, open_source
 from ..video.stages import TrackingResult, sample_indices, track_frames
 from . import metrics
@@ -149,22 +149,23 @@ def evaluate(
 ) -> list[Metric]:
     """Every metric of a task's result (image or video) against its inputs; see the module docstring."""
     paths = {role: Path(p) for role, p in (("source", source), ("target", target), ("driving", driving)) if p}
-    if task == "mix":
+    the_task = TABLE[task]
+    if the_task.takes_components:
         if target is None:
             raise InputError(result, "eval of mix needs --target")
         roles = {c: "target" if Path(p) == Path(target) else str(p) for c, p in (take or {}).items()}
         try:
-            components = recipe("mix", roles)
+            components = the_task.components(roles)
         except ValueError as err:
             raise InputError(result, str(err)) from None
         paths.update({r: Path(r) for r in roles.values() if r != "target"})
     else:
-        components = recipe(task)
+        components = the_task.components()
     missing = sorted({r for r in components.values()} - set(paths))
     if missing:
         raise InputError(result, f"eval of {task} needs " + ", ".join(f"--{r}" for r in missing))
     labels = {role: role if role in ("source", "target", "driving") else Path(role).name for role in paths}
-    stream_role = "driving" if task == "reenact" else "target"
+    stream_role = the_task.stream_role
     sources = {role: open_source(p) for role, p in paths.items() if role in components.values()}
     out_source = open_source(result)
     stills = {role: next(s.frames())[1] for role, s in sources.items() if role != stream_role or s.is_image}

@@ -1,6 +1,6 @@
 """The one renderer interface: `render(assembled, track_state) -> (crop, alpha)`.
 
-Every backend (geometric, inswapper, facex) takes the same AssembledFace (fors/assemble.py), works in the
+Every backend (geometric, inswapper, facex) takes the same AssembledFace (tasks/assemble.py), works in the
 canvas face's aligned 512x512 crop and returns the edited crop (RGB uint8) and an alpha (float32 in
 [0, 1]) saying where the crop replaces the canvas. The compose stage pastes it back into the frame.
 TrackState carries what a backend keeps along one face track (colour statistics, noise seed, anchor frame)
@@ -10,14 +10,11 @@ so results stay temporally consistent; a new track starts a new state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from ..fors.assemble import AssembledFace
-
-if TYPE_CHECKING:
-    from .facex import FaceXOptions
+from ..tasks.assemble import AssembledFace
 
 
 @dataclass
@@ -38,32 +35,3 @@ class Renderer(Protocol):
 
     def render(self, assembled: AssembledFace, track_state: TrackState) -> tuple[np.ndarray, np.ndarray]:
         ...
-
-
-BACKENDS = ("geometric", "inswapper", "facex")
-
-
-def load_renderer(backend: str, task: str, *, swapper_model: str | None = None,
-                  facex: FaceXOptions | None = None) -> Renderer:
-    """The renderer for `--backend`, checked against the task it must render (facex: its options)."""
-    from ..errors import ModelError
-
-    if backend == "geometric":
-        from .geometric import GeometricRenderer
-
-        renderer: Renderer = GeometricRenderer()
-    elif backend == "inswapper":
-        if swapper_model is None:
-            raise ModelError("--backend inswapper needs --swapper-model PATH (insightface's inswapper_128.onnx)")
-        from .inswapper import InswapperRenderer
-
-        renderer = InswapperRenderer(swapper_model)
-    elif backend == "facex":
-        from .facex import FaceXOptions, FaceXRenderer
-
-        renderer = FaceXRenderer(facex or FaceXOptions())
-    else:
-        raise ValueError(f"unknown backend {backend!r}; backends are {', '.join(BACKENDS)}")
-    if task not in renderer.tasks:
-        raise ModelError(f"--backend {backend} renders only {', '.join(sorted(renderer.tasks))}, not {task}")
-    return renderer

@@ -24,7 +24,8 @@ import numpy as np
 
 from ..compose.blend import erode, feathered
 from ..errors import ModelError
-from ..fors.assemble import AssembledFace
+from ..tasks.assemble import AssembledFace
+from ..tasks.table import TABLE
 from .base import TrackState
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from ..fors.pipeline import FaceXPipeline
     from ..fors.temporal import AnchorFrame, ConditionSmoother
 
-TASKS = frozenset({"swap", "headswap", "hairswap", "reenact", "edit", "inpaint", "mix"})
+TASKS = frozenset(TABLE)
 FEATHER_SIGMA = 4.0  # px in the 512 crop: alpha rises from 0 at the area's edge to 1 at 3 sigma (12 px) inside
 MASK_MARGIN_PX = 14  # a given mask (inpaint, hair) is grown by this: alpha is 1 up to 2 px past the mask
 STATE_KEY = "facex"
@@ -73,10 +74,10 @@ def regenerated(assembled: AssembledFace, landmarks: np.ndarray) -> np.ndarray:
     from ..fors.condition import regenerate_area
 
     masks = assembled.canvas_masks
-    if assembled.task == "inpaint" and assembled.inpaint_mask is not None:
+    if assembled.task.draws == "mask" and assembled.inpaint_mask is not None:
         return erode(assembled.inpaint_mask, -MASK_MARGIN_PX)
     hair = masks["hair"] | assembled.texture_masks["hair"] if assembled.hair == "texture" else None
-    if assembled.task == "hairswap":
+    if assembled.task.draws == "hair":
         return erode(hair & ~masks["face_oval"], -MASK_MARGIN_PX)
     return regenerate_area(landmarks, masks["face_oval"], hair)
 

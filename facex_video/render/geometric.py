@@ -67,10 +67,11 @@ from ..ford.geometry import canonical_landmarks, landmark_rotation, similarity_3
 from ..ford.lighting import linear_to_srgb, shade, vertex_normals
 from ..ford.mesh import NUM_MESH_VERTICES, REGION_CONTOURS, canonical_mesh
 from ..ford.regions import SKIN_COLOUR_CHI2, SkinColour, polygon_mask
-from ..fors.assemble import AssembledFace
+from ..tasks.assemble import AssembledFace
+from ..tasks.table import TABLE
 from .base import TrackState
 
-TASKS = frozenset({"swap", "headswap", "hairswap", "reenact", "edit", "inpaint", "mix"})
+TASKS = frozenset(TABLE)
 SIZE = 512
 SHADING_RATIO = (0.6, 1.6)  # clamp of the relighting ratio: SH fits extrapolate badly at grazing normals
 SHADING_SIGMA = 0.04  # of the crop (~7% of a face's width): the scale above which the canvas's light layout
@@ -409,12 +410,10 @@ def rim_debris(mesh: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def changes_identity(a: AssembledFace) -> bool:
-    """Whether the face put on the canvas is someone else's (swap, headswap, a mix taking the identity from
-    another input). Glasses go with the identity: then the donor's are not carried and the canvas's are not
-    kept (they belong to the face being replaced); otherwise a face keeps its own glasses."""
-    if a.task in ("swap", "headswap"):
-        return True
-    return a.task == "mix" and not np.array_equal(a.texture_crop, a.canvas_crop)
+    """Whether the face put on the canvas is someone else's (tasks/table.py). Glasses go with the identity:
+    then the donor's are not carried and the canvas's are not kept (they belong to the face being replaced);
+    otherwise a face keeps its own glasses."""
+    return a.changes_identity
 
 
 # ---------------------------------------------------------------------------------------------- gaze
@@ -499,9 +498,9 @@ class GeometricRenderer:
     def render(self, assembled: AssembledFace, track_state: TrackState) -> tuple[np.ndarray, np.ndarray]:
         """(crop uint8 (512, 512, 3), alpha float32 (512, 512)): the canvas crop with the edited face in it
         and where it differs from the canvas (0 = the canvas pixel, exactly)."""
-        if assembled.task == "inpaint":
+        if assembled.task.draws == "mask":
             return render_inpaint(assembled)
-        if assembled.task == "hairswap":
+        if assembled.task.draws == "hair":
             return render_hair(assembled)
         return render_face(assembled, track_state)
 

@@ -22,8 +22,8 @@ import numpy as np
 from ..compose.blend import feathered
 from ..errors import ModelError
 from ..faces.types import LEFT_EYE_CORNERS, MOUTH_CORNERS, NOSE_TIP, RIGHT_EYE_CORNERS
-from ..fors.assemble import AssembledFace
 from ..models.insightface_onnx import load_insightface_model
+from ..tasks.assemble import AssembledFace
 from .base import TrackState
 
 FLAG = "--swapper-model"

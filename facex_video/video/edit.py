@@ -24,9 +24,10 @@ from ..ford.decompose import NeutralShapes, represent_face
 from ..ford.geometry import canonical_landmarks
 from ..ford.identity import IdentityEncoder
 from ..ford.representation import FacialRepresentation, Identity
-from ..fors.assemble import Edits, FaceInput, assemble
 from ..render.base import Renderer, TrackState
 from ..spec import EditSpec
+from ..tasks.assemble import Edits, FaceInput, assemble
+from ..tasks.table import Task
 from .pose_servo import calibrate, needs_servo, read_pose, scaled
 from .source import Source, open_source
 from .stages import TrackedFrame, TrackingResult, track_frames
@@ -74,9 +75,10 @@ def still_face(path: str | Path, analyzer: FaceAnalyzer, encoder: IdentityEncode
 
 @dataclass
 class TaskSpec:
-    """One task run: recipe (component -> role), fixed inputs by role, edits and the renderer."""
+    """One task run: the task's record, its recipe (component -> role), fixed inputs by role, edits and the
+    renderer."""
 
-    task: str
+    task: Task
     components: dict[str, str]
     stills: dict[str, FaceInput]  # roles given as still faces (e.g. the swap source)
     stream_role: str  # the role whose footage sets the timeline ("target", or "driving" for reenact)
@@ -90,7 +92,7 @@ class TaskSpec:
 
     def inpaint_crop_mask(self, rep: FacialRepresentation) -> np.ndarray | None:
         """The area to regenerate in the face's aligned crop, for the inpaint task."""
-        if self.task != "inpaint":
+        if not self.task.takes_mask:
             return None
         if self.inpaint_region is not None:
             return rep.environment.masks[self.inpaint_region]
@@ -105,13 +107,13 @@ def build_task(spec: EditSpec, analyzer: FaceAnalyzer) -> TaskSpec:
     """The models and still faces an EditSpec needs, loaded once per process (or per Ray actor)."""
     from ..ford.identity import load_identity_encoder
     from ..media import read_image
-    from ..render.base import load_renderer
+    from ..render.registry import load_renderer
 
     renderer = load_renderer(spec.backend, spec.task, swapper_model=spec.swapper_model, facex=spec.facex)
     encoder = load_identity_encoder(spec.identity_model)
     stills = {role: still_face(path, analyzer, encoder) for role, path in spec.stills.items()}
     mask = read_image(spec.inpaint_mask)[..., 0] > 127 if spec.inpaint_mask is not None else None
-    return TaskSpec(spec.task, dict(spec.components), stills, spec.stream_role, renderer, edits=spec.edits,
+    return TaskSpec(spec.record, dict(spec.components), stills, spec.stream_role, renderer, edits=spec.edits,
                     faces=set(spec.faces) if spec.faces is not None else None, identity_weight=spec.identity_weight,
                     inpaint_region=spec.inpaint_region, inpaint_mask=mask,
                     encoder=encoder if getattr(renderer, "needs_identity", False) else None)
@@ -162,21 +164,21 @@ def edit_face(spec: TaskSpec, source: Source, rgb: np.ndarray, pts: int, face: T
     inputs[spec.stream_role] = FaceInput(rgb, rep)
     c = spec.components
     canvas = inputs[c["background"]]
-    texture = inputs[c["hair"]] if spec.task == "hairswap" else inputs[c["identity"]]
+    texture = inputs[c[spec.task.texture]]
 
     def render(edits: Edits | None) -> EditedFace:
         assembled = assemble(
             spec.task, canvas=canvas, identity=texture, expression=inputs[c["expression"]].rep,
             pose=inputs[c["pose"]].rep, gaze=inputs[c["gaze"]].rep, lighting=inputs[c["lighting"]].rep,
             hair="texture" if c["hair"] != c["background"] else "canvas", edits=edits,
-            identity_weight=0.0 if spec.task == "hairswap" else spec.identity_weight,
+            identity_weight=spec.identity_weight if spec.task.identity_conditioned else 0.0,
             inpaint_mask=spec.inpaint_crop_mask(canvas.rep),
         )
         crop, alpha = spec.renderer.render(assembled, state)
         return EditedFace(crop, alpha, assembled.crop_transform)
 
     edits = spec.edits
-    if spec.task == "edit" and edits is not None and needs_servo(edits):
+    if spec.task.takes_edits and edits is not None and needs_servo(edits):
         if "pose_gains" not in state.data:
             state.data["pose_gains"] = _calibrate_pose(edits, rgb, face, analyzer,
                                                        lambda e: render(e).paste(canvas_rgb.copy()))
@@ -193,7 +195,7 @@ def edit_frames(
     result = TrackingResult(source)
     states: dict[int, TrackState] = {}
     canvas_still = spec.stills.get(spec.components["background"])
-    for frame in track_frames(source, analyzer, result, progress=progress, desc=spec.task):
+    for frame in track_frames(source, analyzer, result, progress=progress, desc=spec.task.name):
         canvas = canvas_still.rgb if canvas_still is not None else frame.rgb
         out = canvas.copy()
         for face in frame.faces:

@@ -4,29 +4,26 @@
 
 The driver plans the shards, skips those a previous run finished (the work directory's manifest), hands the
 rest to a runner (runner_inline.py in process, runner_ray.py on a cluster) and joins the composed chunks.
-Every shard runs the same ShardWorker methods wherever it runs, so both runners give identical frames.
+Every shard (shards.py) runs the same ShardWorker methods wherever it runs, so both runners give identical frames.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator
-from functools import cached_property
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
 
 from ..errors import DiskFullError, OptionError
-from ..faces.analyze import FaceAnalyzer
 from ..outputs import output_lock
 from ..preview import TaskSheet, save_sheet
 from ..spec import EditSpec, RunConfig, work_dir_for
-from .manifest import JobWork, WorkLayout
-from .plan import Chunk, ChunkFaces, JobPlan, Segment, link_tracks, plan_chunks, selected_tracks
-from .shard_stages import analyze_chunk, compose_chunk, concat_chunks, edit_segment
+from .manifest import JobWork
+from .plan import Chunk, ChunkFaces, JobPlan, link_tracks, plan_chunks, selected_tracks
+from .shard_stages import concat_chunks
+from .shards import AnalyzeShard, ComposeShard, EditShard, Runner, Shard, still_rgb
 from .source import Source, open_source
 from .stages import min_track_frames, sample_indices
 
@@ -35,73 +32,7 @@ log = logging.getLogger("facex_video")
 PREVIEW_FRAMES = 6
 
 
-def still_rgb(path: str) -> np.ndarray:
-    """The frame a still input stands for: the image, or a video's first frame."""
-    return next(open_source(path).frames())[1]
-
-
-class ShardWorker:
-    """Runs shards of one job in one process (the driver inline, or a Ray task or actor); loads the models
-    on first use and keeps them."""
-
-    def __init__(self, spec: EditSpec, work_root: str, crf: int, preset: str):
-        self.spec, self.layout, self.crf, self.preset = spec, WorkLayout(work_root), crf, preset
-        self.source = open_source(spec.stream)
-        self._faces: tuple[int, ChunkFaces] | None = None
-
-    @cached_property
-    def analyzer(self) -> FaceAnalyzer:
-        return FaceAnalyzer(detector_model=self.spec.detector_model)
-
-    @cached_property
-    def task(self):
-        from .edit import build_task
-
-        return build_task(self.spec, self.analyzer)
-
-    def analyze(self, chunk: Chunk) -> int:
-        return analyze_chunk(self.source, chunk, self.analyzer, self.layout.path("analyze", chunk.name))
-
-    def edit(self, segment: Segment, neutral: np.ndarray) -> int:
-        if self._faces is None or self._faces[0] != segment.chunk:  # segments come grouped by chunk
-            chunk = f"chunk-{segment.chunk:04d}"
-            self._faces = (segment.chunk, ChunkFaces.load(self.layout.path("analyze", chunk)))
-        return edit_segment(self.task, self.source, self._faces[1], segment, neutral, self.analyzer,
-                            self.layout.path("edit", segment.name))
-
-    def compose(self, chunk: Chunk, segments: list[str], previews: list[int]) -> list[str]:
-        background = self.spec.components["background"]
-        canvas = still_rgb(self.spec.stills[background]) if background in self.spec.stills else None
-        return compose_chunk(self.source, chunk, [self.layout.path("edit", s) for s in segments],
-                             self.layout.path("compose", chunk.name), canvas=canvas, crf=self.crf,
-                             preset=self.preset, previews={i: self.layout.preview(i) for i in previews})
-
-    def close(self) -> None:
-        if "analyzer" in self.__dict__:
-            self.analyzer.close()
-
-
-Work = tuple  # ("analyze", chunk) | ("edit", segment, neutral) | ("compose", chunk, segment names, previews)
-
-
-class Runner(Protocol):
-    """Runs shards and yields (kind, name, value) as each finishes, in any order; raises ShardError for a
-    shard that fails after its retries."""
-
-    def run(self, work: list[Work]) -> Iterator[tuple[str, str, int | list[str]]]:
-        ...
-
-    def close(self) -> None:
-        ...
-
-
-def shard_frames(item: Work) -> tuple[int, int]:
-    """The frame range of a shard, for messages."""
-    what = item[1]
-    return (what.lead_start, what.stop) if item[0] != "compose" else (what.start, what.stop)
-
-
-def _run_stage(runner: Runner, work: JobWork, items: list[Work], bar: tqdm) -> None:
+def _run_stage(runner: Runner, work: JobWork, items: list[Shard], bar: tqdm) -> None:
     """Run shards, recording each in the manifest as it finishes (analyze/edit: a count; compose: the
     composed frames' digests)."""
     for kind, name, value in runner.run(items):
@@ -139,7 +70,7 @@ def _run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: 
     runner = _runner(spec, config, work)
     bar = tqdm(total=len(chunks), unit="shard", desc=f"{spec.task} analyze", disable=not config.progress)
     try:
-        _run_stage(runner, work, [("analyze", c) for c in chunks if not work.finished("analyze", c.name)], bar)
+        _run_stage(runner, work, [AnalyzeShard(c) for c in chunks if not work.finished("analyze", c.name)], bar)
         plan = link_tracks((ChunkFaces.load(work.path("analyze", c.name)) for c in chunks), min_track_frames(source))
         try:
             edited = selected_tracks(spec.faces, plan.neutral, source.path)
@@ -149,13 +80,13 @@ def _run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: 
         previews = sample_indices(source.frame_count, PREVIEW_FRAMES) if preview is not None else []
         compose = [c for c in chunks if not work.finished("compose", c.name)]
         selected = {c.index: [s for s in plan.chunk_segments(c.index) if s.track in edited] for c in chunks}
-        edits = [("edit", s, plan.neutral[s.track]) for c in compose for s in selected[c.index]
-                 if not work.finished("edit", s.name)]
+        edits: list[Shard] = [EditShard(s, plan.neutral[s.track]) for c in compose for s in selected[c.index]
+                              if not work.finished("edit", s.name)]
         bar.reset(total=len(edits) + len(compose))
         bar.set_description(f"{spec.task} edit+compose")
         _run_stage(runner, work, edits, bar)
-        _run_stage(runner, work, [("compose", c, [s.name for s in selected[c.index]],
-                                   [i for i in previews if c.start <= i < c.stop]) for c in compose], bar)
+        _run_stage(runner, work, [ComposeShard(c, [s.name for s in selected[c.index]],
+                                               [i for i in previews if c.start <= i < c.stop]) for c in compose], bar)
     finally:
         bar.close()
         runner.close()

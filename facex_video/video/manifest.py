@@ -16,12 +16,10 @@ whose bytes changed is done again. The output folder holds, per key:
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import os
 import shutil
-import stat
 import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +27,7 @@ from pathlib import Path
 
 from ..atomic import write_text_atomic
 from ..errors import InputError, OutputError
+from ..fingerprint import input_key
 from ..spec import EditSpec, RunConfig, work_dir_for
 from .plan import Chunk
 
@@ -114,34 +113,6 @@ def _jsonl_rows(manifest: Path, f) -> list[tuple[int, str, str | None]]:
             raise InputError(manifest, f"line {line}: 'id' must be a string or an integer")
         rows.append((line, given.strip(), None if id_ is None else str(id_)))
     return rows
-
-
-_KEYS: dict[tuple[str, int, int], str] = {}
-
-
-def input_key(path: str | Path) -> str:
-    """`<sha256 of the bytes>-<size>`: names an input's work by content, so renames keep it and edits redo it.
-
-    Hashing streams the file; the result is remembered in-process by (path, size, mtime_ns).
-    """
-    path = Path(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise InputError(path, "not a regular file")
-    memo = (str(path.absolute()), st.st_size, st.st_mtime_ns)
-    if memo not in _KEYS:
-        try:
-            with open(path, "rb") as f:
-                digest = hashlib.file_digest(f, "sha256").hexdigest()
-        except OSError as exc:
-            raise InputError(path, f"cannot read: {exc.strerror}") from None
-        _KEYS[memo] = f"{digest}-{st.st_size}"
-    return _KEYS[memo]
 
 
 def _now() -> str:

@@ -19,7 +19,7 @@ import numpy as np
 from ..faces.analyze import FaceAnalyzer
 from ..faces.detect import box_iou
 from ..ford.geometry import head_pose
-from ..fors.assemble import Edits
+from ..tasks.assemble import Edits
 
 AXES = ("yaw", "pitch")
 TOLERANCE_DEG = 1.0

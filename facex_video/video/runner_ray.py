@@ -26,7 +26,7 @@ from ray.exceptions import RayError, RayTaskError
 
 from ..errors import ClusterError, InputError, OutputError, ShardError
 from ..spec import EditSpec, RunConfig
-from .job import ShardWorker, Work, shard_frames
+from .shards import Shard, ShardWorker
 
 if TYPE_CHECKING:
     from ray.actor import ActorClass
@@ -115,7 +115,7 @@ def ray_session(address: str | None, quiet: bool = False) -> Iterator[None]:
 _worker: tuple[tuple, ShardWorker] | None = None  # this Ray worker process's, kept for the job's next task
 
 
-def _shard(spec: EditSpec, work_root: str, crf: int, preset: str, item: Work) -> int | list[str]:
+def _shard(spec: EditSpec, work_root: str, crf: int, preset: str, shard: Shard) -> int | list[str]:
     """One analyze or compose shard. Ray reuses worker processes for tasks, so the models the last task of
     the same job loaded are kept (an analysis task would otherwise spend ~1 s loading them)."""
     global _worker
@@ -124,7 +124,7 @@ def _shard(spec: EditSpec, work_root: str, crf: int, preset: str, item: Work) ->
         if _worker is not None:
             _worker[1].close()
         _worker = (key, ShardWorker(spec, work_root, crf, preset))
-    return getattr(_worker[1], item[0])(*item[1:])
+    return shard.run(_worker[1])
 
 
 _shard_task = ray.remote(_shard)
@@ -140,8 +140,8 @@ class EditActor:
         # the pid, for operators (and the fault test) to find this actor's process
         (Path(work_root) / "actors" / f"{os.getpid()}.pid").write_text(str(os.getpid()))
 
-    def edit(self, *args) -> int:
-        return self.worker.edit(*args)
+    def run(self, shard: Shard) -> int | list[str]:
+        return shard.run(self.worker)
 
 
 # what @ray.remote made of EditActor: mypy does not apply a class decorator's return type to the class
@@ -180,36 +180,36 @@ class RayRunner:
                                                                self.config.preset) for _ in range(n)]
         return self.actors
 
-    def run(self, work: list[Work]) -> Iterator[tuple[str, str, int | list[str]]]:
+    def run(self, work: list[Shard]) -> Iterator[tuple[str, str, int | list[str]]]:
         """Submit with bounded in-flight work; yield each shard as it finishes."""
         pending = list(reversed(work))
-        running: dict = {}  # ObjectRef -> (item, actor or None)
-        idle = list(self._actor_pool()) if any(item[0] == "edit" for item in work) else []
+        running: dict = {}  # ObjectRef -> (shard, actor or None)
+        idle = list(self._actor_pool()) if any(shard.on_actor for shard in work) else []
         limit = IN_FLIGHT_PER_CPU * self.cpus
         try:
             while pending or running:
-                while pending and len(running) < limit and (pending[-1][0] != "edit" or idle):
-                    item = pending.pop()
-                    if item[0] == "edit":
+                while pending and len(running) < limit and (not pending[-1].on_actor or idle):
+                    shard = pending.pop()
+                    if shard.on_actor:
                         actor = idle.pop()
-                        ref = actor.edit.remote(*item[1:])
+                        ref = actor.run.remote(shard)
                     else:
                         actor = None
                         ref = _shard_task.options(num_cpus=1, max_retries=RETRIES).remote(
-                            self.spec, self.work_root, self.config.crf, self.config.preset, item)
-                    running[ref] = (item, actor)
+                            self.spec, self.work_root, self.config.crf, self.config.preset, shard)
+                    running[ref] = (shard, actor)
                 [ref], _ = ray.wait(list(running), num_returns=1)
-                item, actor = running.pop(ref)
+                shard, actor = running.pop(ref)
                 try:
                     value = ray.get(ref)
                 except RayError as exc:  # the shard's code raised, or its worker died more often than RETRIES
                     cause = original(exc)
                     if isinstance(cause, (InputError, OutputError)):  # a bad input, a full disk: the user's line
                         raise cause from None
-                    raise ShardError(f"{item[0]}/{item[1].name}", shard_frames(item), cause) from None
+                    raise ShardError(f"{shard.kind}/{shard.name}", shard.frames, cause) from None
                 if actor is not None:
                     idle.append(actor)
-                yield item[0], item[1].name, value
+                yield shard.kind, shard.name, value
             self._release()  # the actors hold their CPUs: free them for the next stage's tasks
         finally:  # a failed job: drop the tasks still running (the actors go in close)
             for ref, (_, actor) in running.items():

@@ -19,6 +19,8 @@ from ..ford.mesh import REGION_CONTOURS, canonical_mesh
 from ..ford.regions import landmarks_to_crop
 from ..ford.representation import FacialRepresentation, Gaze, HeadPose, Identity
 from .expression import apply_expression
+from .table import Task, changes_identity
+from .table import task as as_task
 
 
 @dataclass
@@ -57,10 +59,12 @@ class AssembledFace:
     assembled geometry (478, 3) in canvas-crop px (z on the x scale, MediaPipe's sign: larger z = farther).
     hair: which input's hair the result shows ("canvas" or "texture"). inpaint_mask: canvas-crop area to
     regenerate (inpaint task). identity/expression/pose: the assembled components themselves, for
-    renderers that condition on them (facex, inswapper).
+    renderers that condition on them (facex, inswapper). changes_identity: the face put on the canvas is
+    someone else's (the identity comes from another input than the canvas).
     """
 
-    task: str
+    task: Task
+    changes_identity: bool
     crop_transform: np.ndarray
     canvas_crop: np.ndarray
     canvas_landmarks: np.ndarray
@@ -162,7 +166,7 @@ def edited_gaze(gaze: Gaze, edits: Edits | None) -> Gaze:
 
 
 def assemble(
-    task: str,
+    task: str | Task,
     *,
     canvas: FaceInput,
     identity: FaceInput,
@@ -176,8 +180,13 @@ def assemble(
     identity_weight: float = 0.5,
 ) -> AssembledFace:
     """Combine components into one AssembledFace over `canvas`'s face (see the module docstring)."""
+    task = as_task(task)
     m = canvas.rep.environment.crop_transform
     canvas_landmarks = canvas.landmarks_crop()
+    canvas_crop, texture_crop = canvas.crop(), identity.crop()
+    # a fixed recipe says whether the identity is another input's; a mix may take it from the canvas's own
+    others = (changes_identity(task.recipe) if task.recipe is not None
+              else not np.array_equal(texture_crop, canvas_crop))
     shape = assembled_shape(identity.rep, expression, identity_weight)
     if edits is not None and edits.expression:
         shape = apply_expression(shape, expression.intra.expression, edits.expression)
@@ -187,12 +196,13 @@ def assemble(
     landmarks = place_like(posed_shape(shape, rotation), canvas_landmarks)
     return AssembledFace(
         task=task,
+        changes_identity=others,
         crop_transform=m,
-        canvas_crop=canvas.crop(),
+        canvas_crop=canvas_crop,
         canvas_landmarks=canvas_landmarks,
         canvas_masks=canvas.rep.environment.masks,
         canvas_lighting=canvas.rep.environment.lighting_sh,
-        texture_crop=identity.crop(),
+        texture_crop=texture_crop,
         texture_landmarks=identity.landmarks_crop(),
         texture_masks=identity.rep.environment.masks,
         texture_lighting=identity.rep.environment.lighting_sh,

@@ -1,0 +1,148 @@
+"""The shards of the video job as typed records, and the worker that runs them in one process.
+
+A shard is a record (AnalyzeShard, EditShard, ComposeShard) that names its work and frames and runs itself on
+a ShardWorker; the runners (runner_inline.py in process, runner_ray.py on a cluster) move records and call
+`run`, so both give identical frames and neither dispatches on strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import ClassVar, Protocol
+
+import numpy as np
+
+from ..faces.analyze import FaceAnalyzer
+from ..spec import EditSpec
+from .edit import TaskSpec
+from .manifest import WorkLayout
+from .plan import Chunk, ChunkFaces, Segment
+from .shard_stages import analyze_chunk, compose_chunk, edit_segment
+from .source import open_source
+
+
+def still_rgb(path: str) -> np.ndarray:
+    """The frame a still input stands for: the image, or a video's first frame."""
+    return next(open_source(path).frames())[1]
+
+
+class ShardWorker:
+    """Runs shards of one job in one process (the driver inline, or a Ray task or actor); loads the models
+    on first use and keeps them."""
+
+    def __init__(self, spec: EditSpec, work_root: str, crf: int, preset: str):
+        self.spec, self.layout, self.crf, self.preset = spec, WorkLayout(work_root), crf, preset
+        self.source = open_source(spec.stream)
+        self._faces: tuple[int, ChunkFaces] | None = None
+
+    @cached_property
+    def analyzer(self) -> FaceAnalyzer:
+        return FaceAnalyzer(detector_model=self.spec.detector_model)
+
+    @cached_property
+    def task(self) -> TaskSpec:
+        from .edit import build_task
+
+        return build_task(self.spec, self.analyzer)
+
+    def analyze(self, chunk: Chunk) -> int:
+        return analyze_chunk(self.source, chunk, self.analyzer, self.layout.path("analyze", chunk.name))
+
+    def edit(self, segment: Segment, neutral: np.ndarray) -> int:
+        if self._faces is None or self._faces[0] != segment.chunk:  # segments come grouped by chunk
+            chunk = f"chunk-{segment.chunk:04d}"
+            self._faces = (segment.chunk, ChunkFaces.load(self.layout.path("analyze", chunk)))
+        return edit_segment(self.task, self.source, self._faces[1], segment, neutral, self.analyzer,
+                            self.layout.path("edit", segment.name))
+
+    def compose(self, chunk: Chunk, segments: list[str], previews: list[int]) -> list[str]:
+        background = self.spec.components["background"]
+        canvas = still_rgb(self.spec.stills[background]) if background in self.spec.stills else None
+        return compose_chunk(self.source, chunk, [self.layout.path("edit", s) for s in segments],
+                             self.layout.path("compose", chunk.name), canvas=canvas, crf=self.crf,
+                             preset=self.preset, previews={i: self.layout.preview(i) for i in previews})
+
+    def close(self) -> None:
+        if "analyzer" in self.__dict__:
+            self.analyzer.close()
+
+
+@dataclass(frozen=True)
+class AnalyzeShard:
+    """Detect and track every face of one chunk (from its lead frames on)."""
+
+    chunk: Chunk
+    kind: ClassVar[str] = "analyze"
+    on_actor: ClassVar[bool] = False  # a task: it needs no models held between shards beyond the analyzer
+
+    @property
+    def name(self) -> str:
+        return self.chunk.name
+
+    @property
+    def frames(self) -> tuple[int, int]:
+        return self.chunk.lead_start, self.chunk.stop
+
+    def run(self, worker: ShardWorker) -> int:
+        return worker.analyze(self.chunk)
+
+
+@dataclass(frozen=True, eq=False)
+class EditShard:
+    """Render one track segment, with the track's neutral shape."""
+
+    segment: Segment
+    neutral: np.ndarray
+    kind: ClassVar[str] = "edit"
+    on_actor: ClassVar[bool] = True  # runs where the renderer is loaded once (Ray's edit actors)
+
+    @property
+    def name(self) -> str:
+        return self.segment.name
+
+    @property
+    def frames(self) -> tuple[int, int]:
+        return self.segment.lead_start, self.segment.stop
+
+    def run(self, worker: ShardWorker) -> int:
+        return worker.edit(self.segment, self.neutral)
+
+
+@dataclass(frozen=True)
+class ComposeShard:
+    """Paste a chunk's edited segments into its frames and encode it; previews: frames to keep for a sheet."""
+
+    chunk: Chunk
+    segments: list[str] = field(default_factory=list)
+    previews: list[int] = field(default_factory=list)
+    kind: ClassVar[str] = "compose"
+    on_actor: ClassVar[bool] = False
+
+    @property
+    def name(self) -> str:
+        return self.chunk.name
+
+    @property
+    def frames(self) -> tuple[int, int]:
+        return self.chunk.start, self.chunk.stop
+
+    def run(self, worker: ShardWorker) -> list[str]:
+        return worker.compose(self.chunk, self.segments, self.previews)
+
+
+Shard = AnalyzeShard | EditShard | ComposeShard
+
+
+class Runner(Protocol):
+    """Runs shards and yields (kind, name, value) as each finishes, in any order; raises ShardError for a
+    shard that fails after its retries."""
+
+    def run(self, work: list[Shard]) -> Iterator[tuple[str, str, int | list[str]]]:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
