@@ -2,6 +2,8 @@
 
     python benchmarks/run_all.py [--quick] [--only swap,quality] [--md docs/benchmarks.md] [--img docs/img]
 
+--only reruns those benchmarks and keeps the other sections of the last run of the same mode.
+
 --quick takes minutes on 2 cores (short, small clips); the default (full) takes longer and gives the
 numbers to quote. Every ratio in the report is measured side by side in the same run on the same machine,
 which the report describes at its top.
@@ -201,7 +203,16 @@ def main(argv: list[str] | None = None) -> int:
             errors[name] = traceback.format_exc(limit=3)
             print(errors[name], file=sys.stderr)
         print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
-    report(results, errors, info, mode, time.perf_counter() - start, args.md, args.img)
+    seconds = time.perf_counter() - start
+    saved_json = args.md.with_suffix(".json")
+    if args.only and saved_json.is_file():  # the other sections stay as the last run of this mode left them
+        saved = json.loads(saved_json.read_text())
+        if saved["mode"] == mode:
+            info["sections rerun later (--only)"] = f"{', '.join(names)}, {time.strftime('%Y-%m-%d')}"
+            results = {**{k: v for k, v in saved["results"].items() if k not in names}, **results}
+            errors = {**{k: v for k, v in saved["errors"].items() if k not in names}, **errors}
+            seconds = saved["seconds"]
+    report(results, errors, info, mode, seconds, args.md, args.img)
     print(f"wrote {args.md} and its plots in {args.img}")
     return 1 if errors else 0
 
