@@ -32,7 +32,7 @@ test: models
 
 # the fast tier, for every edit: no Ray, no encodings matrix, nothing marked slow (`make test` runs everything)
 test-fast: models
-	$(BIN)/python -m pytest -q -m "not slow and not ray and not conformance"
+	$(BIN)/python -m pytest -q -n 2 -m "not slow and not ray and not conformance"
 
 # ruff (style, import order, likely bugs) over the tree, mypy over the package; .ci/run runs it before the tests
 lint: install
