@@ -24,11 +24,21 @@ def feather(mask: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def erode(mask: np.ndarray, px: int) -> np.ndarray:
-    """bool mask shrunk by a disc of radius `px` (negative: grown)."""
+    """bool mask shrunk by a disc of radius `px` (>= 0)."""
+    return _by_disc(cv2.erode, mask, px)
+
+
+def dilate(mask: np.ndarray, px: int) -> np.ndarray:
+    """bool mask grown by a disc of radius `px` (>= 0)."""
+    return _by_disc(cv2.dilate, mask, px)
+
+
+def _by_disc(op, mask: np.ndarray, px: int) -> np.ndarray:
+    if px < 0:
+        raise ValueError(f"a radius is 0 or more, got {px}: erode shrinks, dilate grows")
     if px == 0:
         return np.asarray(mask, bool)
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(px) + 1, 2 * abs(px) + 1))
-    op = cv2.erode if px > 0 else cv2.dilate
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
     return op(np.asarray(mask, np.uint8), k) > 0
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..compose.blend import erode
+from ..compose.blend import dilate
 from ..ford.mesh import LEFT_IRIS_CENTRE, REGION_CONTOURS, RIGHT_IRIS_CENTRE
 from ..ford.regions import polygon_mask
 from ..ford.representation import CROP_SIZE, Gaze
@@ -67,7 +67,7 @@ def regenerate_area(landmarks: np.ndarray, old_oval: np.ndarray | None = None,
     (a face that shrinks or turns must not leave the old one showing), grown by REGENERATE_MARGIN_PX, plus
     `extra`."""
     oval = polygon_mask(np.asarray(landmarks)[list(REGION_CONTOURS["face_oval"])], CROP_SIZE)
-    area = erode(oval if old_oval is None else oval | old_oval, -REGENERATE_MARGIN_PX)
+    area = dilate(oval if old_oval is None else oval | old_oval, REGENERATE_MARGIN_PX)
     return area | extra if extra is not None else area
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from ..compose.blend import erode, feathered
+from ..compose.blend import dilate, feathered
 from ..errors import ModelError
 from ..tasks.assemble import AssembledFace
 from ..tasks.table import TABLE
@@ -75,10 +75,10 @@ def regenerated(assembled: AssembledFace, landmarks: np.ndarray) -> np.ndarray:
 
     masks = assembled.canvas_masks
     if assembled.task.draws == "mask" and assembled.inpaint_mask is not None:
-        return erode(assembled.inpaint_mask, -MASK_MARGIN_PX)
+        return dilate(assembled.inpaint_mask, MASK_MARGIN_PX)
     hair = masks["hair"] | assembled.texture_masks["hair"] if assembled.hair == "texture" else None
     if assembled.task.draws == "hair":
-        return erode(hair & ~masks["face_oval"], -MASK_MARGIN_PX)
+        return dilate(hair & ~masks["face_oval"], MASK_MARGIN_PX)
     return regenerate_area(landmarks, masks["face_oval"], hair)
 
 

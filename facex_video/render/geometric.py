@@ -59,7 +59,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..compose.blend import erode, feather, fill_holes, laplacian_blend, poisson_blend
+from ..compose.blend import dilate, erode, feather, fill_holes, laplacian_blend, poisson_blend
 from ..compose.colour import match_shading, match_statistics
 from ..faces.align import similarity_transform
 from ..ford.gaze import EYEBALL_RADIUS, IRIS_HEIGHT_AT_REST, LEFT_EYE, RIGHT_EYE
@@ -284,7 +284,7 @@ def glasses(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray
                     (int(GLASSES_BAND[0] * w), int(GLASSES_BAND[1] * w)), 0, 0, 360, 1, -1)
         widths.append(w)
     w = float(np.mean(widths))
-    band = band.astype(bool) & ~erode(masks["eyes"], -3)
+    band = band.astype(bool) & ~dilate(masks["eyes"], 3)
     if (masks["occluder"] & band).sum() < 0.05 * w * w:
         return np.zeros((SIZE, SIZE), bool)
     lab = cv2.cvtColor(crop, cv2.COLOR_RGB2Lab)
@@ -295,7 +295,7 @@ def glasses(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray
     long = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) >= RIM_LENGTH * w
     rims = np.isin(labels, np.flatnonzero(long & (on_brow < 0.5 * stats[1:, cv2.CC_STAT_AREA])) + 1)
     # hysteresis: fainter stretches of the same frames, and the highlights glinting on them
-    near = erode(rims, -4) & band
+    near = dilate(rims, 4) & band
     chroma = np.hypot(lab[..., 1].astype(np.float32) - 128, lab[..., 2].astype(np.float32) - 128)
     skin_light = float(np.percentile(lab[..., 0][masks["skin"]], 90)) if masks["skin"].any() else 255.0
     weak = (contrast > 0.7 * RIM_CONTRAST) | ((lab[..., 0] > skin_light) & (chroma < 12))
@@ -315,7 +315,7 @@ def bangs(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray])
     lit forehead is often paler or shinier than the cheeks the model saw, never darker by that much), in
     blobs reaching the oval's top. Blond bangs as light as the skin are missed."""
     lm = np.asarray(landmarks, np.float64)
-    parts = erode(masks["eyes"] | masks["brows"] | masks["lips"] | masks["mouth_interior"], -7)
+    parts = dilate(masks["eyes"] | masks["brows"] | masks["lips"] | masks["mouth_interior"], 7)
     skin = SkinColour.fit(crop, lm, parts)
     brow_top = lm[list(REGION_CONTOURS["right_eyebrow"] + REGION_CONTOURS["left_eyebrow"]), 1].min()
     band = masks["face_oval"].copy()
@@ -382,10 +382,10 @@ def clean_texture(crop: np.ndarray, hide: np.ndarray, masks: dict[str, np.ndarra
 
     A smooth fill reads as a smudge next to skin with pores and wrinkles, so the fill gets the fine detail
     (the image minus its blur) of the skin DETAIL_SHIFT px below, or above, where that is visible skin."""
-    hole = erode(hide, -2)
+    hole = dilate(hide, 2)
     if not hole.any():
         return crop
-    known = ~erode(masks["eyes"] | masks["brows"], -2) & ~hole
+    known = ~dilate(masks["eyes"] | masks["brows"], 2) & ~hole
     filled = fill_holes(crop, hole, known).astype(np.float32)
     img = crop.astype(np.float32)
     detail = img - cv2.GaussianBlur(img, (0, 0), 1.5)
@@ -405,7 +405,7 @@ def rim_debris(mesh: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
     at a grazing angle, so a turn toward it stretches those few pixels across a whole cheek as streaks."""
     depth = cv2.distanceTransform(mesh.astype(np.uint8), cv2.DIST_L2, 5)
     rim = mesh & (depth < RIM_BAND * np.sqrt(mesh.sum() / np.pi))
-    parts = erode(masks["eyes"] | masks["brows"] | masks["lips"] | masks["mouth_interior"], -5)
+    parts = dilate(masks["eyes"] | masks["brows"] | masks["lips"] | masks["mouth_interior"], 5)
     return rim & ~masks["skin"] & ~parts
 
 
@@ -702,7 +702,7 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool) -
         smooth = feather(raster.image(w_mirror[:, None], 0.0)[..., 0], 4.0).reshape(-1)[raster.pix]
         w_mirror = np.where(direct.seen, np.minimum(smooth, mirror.seen), w_mirror)
     hair = (tex.cover.hair & hide_hair).astype(np.float32)
-    skin_map = (a.texture_masks["skin"] & ~erode(tex.hidden | tex.cover.glasses, -3)).astype(np.uint8)
+    skin_map = (a.texture_masks["skin"] & ~dilate(tex.hidden | tex.cover.glasses, 3)).astype(np.uint8)
     skin = _remap(skin_map, direct.xy, raster, cv2.INTER_NEAREST).reshape(-1)[raster.pix] > 0
     hidden_hair = _remap(hair, direct.xy, raster)
     lit_dst = shading(raster, vertex_normals(dst), a.lighting)
@@ -757,7 +757,7 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     warped = warp_face(a, raster, tex, hide_hair)
     lit, seen, skin, hidden_hair = warped.lit, warped.seen, warped.skin, warped.hidden_hair
     skin &= pix_donor == TEXTURE
-    skin &= (a.canvas_masks["skin"] & ~erode(canvas_cover.over(with_glasses=True), -3)).reshape(-1)[raster.pix]
+    skin &= (a.canvas_masks["skin"] & ~dilate(canvas_cover.over(with_glasses=True), 3)).reshape(-1)[raster.pix]
     target = canvas.reshape(-1, 3)[raster.pix[skin]]
     transfer = match_statistics(lit[skin], target, max_chroma_gain=CHROMA_GAIN)
     transfer = transfer.smoothed(state.data.get(STATE_KEY), COLOUR_KEEP)
@@ -797,7 +797,7 @@ def blend_face(a: AssembledFace, face: np.ndarray, covered: np.ndarray, hidden_h
     canvas = _srgb_float(a.canvas_crop)
     # the mesh's silhouette, not its oval contour: on a face turned past ~30 degrees the nose, lips and chin
     # stand out beyond the far cheek's contour, and left to the canvas they keep its profile and identity
-    weight = feather(erode(covered, OVAL_MARGIN), OVAL_MARGIN / 2) * (1 - feather(erode(hidden_hair > 0.05, -3), 3.0))
+    weight = feather(erode(covered, OVAL_MARGIN), OVAL_MARGIN / 2) * (1 - feather(dilate(hidden_hair > 0.05, 3), 3.0))
     new = covered
     if moved:  # the head around the face (outline, hair, ears, neck) moves with it, fading into the scene
         layer, reach = head_warp(a)
@@ -812,16 +812,16 @@ def blend_face(a: AssembledFace, face: np.ndarray, covered: np.ndarray, hidden_h
     front = kept.copy()
     if not moved:  # what covers the canvas face stays in front of it (not the hair a headswap replaces)
         front |= canvas_cover.over(with_glasses=not other, with_hair=a.hair != "texture")
-    weight *= 1 - feather(erode(front, -3), 1.0)
+    weight *= 1 - feather(dilate(front, 3), 1.0)
     base = canvas
     gap = np.zeros((SIZE, SIZE), bool)
     if a.hair == "texture":  # the canvas's hair the carried head does not cover: filled from around it
-        base, gap = bald_canvas(a, erode(new, -2))
+        base, gap = bald_canvas(a, dilate(new, 2))
     # what the weight leaves to the canvas is the canvas in every band: no low-frequency bleed of filled
     # texture (glasses, bangs) under the canvas's own occluders
     face = np.where(weight[..., None] > 1e-3, face, base)
     out = laplacian_blend(face, base, weight, levels=5)
-    alpha = np.maximum(np.clip(feather(weight, 6.0) * 2.0, 0, 1), feather(erode(gap, -3), 2.0))
+    alpha = np.maximum(np.clip(feather(weight, 6.0) * 2.0, 0, 1), feather(dilate(gap, 3), 2.0))
     if moved:  # the warped head reaches its own edge: it already meets the canvas there, no feather needed
         alpha = np.maximum(alpha, reach)
     inner = erode(front, 1)
@@ -972,11 +972,11 @@ def bald_canvas(a: AssembledFace, new_head: np.ndarray) -> tuple[np.ndarray, np.
     """The canvas (float RGB) with its hair where `new_head` does not cover it filled from the background
     around it, and that filled area: a donor's shorter hair must not leave the canvas's showing. The fill
     is smooth (push-pull), a plausible blur of wall or sky, never a scene it cannot see."""
-    gap = erode(a.canvas_masks["hair"], -3) & ~new_head & ~a.canvas_masks["face_oval"]
+    gap = dilate(a.canvas_masks["hair"], 3) & ~new_head & ~a.canvas_masks["face_oval"]
     canvas = _srgb_float(a.canvas_crop)
     if not gap.any():
         return canvas, gap
-    known = a.canvas_masks["background"] & ~erode(a.canvas_masks["hair"], -6)
+    known = a.canvas_masks["background"] & ~dilate(a.canvas_masks["hair"], 6)
     return fill_holes(canvas, gap, known), gap
 
 
@@ -986,12 +986,12 @@ def render_hair(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
     m = head_similarity(a)
     tex = cv2.warpAffine(a.texture_crop, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     hair = cv2.warpAffine(a.texture_masks["hair"].astype(np.uint8), m, (SIZE, SIZE), flags=cv2.INTER_NEAREST) > 0
-    keep = erode(a.canvas_masks["face_oval"] & ~a.canvas_masks["hair"], -2)
+    keep = dilate(a.canvas_masks["face_oval"] & ~a.canvas_masks["hair"], 2)
     weight = feather(hair & ~keep, 2.0)
     weight[keep] = 0.0
     base, gap = bald_canvas(a, hair)
     out = laplacian_blend(_srgb_float(tex), base, weight, levels=4)
-    alpha = np.maximum(np.clip(feather(weight, 4.0) * 2.0, 0, 1), feather(erode(gap, -3), 2.0))
+    alpha = np.maximum(np.clip(feather(weight, 4.0) * 2.0, 0, 1), feather(dilate(gap, 3), 2.0))
     alpha[keep] = 0.0
     canvas = _srgb_float(a.canvas_crop)
     return _to_uint8(canvas + alpha[..., None] * (out - canvas)), alpha
