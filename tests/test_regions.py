@@ -8,10 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
+from facex_video.core.constants import CROP_SIZE
 from facex_video.faces.align import alignment_matrix, crop_face
 from facex_video.ford.mesh import REGION_CONTOURS
 from facex_video.ford.regions import landmarks_to_crop, region_masks
-from facex_video.ford.representation import CROP_SIZE, MASK_NAMES
+from facex_video.ford.representation import MASK_NAMES
 
 
 def aligned_faces(analyzer, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -14,7 +14,7 @@ import functools
 import cv2
 import numpy as np
 
-CANONICAL_SIZE = 512
+from ..core.constants import CROP_SIZE
 
 # eye centres (subject's right eye first = image left), nose tip, mouth corners, at 512 x 512
 TEMPLATE_512 = np.array(
@@ -45,9 +45,9 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return m
 
 
-def alignment_matrix(five_points: np.ndarray, size: int = CANONICAL_SIZE) -> np.ndarray:
+def alignment_matrix(five_points: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
     """2x3 frame -> crop transform putting the 5 points on the canonical template at `size` px."""
-    return similarity_transform(five_points, TEMPLATE_512 * (size / CANONICAL_SIZE))
+    return similarity_transform(five_points, TEMPLATE_512 * (size / CROP_SIZE))
 
 
 def invert(m: np.ndarray) -> np.ndarray:
@@ -55,13 +55,13 @@ def invert(m: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(np.asarray(m, np.float64))
 
 
-def crop_face(frame: np.ndarray, m: np.ndarray, size: int = CANONICAL_SIZE) -> np.ndarray:
+def crop_face(frame: np.ndarray, m: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
     """The canonical crop of a face: frame resampled through `m` (bicubic, edges replicated)."""
     return cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
 @functools.lru_cache(maxsize=8)
-def feather_mask(size: int = CANONICAL_SIZE, margin: float = 0.06) -> np.ndarray:
+def feather_mask(size: int = CROP_SIZE, margin: float = 0.06) -> np.ndarray:
     """float32 (size, size) alpha that is 1 inside and ramps smoothly to 0 over the outer `margin`.
 
     Cached (every face of every frame uses it): treat the returned array as read-only."""

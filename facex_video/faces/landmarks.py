@@ -17,9 +17,6 @@ from .detect import FaceBox, box_iou
 from .mp_runtime import base_options, mp_image, quiet_native_stderr
 from .types import FaceDetection
 
-NUM_LANDMARKS = 478
-NUM_BLENDSHAPES = 52
-
 
 class CropLandmarker:
     """MediaPipe FaceLandmarker (`face_landmarker.task`) run on an enlarged square crop of each box."""

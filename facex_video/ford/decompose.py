@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..faces.align import CANONICAL_SIZE, alignment_matrix, crop_face
+from ..core.constants import CROP_SIZE
+from ..faces.align import alignment_matrix, crop_face
 from ..faces.types import TrackedFace
 from .gaze import eye_gaze
 from .geometry import canonical_landmarks, expression_energy, head_pose, neutral_shape
@@ -132,7 +133,7 @@ def aligned_crop_jpeg(rgb: np.ndarray, face: TrackedFace, quality: int = 95) -> 
     """The canonical 512x512 crop of a face as JPEG bytes (training shards store these)."""
     import cv2
 
-    crop = crop_face(rgb, alignment_matrix(face.five_points()), CANONICAL_SIZE)
+    crop = crop_face(rgb, alignment_matrix(face.five_points()), CROP_SIZE)
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("could not encode the aligned crop as JPEG")

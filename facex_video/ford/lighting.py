@@ -20,8 +20,8 @@ import functools
 import cv2
 import numpy as np
 
+from ..core.constants import CROP_SIZE
 from .mesh import NUM_MESH_VERTICES, canonical_mesh
-from .representation import CROP_SIZE
 
 # Real spherical-harmonic normalisation constants for l <= 2
 SH_C0 = 0.5 / np.sqrt(np.pi)  # 0.282095

@@ -22,8 +22,9 @@ import cv2
 import numpy as np
 from scipy.stats import chi2
 
+from ..core.constants import CROP_SIZE
 from .mesh import LEFT_IRIS_CENTRE, REGION_CONTOURS, RIGHT_IRIS_CENTRE, canonical_mesh
-from .representation import CROP_SIZE, MASK_NAMES
+from .representation import MASK_NAMES
 
 _SHIFT = 4  # fixed-point bits for cv2 polygon drawing: landmarks are sub-pixel
 GRABCUT_SIZE = 80  # GrabCut runs on a downscaled crop: its max-flow costs ~10 ms here, 50-100 ms at 128 px

@@ -13,9 +13,8 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-NUM_LANDMARKS = 478
-NUM_BLENDSHAPES = 52
-CROP_SIZE = 512
+from ..core.constants import NUM_BLENDSHAPES, NUM_LANDMARKS
+
 MASK_NAMES = (
     "skin", "brows", "eyes", "iris", "lips", "mouth_interior", "face_oval", "hair", "occluder", "background",
 )

@@ -20,9 +20,10 @@ import cv2
 import numpy as np
 
 from ..compose.blend import dilate
+from ..core.constants import CROP_SIZE
 from ..ford.mesh import LEFT_IRIS_CENTRE, REGION_CONTOURS, RIGHT_IRIS_CENTRE
 from ..ford.regions import polygon_mask
-from ..ford.representation import CROP_SIZE, Gaze
+from ..ford.representation import Gaze
 
 CONDITION_CHANNELS = 7
 REGION_COLOURS: tuple[tuple[str, tuple[int, int, int]], ...] = (  # drawn in this order, later on top

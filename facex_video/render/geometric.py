@@ -61,6 +61,7 @@ import numpy as np
 
 from ..compose.blend import dilate, erode, feather, fill_holes, laplacian_blend, poisson_blend
 from ..compose.colour import match_shading, match_statistics
+from ..core.constants import CROP_SIZE
 from ..faces.align import similarity_transform
 from ..ford.gaze import EYEBALL_RADIUS, IRIS_HEIGHT_AT_REST, LEFT_EYE, RIGHT_EYE
 from ..ford.geometry import canonical_landmarks, landmark_rotation, similarity_3d
@@ -72,7 +73,6 @@ from ..tasks.table import TABLE
 from .base import TrackState
 
 TASKS = frozenset(TABLE)
-SIZE = 512
 SHADING_RATIO = (0.6, 1.6)  # clamp of the relighting ratio: SH fits extrapolate badly at grazing normals
 SHADING_SIGMA = 0.04  # of the crop (~7% of a face's width): the scale above which the canvas's light layout
 # replaces the texture's, below which the texture keeps its own shading (its nose, eyes, mouth)
@@ -158,7 +158,7 @@ class Raster:
         return out.reshape(self.size, self.size, -1)
 
 
-def rasterise(points: np.ndarray, triangles: np.ndarray, size: int = SIZE) -> Raster:
+def rasterise(points: np.ndarray, triangles: np.ndarray, size: int = CROP_SIZE) -> Raster:
     """Rasterise the camera-facing `triangles` of `points` (468, 3; crop px, larger z = farther) with a
     per-pixel z-buffer. Vectorised: every triangle's bounding box is enumerated at once, pixels outside
     their triangle are dropped and, per pixel, the nearest triangle is kept."""
@@ -275,7 +275,7 @@ def glasses(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray
     lightness finds whatever their hue; long pieces are kept (frames run across the face), pieces lying
     mostly on a brow are not. Only when the occluder mask already reaches into the eye band: eyelid creases
     and wrinkles pass the same test on faces without glasses."""
-    band = np.zeros((SIZE, SIZE), np.uint8)
+    band = np.zeros((CROP_SIZE, CROP_SIZE), np.uint8)
     widths = []
     for name, (a, b, _, _) in (("right_eye", RIGHT_EYE), ("left_eye", LEFT_EYE)):
         w = float(np.linalg.norm(landmarks[a, :2] - landmarks[b, :2]))
@@ -286,7 +286,7 @@ def glasses(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray
     w = float(np.mean(widths))
     band = band.astype(bool) & ~dilate(masks["eyes"], 3)
     if (masks["occluder"] & band).sum() < 0.05 * w * w:
-        return np.zeros((SIZE, SIZE), bool)
+        return np.zeros((CROP_SIZE, CROP_SIZE), bool)
     lab = cv2.cvtColor(crop, cv2.COLOR_RGB2Lab)
     contrast = cv2.morphologyEx(lab[..., 0], cv2.MORPH_BLACKHAT, _disc(5))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(((contrast > RIM_CONTRAST) & band).astype(np.uint8),
@@ -321,7 +321,7 @@ def bangs(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray])
     band = masks["face_oval"].copy()
     band[int(np.ceil(brow_top)):] = False
     if skin is None or not band.any():
-        return np.zeros((SIZE, SIZE), bool)
+        return np.zeros((CROP_SIZE, CROP_SIZE), bool)
     lightness = cv2.cvtColor(crop, cv2.COLOR_RGB2Lab)[..., 0].astype(np.float32)
     odd = (skin.colour_distance(crop) > SKIN_COLOUR_CHI2) & (lightness < skin.colour_mean[0] - BANGS_DARKER) & band
     odd = cv2.morphologyEx(odd.astype(np.uint8), cv2.MORPH_OPEN, _disc(2))
@@ -457,8 +457,8 @@ def move_iris(img: np.ndarray, eye_mask: np.ndarray, centre: np.ndarray, radius:
         return img
     # work in the eye's neighbourhood only
     pad = int(np.ceil(1.2 * radius + np.abs(shift).max())) + 2
-    y0, y1 = max(0, min(ys.min(), int(centre[1])) - pad), min(SIZE, max(ys.max(), int(centre[1])) + pad + 1)
-    x0, x1 = max(0, min(xs.min(), int(centre[0])) - pad), min(SIZE, max(xs.max(), int(centre[0])) + pad + 1)
+    y0, y1 = max(0, min(ys.min(), int(centre[1])) - pad), min(CROP_SIZE, max(ys.max(), int(centre[1])) + pad + 1)
+    x0, x1 = max(0, min(xs.min(), int(centre[0])) - pad), min(CROP_SIZE, max(xs.max(), int(centre[0])) + pad + 1)
     roi, opening = img[y0:y1, x0:x1], eye_mask[y0:y1, x0:x1]
     c, t = centre - [x0, y0], target - [x0, y0]
     yy, xx = np.mgrid[: y1 - y0, : x1 - x0].astype(np.float32)
@@ -650,8 +650,8 @@ def plan_openings(a: AssembledFace) -> Openings:
     dst = np.asarray(a.landmarks, np.float64)
     parts = part_triangles()
     donor = np.full(len(mesh_triangles()), TEXTURE, np.int8)
-    kept = np.zeros((SIZE, SIZE), bool)
-    cavity = np.zeros((SIZE, SIZE), bool)
+    kept = np.zeros((CROP_SIZE, CROP_SIZE), bool)
+    cavity = np.zeros((CROP_SIZE, CROP_SIZE), bool)
     for name, contour in (("mouth", "lips_inner"), ("right_eye", "right_eye"), ("left_eye", "left_eye")):
         want = openness(dst, contour)
         opening = polygon_mask(dst[list(REGION_CONTOURS[contour])])
@@ -764,10 +764,11 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     state.data[STATE_KEY] = transfer
     textured = pix_donor == TEXTURE
     lit[textured] = transfer.apply(lit[textured])
-    face: np.ndarray = canvas.reshape(-1, 3).copy()  # (SIZE * SIZE, 3), then (SIZE, SIZE, 3)
+    face: np.ndarray = canvas.reshape(-1, 3).copy()  # (CROP_SIZE * CROP_SIZE, 3), then (CROP_SIZE, CROP_SIZE, 3)
     face[raster.pix] = lit
     if textured.any():  # the canvas's light layout, which the SH ratio only approximates
-        shaded = match_shading(face.reshape(SIZE, SIZE, 3), canvas, raster.mask(skin), SHADING_SIGMA * SIZE)
+        shaded = match_shading(face.reshape(CROP_SIZE, CROP_SIZE, 3), canvas, raster.mask(skin),
+                               SHADING_SIGMA * CROP_SIZE)
         face[raster.pix[textured]] = shaded.reshape(-1, 3)[raster.pix[textured]]
 
     # 3. openings from the canvas, or a cavity; what neither side of the texture shows, from around it
@@ -775,7 +776,7 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     if from_canvas.any():
         cxy = raster.interpolate(a.canvas_landmarks[:NUM_MESH_VERTICES, :2], mesh_triangles())
         face[raster.pix[from_canvas]] = _remap(canvas, cxy, raster).reshape(-1, 3)[raster.pix[from_canvas]]
-    face = face.reshape(SIZE, SIZE, 3)
+    face = face.reshape(CROP_SIZE, CROP_SIZE, 3)
     if openings.cavity.any():
         face = mouth_cavity(face, openings.cavity)
     unseen = raster.mask(~seen)
@@ -814,7 +815,7 @@ def blend_face(a: AssembledFace, face: np.ndarray, covered: np.ndarray, hidden_h
         front |= canvas_cover.over(with_glasses=not other, with_hair=a.hair != "texture")
     weight *= 1 - feather(dilate(front, 3), 1.0)
     base = canvas
-    gap = np.zeros((SIZE, SIZE), bool)
+    gap = np.zeros((CROP_SIZE, CROP_SIZE), bool)
     if a.hair == "texture":  # the canvas's hair the carried head does not cover: filled from around it
         base, gap = bald_canvas(a, dilate(new, 2))
     # what the weight leaves to the canvas is the canvas in every band: no low-frequency bleed of filled
@@ -842,11 +843,11 @@ def head_warp(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
     dst = np.asarray(a.landmarks, np.float64)[:NUM_MESH_VERTICES]
     raster = rasterise(dst, tri)
     covered = raster.mask()
-    yy, xx = np.mgrid[:SIZE, :SIZE].astype(np.float32)
+    yy, xx = np.mgrid[:CROP_SIZE, :CROP_SIZE].astype(np.float32)
     src = raster.interpolate(np.asarray(a.canvas_landmarks, np.float64)[:NUM_MESH_VERTICES, :2], tri)
-    disp: np.ndarray = np.zeros((SIZE * SIZE, 2), np.float32)  # flat, then (SIZE, SIZE, 2)
+    disp: np.ndarray = np.zeros((CROP_SIZE * CROP_SIZE, 2), np.float32)  # flat, then (CROP_SIZE, CROP_SIZE, 2)
     disp[raster.pix] = src - np.stack([xx.reshape(-1)[raster.pix], yy.reshape(-1)[raster.pix]], axis=1)
-    disp = disp.reshape(SIZE, SIZE, 2)
+    disp = disp.reshape(CROP_SIZE, CROP_SIZE, 2)
     # outside: the displacement of the nearest mesh pixel, smoothed (normalised blur over the outside and
     # the mesh's rim) so the medial lines where the nearest rim point jumps do not kink the hair
     outside = ~covered
@@ -854,7 +855,7 @@ def head_warp(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
                                                 labelType=cv2.DIST_LABEL_PIXEL)
     at = np.zeros(int(labels.max()) + 1, np.int64)
     at[labels[covered]] = np.flatnonzero(covered.reshape(-1))
-    nearest = disp.reshape(-1, 2)[at[labels.reshape(-1)]].reshape(SIZE, SIZE, 2)
+    nearest = disp.reshape(-1, 2)[at[labels.reshape(-1)]].reshape(CROP_SIZE, CROP_SIZE, 2)
     zone = (outside | (covered & ~erode(covered, HEAD_RIM_PX))).astype(np.float32)
     smooth = cv2.GaussianBlur(nearest * zone[..., None], (0, 0), HEAD_SMOOTH_PX)
     extended = smooth / np.maximum(cv2.GaussianBlur(zone, (0, 0), HEAD_SMOOTH_PX), 1e-6)[..., None]
@@ -865,7 +866,7 @@ def head_warp(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
     radius = float(np.sqrt(covered.sum() / np.pi))
     reach_px = max(HEAD_REACH * radius, 1.0)
     t = np.clip(1.0 - dist0 / reach_px, 0.0, 1.0)
-    border = np.minimum.reduce([xx, yy, SIZE - 1 - xx, SIZE - 1 - yy])
+    border = np.minimum.reduce([xx, yy, CROP_SIZE - 1 - xx, CROP_SIZE - 1 - yy])
     t *= np.clip(border / HEAD_BORDER_PX, 0.0, 1.0)
     fade = t * t * (3 - 2 * t)
     # the head behind the face's rim lies deeper the further out it is (the cheek curves back to the ears,
@@ -947,7 +948,7 @@ def _head_region(masks: dict[str, np.ndarray]) -> np.ndarray:
     head = (masks["face_oval"] | masks["hair"]).astype(np.uint8)
     head = np.asarray(cv2.morphologyEx(head, cv2.MORPH_CLOSE, _disc(7)), np.uint8)  # uint8 in, uint8 out
     filled = head.copy()
-    ff = np.zeros((SIZE + 2, SIZE + 2), np.uint8)
+    ff = np.zeros((CROP_SIZE + 2, CROP_SIZE + 2), np.uint8)
     cv2.floodFill(filled, ff, (0, 0), 1)
     return (head | (1 - filled)) > 0
 
@@ -962,8 +963,9 @@ def carry_head(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
     """The texture's head (hair and upper forehead) moved onto the assembled face by a similarity: the
     layer (float RGB) and its weight, for headswap and reenact, whose hair comes from the texture."""
     m = head_similarity(a)
-    tex = cv2.warpAffine(a.texture_crop, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    head = cv2.warpAffine(_head_region(a.texture_masks).astype(np.uint8), m, (SIZE, SIZE),
+    tex = cv2.warpAffine(a.texture_crop, m, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+    head = cv2.warpAffine(_head_region(a.texture_masks).astype(np.uint8), m, (CROP_SIZE, CROP_SIZE),
                           flags=cv2.INTER_NEAREST) > 0
     return _srgb_float(tex), feather(erode(head, 2), 2.0)
 
@@ -984,8 +986,10 @@ def render_hair(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
     """hairswap: the texture's hair, moved by a similarity, over the canvas, whose own hair beyond it is
     filled from the background; the canvas face untouched."""
     m = head_similarity(a)
-    tex = cv2.warpAffine(a.texture_crop, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    hair = cv2.warpAffine(a.texture_masks["hair"].astype(np.uint8), m, (SIZE, SIZE), flags=cv2.INTER_NEAREST) > 0
+    tex = cv2.warpAffine(a.texture_crop, m, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+    hair = cv2.warpAffine(a.texture_masks["hair"].astype(np.uint8), m, (CROP_SIZE, CROP_SIZE),
+                          flags=cv2.INTER_NEAREST) > 0
     keep = dilate(a.canvas_masks["face_oval"] & ~a.canvas_masks["hair"], 2)
     weight = feather(hair & ~keep, 2.0)
     weight[keep] = 0.0
@@ -1001,9 +1005,9 @@ def render_inpaint(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
     """inpaint: the masked area from the face's mirror image (texture = the canvas face, mirrored across
     its mesh's midline), the rest by cv2.inpaint, joined by a Poisson blend; the canvas outside the mask."""
     canvas = a.canvas_crop
-    mask = np.zeros((SIZE, SIZE), bool) if a.inpaint_mask is None else np.asarray(a.inpaint_mask, bool)
+    mask = np.zeros((CROP_SIZE, CROP_SIZE), bool) if a.inpaint_mask is None else np.asarray(a.inpaint_mask, bool)
     if not mask.any():
-        return canvas.copy(), np.zeros((SIZE, SIZE), np.float32)
+        return canvas.copy(), np.zeros((CROP_SIZE, CROP_SIZE), np.float32)
     tri = mesh_triangles()
     dst = np.asarray(a.landmarks, np.float64)[:NUM_MESH_VERTICES]
     raster = rasterise(dst, tri)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..faces.align import CANONICAL_SIZE, crop_face
+from ..core.constants import CROP_SIZE, NUM_LANDMARKS
+from ..faces.align import crop_face
 from ..ford.geometry import landmark_rotation, pose_rotation
 from ..ford.mesh import REGION_CONTOURS, canonical_mesh
 from ..ford.regions import landmarks_to_crop
@@ -101,7 +102,7 @@ def expression_free_weights() -> np.ndarray:
     verts = mesh.vertices
     d = np.linalg.norm(verts[:, None] - verts[None, expressive], axis=-1).min(axis=1)
     w = np.clip(d / 1.5, 0, 1)
-    w = np.concatenate([w, np.zeros(478 - len(w))])  # the iris points follow the eyes
+    w = np.concatenate([w, np.zeros(NUM_LANDMARKS - len(w))])  # the iris points follow the eyes
     return (w * w * (3 - 2 * w))[:, None]
 
 
@@ -218,4 +219,4 @@ def assemble(
     )
 
 
-__all__ = ["CANONICAL_SIZE", "AssembledFace", "Edits", "FaceInput", "assemble"]
+__all__ = ["CROP_SIZE", "AssembledFace", "Edits", "FaceInput", "assemble"]

@@ -41,10 +41,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..core.constants import NUM_LANDMARKS
 from ..ford.geometry import BLENDSHAPE_NAMES
 from ..ford.mesh import NUM_MESH_VERTICES, REGION_CONTOURS, canonical_mesh
 
-NUM_LANDMARKS = 478
 SUPPORTED: tuple[str, ...] = (
     "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft", "eyeBlinkRight", "jawOpen",
     "browInnerUp", "mouthPucker", "mouthFunnel",

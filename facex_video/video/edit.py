@@ -16,8 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..core.constants import CROP_SIZE
 from ..errors import InputError
-from ..faces.align import CANONICAL_SIZE, paste_face
+from ..faces.align import paste_face
 from ..faces.analyze import FaceAnalyzer
 from ..faces.types import TrackedFace
 from ..ford.decompose import NeutralShapes, represent_face
@@ -99,7 +100,7 @@ class TaskSpec:
         if self.inpaint_mask is None:
             raise ValueError("the inpaint task needs an inpaint_region or an inpaint_mask")
         warped = cv2.warpAffine(self.inpaint_mask.astype(np.uint8), rep.environment.crop_transform,
-                                (CANONICAL_SIZE, CANONICAL_SIZE), flags=cv2.INTER_NEAREST)
+                                (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_NEAREST)
         return warped > 0
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path
+from ..core.constants import NUM_LANDMARKS
 from ..errors import OptionError
 from ..faces.detect import box_iou
 from ..faces.types import FaceDetection, TrackedFace
@@ -79,10 +80,10 @@ class ChunkFaces:
             "keypoint_count": np.array([len(f.detection.keypoints) for f in flat], np.int64),
             "keypoints": np.concatenate([np.asarray(f.detection.keypoints, np.float32).reshape(-1, 2) for f in flat]
                                         or [np.zeros((0, 2), np.float32)]),
-            "landmarks": np.array([f.detection.landmarks for f in flat], np.float32).reshape(-1, 478, 3),
+            "landmarks": np.array([f.detection.landmarks for f in flat], np.float32).reshape(-1, NUM_LANDMARKS, 3),
             "blendshapes": np.array([f.detection.blendshapes for f in flat], np.float32).reshape(-1, 52),
             "pose": np.array([f.detection.pose_matrix for f in flat], np.float64).reshape(-1, 4, 4),
-            "smoothed": np.array([f.smoothed_landmarks for f in flat], np.float32).reshape(-1, 478, 3),
+            "smoothed": np.array([f.smoothed_landmarks for f in flat], np.float32).reshape(-1, NUM_LANDMARKS, 3),
         }
         with atomic_path(path) as temp, open(temp, "wb") as f:
             np.savez(f, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays against allow_pickle: bool
