@@ -10,6 +10,7 @@ left by a killed run does not block the next.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -404,7 +405,8 @@ def test_concurrent_runs_of_the_console_script_one_wins(d, tmp_path):
     naming the winner's pid (both check their inputs alike, so the loser reaches the lock while the winner
     has its whole job ahead of it)."""
     out = tmp_path / "one.mp4"
-    cmd = [str(FACEX), *_swap(d, tmp_path, "--chunk-seconds", "0.3", out="one.mp4")]  # 4 chunks: a longer job
+    # 4 chunks: a longer job; the work directory kept, to compare what was composed with an uncontended run's
+    cmd = [str(FACEX), *_swap(d, tmp_path, "--chunk-seconds", "0.3", "--keep-work", out="one.mp4")]
     runs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = {p.pid: (p.communicate(timeout=240), p.returncode) for p in runs}
     codes = sorted(rc for _, rc in results.values())
@@ -414,7 +416,16 @@ def test_concurrent_runs_of_the_console_script_one_wins(d, tmp_path):
     assert [line for line in err.splitlines() if line] == [
         f"facex: error: {out}: another facex run (pid {winner}) is writing this output; wait for it to finish "
         "or stop it, or give another output"]
-    assert probe(out).frame_count == 10 and not lock_path_for(out).exists() and not work_dir_for(out).exists()
+    assert probe(out).frame_count == 10 and not lock_path_for(out).exists()
+    alone = tmp_path / "alone.mp4"
+    subprocess.run([str(FACEX), *_swap(d, tmp_path, "--chunk-seconds", "0.3", "--keep-work", out="alone.mp4")],
+                   check=True, capture_output=True, timeout=240)
+
+    def composed(output: Path) -> dict:  # the digest of every composed frame, as the job recorded them
+        finished = json.loads((work_dir_for(output) / "manifest.json").read_text())["finished"]
+        return {k: v for k, v in finished.items() if k.startswith("compose/")}
+
+    assert composed(out) == composed(alone) and len(composed(out)) == 4
 
 
 def test_the_lock_is_exclusive_and_reusable(tmp_path):
