@@ -443,17 +443,14 @@ def _log_to_stderr() -> None:
     logger.propagate = False
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is, so it unwinds like Ctrl-C: runners close, Ray shuts down, the
-    work directory stays for a rerun to resume."""
-
-
-_signalled: list[int] = []  # the signals received; Ray turns an exception raised in its waits into KeyboardInterrupt
+_signalled: list[int] = []  # SIGTERM noted here: Ray turns an exception raised in its waits into KeyboardInterrupt
 
 
 def _raise_terminated(signum: int, frame) -> None:
+    """SIGTERM unwinds like Ctrl-C, from where the program is: runners close, Ray shuts down, the work
+    directory stays for a rerun to resume."""
     _signalled.append(signum)
-    raise Terminated
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -473,8 +470,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"facex: error: {err.filename or 'writing an output'}: no space left on the device", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as stop:
-        terminated = isinstance(stop, Terminated) or signal.SIGTERM in _signalled
+    except KeyboardInterrupt:
+        terminated = signal.SIGTERM in _signalled
         what, status = ("terminated", 128 + signal.SIGTERM) if terminated else ("interrupted", 130)
         print(f"facex: {what}; no output was written", file=sys.stderr)
         return status
