@@ -18,9 +18,9 @@ import time
 import numpy as np
 import torch
 
-from facex_video.fors.config import FaceXConfig
-from facex_video.fors.pipeline import FaceXPipeline, torch_device_dtype
-from facex_video.fors.temporal import AnchorFrame
+from facex_video.render.facex.config import FaceXConfig
+from facex_video.render.facex.pipeline import FaceXPipeline, torch_device_dtype
+from facex_video.render.facex.temporal import AnchorFrame
 
 
 def ints(text: str) -> list[int]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from common import PeakMemory, clip, facex_peak_memory, sizes
 
 from facex_video.media import write_image
-from facex_video.samples import demo_shots, load_sample
+from facex_video.media.samples import demo_shots, load_sample
 
 # full: the lengths the acceptance compares (issue 12), at the main 720p size
 LENGTHS = {"full": (10.0, 60.0)}

@@ -23,12 +23,12 @@ import av
 from common import bare_decode_encode, clip, sizes, stretch, timed
 
 from facex_video import api
+from facex_video.edit.stages import TrackingResult, track_frames
 from facex_video.faces.analyze import FaceAnalyzer
 from facex_video.media import iter_chunks, probe
 from facex_video.media.frame_index import forget_scans
-from facex_video.samples import demo_shots
-from facex_video.video.source import open_source
-from facex_video.video.stages import TrackingResult, track_frames
+from facex_video.media.samples import demo_shots
+from facex_video.media.source import open_source
 
 # bare_decode_encode and stretch moved to common.py; benchmarks written before that import them from here
 CHUNK_SECONDS = 4.0  # the sharded job's default --chunk-seconds

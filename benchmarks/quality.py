@@ -16,7 +16,7 @@ from pathlib import Path
 from facex_video import api
 from facex_video.eval.report import Metric, evaluate
 from facex_video.media import write_image
-from facex_video.samples import load_sample
+from facex_video.media.samples import load_sample
 from facex_video.tasks.assemble import Edits
 
 # task -> run_task keywords; photo names stand for the files written from load_sample

@@ -22,8 +22,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from facex_video.media import write_image
+from facex_video.media.samples import load_sample
 from facex_video.media.synth import Shot, write_clip
-from facex_video.samples import load_sample
 
 FPS = Fraction(10)
 SIZE = (480, 270)
@@ -42,11 +42,11 @@ def child(args: list[str]) -> dict:
 
 def run_child(clip: str, source: str, out: str, runner: str, actors: str) -> None:
     from facex_video import api
-    from facex_video.spec import RunConfig
+    from facex_video.video.config import RunConfig
 
     start = time.perf_counter()
     api.run_task("swap", out, source=source, target=clip, progress=False,
-                 run=RunConfig(runner=runner, actors=int(actors) if actors != "0" else None))
+                 config=RunConfig(runner=runner, actors=int(actors) if actors != "0" else None))
     seconds = time.perf_counter() - start
     # VmHWM, not ru_maxrss: getrusage keeps the parent's peak across fork + exec
     hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()

@@ -20,21 +20,25 @@ from common import StageClock, bare_decode_encode, clip, sizes, timed
 
 from facex_video import api
 from facex_video.media import write_image
+from facex_video.media.samples import demo_shots, load_sample
+from facex_video.media.source import open_source
 from facex_video.media.synth import Shot
-from facex_video.samples import demo_shots, load_sample
-from facex_video.video.source import open_source
+from facex_video.video.config import RunConfig
+
+INLINE = RunConfig(runner="inline", progress=False)  # the API's runner is Ray unless told
 
 FACE_CELLS = 4  # the faces scan frames hold up to this many portraits side by side, each in its own cell
 
 
 def stage_clock() -> StageClock:
     """A clock on every stage a task run passes through (names as in docs/architecture.md)."""
+    from facex_video.edit import face_edit as edit
+    from facex_video.edit import stages
     from facex_video.faces.cuts import ShotCutDetector
     from facex_video.faces.track import FaceTracker
     from facex_video.media.encode import VideoWriter
+    from facex_video.media.source import Source
     from facex_video.render.geometric import GeometricRenderer
-    from facex_video.video import edit, stages
-    from facex_video.video.source import Source
 
     clock = StageClock()
     for owner, attr, stage in [
@@ -56,9 +60,9 @@ def stage_clock() -> StageClock:
 def swap_clip(src: Path, source_photo: Path, out: Path, *, clock: StageClock | None = None) -> float:
     """Seconds of one `facex swap` of `src`, optionally with its stages on `clock`."""
     if clock is None:
-        return timed(lambda: api.run_task("swap", out, source=source_photo, target=src, progress=False))
+        return timed(lambda: api.run_task("swap", out, source=source_photo, target=src, config=INLINE))
     with clock:
-        return timed(lambda: api.run_task("swap", out, source=source_photo, target=src, progress=False))
+        return timed(lambda: api.run_task("swap", out, source=source_photo, target=src, config=INLINE))
 
 
 def faces_frame(k: int, size: tuple[int, int]) -> np.ndarray:

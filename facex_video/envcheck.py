@@ -1,4 +1,4 @@
-"""Install-time check that the environment holds exactly one OpenCV distribution (DESIGN.md section 3)."""
+"""Install-time check that the environment holds exactly one OpenCV distribution (docs/design.md §1)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@
 MANIFEST is CSV (a `path` column, optional `id`) or JSONL (`{"path": ...}` a line); relative paths are taken
 from the manifest's folder. Inputs and DIR must be reachable under the same paths from every node.
 
-Resumable; facex_video/video/manifest.py describes DIR. Inputs are keyed by content, so a rerun skips an input
+Resumable; facex_video/video/work.py describes DIR. Inputs are keyed by content, so a rerun skips an input
 that has a shard (even renamed), and one whose bytes failed before: the same bytes fail the same way, so known
 failures are skipped unless --retry-failed (after a fix to the code or the models). Errors of the environment
 rather than of the input (a missing model, an unwritable or full disk, out of memory, a worker that died) are
@@ -33,10 +33,10 @@ import pyarrow.parquet as pq
 
 from facex_video import api
 from facex_video.cli import positive_int
-from facex_video.errors import FacexError, InputError, ModelError, OutputError
-from facex_video.fingerprint import input_key
+from facex_video.core.errors import FacexError, InputError, ModelError, OutputError
+from facex_video.core.fingerprint import input_key
+from facex_video.ford.manifest import ManifestEntry, WorkDir, read_manifest
 from facex_video.ford.representation import SCHEMA_VERSION
-from facex_video.video.manifest import ManifestEntry, WorkDir, read_manifest
 from facex_video.video.runner_ray import ray_session
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -154,7 +154,7 @@ def _plan(
             decided[entry.path] = Outcome(FAILED, error=f"InputError: {exc}")
             continue
         record = workdir.failure(key)
-        if workdir.finished(key):
+        if workdir.has_shard(key):
             decided[entry.path] = _from_shard(workdir, key)
         elif record and not retry_failed:
             decided[entry.path] = Outcome(FAILED, key, error=f"{record['error']}: {record['message']} "
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
             if entry.path in outcomes:
                 continue
             key = keys[entry.path]
-            outcome = by_key.get(key) or (_from_shard(workdir, key) if workdir.finished(key)
+            outcome = by_key.get(key) or (_from_shard(workdir, key) if workdir.has_shard(key)
                                           else Outcome(FAILED, key, error=lost))
             if outcome.status == SKIPPED:  # written in this run, but its result row was lost
                 outcome.status = DONE

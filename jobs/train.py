@@ -12,7 +12,7 @@ trained data-parallel (DDP; each worker takes its share of every batch). Rank 0 
 every --checkpoint-every steps and at the end: each one is a --facex-checkpoint folder for `facex ...
 --backend facex`, plus the optimizer state and step. A rerun with the same OUT resumes from the latest
 checkpoint, the step count continuing (raise --steps to train further). OUT must be reachable under the same
-path from every node. The loop itself lives in facex_video/fors/train.py; Ray appears only here.
+path from every node. The loop itself lives in facex_video/render/facex/train.py; Ray appears only here.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from facex_video.cli import positive_int
-from facex_video.errors import FacexError, InputError
-from facex_video.fors.train import TrainConfig, latest_checkpoint
+from facex_video.core.errors import FacexError, InputError
+from facex_video.render.facex.train import TrainConfig, latest_checkpoint
 from facex_video.video.runner_ray import ray_session
 
 PRESETS = ("sd15", "tiny")
@@ -51,10 +51,10 @@ def build_pipeline(base_model: str, preset: str, identity_dim: int, seed: int):
     """The frozen base from --base-model and a fresh controller copied from its UNet."""
     import torch
 
-    from facex_video.fors.config import FaceXConfig
-    from facex_video.fors.frc import FaceXController, plain_config
-    from facex_video.fors.pipeline import FaceXPipeline
-    from facex_video.fors.weights import load_base
+    from facex_video.render.facex.config import FaceXConfig
+    from facex_video.render.facex.frc import FaceXController, plain_config
+    from facex_video.render.facex.pipeline import FaceXPipeline
+    from facex_video.render.facex.weights import load_base
 
     sizes = FaceXConfig.tiny() if preset == "tiny" else FaceXConfig.sd15()
     sizes.identity_dim = identity_dim
@@ -71,7 +71,7 @@ def worker(cfg: dict) -> None:
     import ray.train.torch
     import torch
 
-    from facex_video.fors.train import ControllerStep, TrackPairs, train
+    from facex_video.render.facex.train import ControllerStep, TrackPairs, train
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()

@@ -10,8 +10,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from facex_video.media import write_image
+from facex_video.media.samples import demo_shots, load_sample
 from facex_video.media.synth import Shot, write_clip
-from facex_video.samples import demo_shots, load_sample
 
 
 def reenact_inputs(out: Path) -> tuple[Path, Path]:

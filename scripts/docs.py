@@ -60,8 +60,8 @@ def prepare_inputs(folder: Path, *, size: tuple[int, int] = (640, 360), fps: int
     a hard cut, then a pan over t1.jpg's six faces) and `driving.mp4` (Grace Hopper's portrait rolling her
     head and zooming in)."""
     from facex_video.media import write_image
+    from facex_video.media.samples import demo_shots, load_sample
     from facex_video.media.synth import Shot, write_clip
-    from facex_video.samples import demo_shots, load_sample
 
     folder.mkdir(parents=True, exist_ok=True)
     for name in SAMPLES:
@@ -107,8 +107,8 @@ def _flag(argv: list[str], name: str) -> str | None:
 
 def _frames(path: Path, n: int) -> list[tuple[int, np.ndarray]]:
     """(index, RGB) of n frames spread over an image or video."""
-    from facex_video.video.source import open_source
-    from facex_video.video.stages import sample_indices
+    from facex_video.edit.stages import sample_indices
+    from facex_video.media.source import open_source
 
     source = open_source(path)
     keep = set(sample_indices(source.frame_count, n))
@@ -201,7 +201,7 @@ def task_figure(argv: list[str], folder: Path, out: Path, analyzer) -> None:
 
 
 def method_diagram(out: Path) -> None:
-    """The FaceX method as boxes and arrows: inputs -> FORD -> FORS -> renderer -> compose -> output."""
+    """The FaceX method as boxes and arrows: inputs -> FORD -> FORS -> renderer -> paste back -> output."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -230,15 +230,15 @@ def method_diagram(out: Path) -> None:
     box(2.8, 0.4, 2.9, 5.5, "FORD  (ford/)", "decompose each face into\n\nIDENTITY\nembedding (dlib / ArcFace)\n"
         "neutral 3D shape\n\nINTRA-PERSONAL\n52 blendshapes\nyaw / pitch / roll\ngaze per eye\n\n"
         "ENVIRONMENT\nSH lighting (9 x RGB)\nregion masks: skin, eyes,\nlips, hair, occluders", "#fef7e0")
-    box(6.3, 0.4, 2.6, 5.5, "FORS  (fors/)", "assemble components\nfrom different inputs\n\n"
-        "tasks.py: one table\nswap: identity <- source\nheadswap: + hair\nhairswap: hair only\n"
+    box(6.3, 0.4, 2.6, 5.5, "FORS  (tasks/)", "assemble components\nfrom different inputs\n\n"
+        "table.py: one record\nper task\nswap: identity <- source\nheadswap: + hair\nhairswap: hair only\n"
         "reenact: motion <- driving\nedit: + numeric deltas\ninpaint: masked region\nmix: any <- any\n\n"
         "-> AssembledFace\n(3D shape, texture,\nlighting, masks)", "#e6f4ea")
     box(9.5, 3.3, 3.1, 2.6, "render/", "one interface, three backends\n\ngeometric: mesh warp, SH relight,\n"
         "blend (CPU, no weights)\ninswapper: your ONNX, swap only\nfacex: FRC on frozen SD 1.5", "#fce8e6")
     box(9.5, 0.4, 3.1, 2.4, "FRC  (facex backend)", "identity / appearance tokens\nreplace the text prompt\n"
         "+ ControlNet-style controller\nfed the rendered condition\n(mesh, gaze, masked background)", "#f3e8fd")
-    box(13.2, 2.0, 1.7, 2.6, "compose/\nmedia/", "\npaste crop back,\nblend, colour\n\nencode, copy\naudio -> output",
+    box(13.2, 2.0, 1.7, 2.6, "faces/\nmedia/", "\npaste crop back,\nblend, colour\n\nencode, copy\naudio -> output",
         "#e8f0fe")
     arrow(1.15, 3.6, 1.15, 3.05, "frames")
     arrow(2.2, 1.7, 2.8, 1.7, "aligned faces")

@@ -19,8 +19,8 @@ import av
 import numpy as np
 from stamp import stamp
 
+from facex_video.media.samples import load_sample
 from facex_video.media.synth import Shot, render_shot_frames
-from facex_video.samples import load_sample
 
 SIZE = (256, 192)
 

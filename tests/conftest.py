@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facex_video.samples import load_sample
+from facex_video.media.samples import load_sample
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

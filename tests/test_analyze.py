@@ -10,8 +10,8 @@ import pytest
 
 from facex_video.cli import main
 from facex_video.ford.representation import from_table
+from facex_video.media.samples import sample_path
 from facex_video.media.synth import Shot, write_clip
-from facex_video.samples import sample_path
 
 
 def test_analyze_image_gives_one_row_per_face(tmp_path):

@@ -23,10 +23,10 @@ import pytest
 import yaml
 
 from facex_video.cli import main
+from facex_video.core.outputs import OutputLock, lock_path_for, output_lock
 from facex_video.media import probe, read_image, write_image
 from facex_video.media.synth import Shot, write_clip
-from facex_video.outputs import OutputLock, lock_path_for, output_lock
-from facex_video.spec import work_dir_for
+from facex_video.video.config import work_dir_for
 
 FACEX = Path(sys.executable).with_name("facex")
 
@@ -272,7 +272,7 @@ def test_batch_output_root_confines_and_must_exist(d, tmp_path, capsys):
     _bad(["batch", str(path), "--output-root", str(tmp_path / "nope")], capsys, "nope", d, folder / "out")
     _bad(["batch", str(path)], capsys, "outside the output root", d, folder / "out")
     # the same item is fine under an --output-root that holds it (checked here without running it)
-    from facex_video.batch import load_items
+    from facex_video.cli.batch import load_items
 
     assert load_items(path, output_root=tmp_path)[0]["output"] == str(tmp_path / "elsewhere" / "a.png")
 
@@ -380,7 +380,7 @@ def test_a_second_run_on_a_locked_output_names_the_holder_and_keeps_its_work(d, 
     assert not lock_path_for(out).exists()  # released: the lock file goes with it
 
 
-HOLD = ("import sys, time\nfrom facex_video.outputs import OutputLock\nOutputLock(sys.argv[1]).acquire()\n"
+HOLD = ("import sys, time\nfrom facex_video.core.outputs import OutputLock\nOutputLock(sys.argv[1]).acquire()\n"
         "print('locked', flush=True)\ntime.sleep(120)\n")
 
 
@@ -429,7 +429,7 @@ def test_concurrent_runs_of_the_console_script_one_wins(d, tmp_path):
 
 
 def test_the_lock_is_exclusive_and_reusable(tmp_path):
-    from facex_video.errors import OutputBusyError
+    from facex_video.core.errors import OutputBusyError
 
     out = tmp_path / "o.png"
     lock = OutputLock(out).acquire()

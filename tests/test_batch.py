@@ -8,8 +8,8 @@ from fractions import Fraction
 
 import yaml
 
-from facex_video.batch import DONE, FAILED, SKIPPED, item_argv, run_batch
 from facex_video.cli import main
+from facex_video.cli.batch import DONE, FAILED, SKIPPED, item_run, run_batch
 from facex_video.media import probe, read_image, write_image
 from facex_video.media.synth import Shot, write_clip
 
@@ -52,11 +52,20 @@ def test_batch_records_the_broken_item_and_the_rerun_retries_only_it(tmp_path, a
     assert all(s["status"] == DONE for s in json.loads((tmp_path / "edits.status.json").read_text()).values())
 
 
-def test_items_become_facex_arguments():
-    argv = item_argv({"name": "x", "task": "edit", "target": "/a.mp4", "output": "/b.mp4", "smile": 0.6,
-                      "face": [0, 2], "fresh": True, "keep_work": False})
-    assert argv == ["edit", "--quiet", "--target", "/a.mp4", "-o", "/b.mp4", "--smile", "0.6", "--face", "0",
-                    "--face", "2", "--fresh"]
+def test_an_item_is_the_request_its_command_line_makes():
+    """A batch item and `facex edit ...` with the same options make the same TaskRequest and RunConfig."""
+    from facex_video.cli import build_parser
+    from facex_video.cli.flags import task_run
+    from facex_video.tasks.table import TABLE
+
+    request, config, preview = item_run({"name": "x", "task": "edit", "target": "/a.mp4", "output": "/b.mp4",
+                                         "smile": 0.6, "face": [0, 2], "fresh": True, "keep_work": False,
+                                         "gaze": "5,0", "crf": 20})
+    args = build_parser().parse_args(["edit", "--quiet", "--target", "/a.mp4", "-o", "/b.mp4", "--smile", "0.6",
+                                      "--face", "0", "--face", "2", "--fresh", "--gaze", "5,0", "--crf", "20"])
+    assert (request, config) == task_run(TABLE["edit"], vars(args))
+    assert request.faces == {0, 2} and request.edits.gaze == (5.0, 0.0) and config.fresh and config.crf == 20
+    assert preview is None and not config.progress
 
 
 def test_a_bad_batch_file_names_itself(tmp_path):

@@ -17,8 +17,8 @@ from conftest import psnr
 
 from facex_video.cli import main
 from facex_video.media import iter_chunks, probe
+from facex_video.media.samples import demo_shots
 from facex_video.media.synth import Shot, write_clip
-from facex_video.samples import demo_shots
 
 
 @pytest.fixture(scope="module")

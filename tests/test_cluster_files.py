@@ -30,4 +30,4 @@ def test_every_job_script_the_docs_submit_exists_and_takes_the_cli_flags():
     for script in scripts:
         assert (ROOT / script).is_file()
     for flag in re.findall(r"(--actors|--gpus-per-actor)", text):
-        assert flag in (ROOT / "facex_video" / "cli.py").read_text()
+        assert flag in (ROOT / "facex_video" / "cli" / "flags.py").read_text()

@@ -20,7 +20,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from facex_video.errors import ModelError
+from facex_video.core.errors import ModelError
 from facex_video.faces.detect_scrfd import ScrfdBoxDetector
 
 STRIDES = (8, 16, 32)

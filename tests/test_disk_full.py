@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from facex_video.media import Shot, write_clip, write_image
-from facex_video.samples import sample_path
+from facex_video.media.samples import sample_path
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 

@@ -262,9 +262,9 @@ def test_eval_of_a_video_reports_flicker_and_track_purity(tmp_path, capsys) -> N
 
     from facex_video.cli import main
     from facex_video.media import VideoWriter
+    from facex_video.media.samples import demo_shots
+    from facex_video.media.source import open_source
     from facex_video.media.synth import write_clip
-    from facex_video.samples import demo_shots
-    from facex_video.video.source import open_source
 
     shots = demo_shots()[1:]  # two portraits and a hard cut
     for shot in shots:

@@ -12,7 +12,7 @@ import pytest
 
 from facex_video import api
 from facex_video.cli import main
-from facex_video.errors import FacexError
+from facex_video.core.errors import FacexError
 from facex_video.eval.metrics import identity_distance, largest_face
 from facex_video.ford.geometry import BLENDSHAPE_NAMES, canonical_landmarks
 from facex_video.ford.mesh import canonical_mesh

@@ -16,9 +16,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from facex_video.errors import InputError, OutputError
+from facex_video.core.errors import InputError, OutputError
+from facex_video.core.fingerprint import input_key
+from facex_video.ford.manifest import WorkDir, read_manifest
 from facex_video.media.synth import Shot, write_clip
-from facex_video.video.manifest import WorkDir, input_key, read_manifest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "jobs" / "extract.py"
 

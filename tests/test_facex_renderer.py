@@ -14,14 +14,14 @@ import torch
 from sd_layout import write_single_file
 
 from facex_video.cli import main
-from facex_video.errors import ModelError
-from facex_video.fors.config import FaceXConfig
-from facex_video.fors.pipeline import FaceXPipeline
-from facex_video.fors.weights import load_base, load_controller
+from facex_video.core.errors import ModelError
 from facex_video.media import iter_chunks, read_image, write_image
 from facex_video.media.synth import Shot, write_clip
 from facex_video.render.base import TrackState
-from facex_video.render.facex import FaceXOptions, FaceXRenderer
+from facex_video.render.facex.config import FaceXConfig
+from facex_video.render.facex.pipeline import FaceXPipeline
+from facex_video.render.facex.renderer import FaceXOptions, FaceXRenderer
+from facex_video.render.facex.weights import load_base, load_controller
 from facex_video.tasks.assemble import assemble
 
 STEPS = 3

@@ -1,4 +1,4 @@
-"""Temporal consistency of the facex backend on a static clip (fors/temporal.py), measured with the flicker
+"""Temporal consistency of the facex backend on a static clip (render/facex/temporal.py), measured with the flicker
 metric of eval/metrics.py on the rendered crops of a track.
 
 A tiny model with random weights has near-uniform self-attention (random queries and keys barely differ), so
@@ -20,13 +20,13 @@ from test_facex_renderer import as_if_trained
 from facex_video import api
 from facex_video.eval.metrics import flicker
 from facex_video.ford.representation import Gaze, from_table
-from facex_video.fors.config import FaceXConfig
-from facex_video.fors.pipeline import FaceXPipeline
-from facex_video.fors.temporal import ConditionSmoother
 from facex_video.media import iter_chunks
 from facex_video.media.synth import Shot, write_clip
 from facex_video.render.base import TrackState
-from facex_video.render.facex import FaceXOptions, FaceXRenderer
+from facex_video.render.facex.config import FaceXConfig
+from facex_video.render.facex.pipeline import FaceXPipeline
+from facex_video.render.facex.renderer import FaceXOptions, FaceXRenderer
+from facex_video.render.facex.temporal import ConditionSmoother
 from facex_video.tasks.assemble import FaceInput, assemble
 
 pytestmark = pytest.mark.usefixtures("single_thread")

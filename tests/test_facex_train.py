@@ -15,13 +15,13 @@ import pytest
 import torch
 
 from facex_video import api
-from facex_video.fors.config import FaceXConfig
-from facex_video.fors.pipeline import FaceXPipeline
-from facex_video.fors.train import TrackPairs, TrainConfig, latest_checkpoint, train
-from facex_video.fors.weights import load_controller
 from facex_video.media import write_image
+from facex_video.media.samples import load_sample
 from facex_video.media.synth import Shot, write_clip
-from facex_video.samples import load_sample
+from facex_video.render.facex.config import FaceXConfig
+from facex_video.render.facex.pipeline import FaceXPipeline
+from facex_video.render.facex.train import TrackPairs, TrainConfig, latest_checkpoint, train
+from facex_video.render.facex.weights import load_controller
 
 SCRIPT = Path(__file__).resolve().parents[1] / "jobs" / "train.py"
 pytestmark = pytest.mark.usefixtures("single_thread")

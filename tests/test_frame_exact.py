@@ -24,11 +24,11 @@ from clip_matrix import CASES, build_clip
 from stamp import read_stamp
 
 from facex_video import api
-from facex_video.errors import InputError
+from facex_video.core.errors import InputError
 from facex_video.media import probe
+from facex_video.media.samples import load_sample, sample_path
 from facex_video.media.synth import Shot, write_clip
-from facex_video.samples import load_sample, sample_path
-from facex_video.spec import RunConfig
+from facex_video.video.config import RunConfig
 
 pytestmark = pytest.mark.conformance  # the encodings matrix: `make test` runs it, `make test-fast` does not
 
@@ -165,7 +165,7 @@ def test_every_output_container_keeps_the_timing(suffix, matrix, tmp_path, analy
 def test_inline_swap_is_frame_exact(name, matrix, tmp_path, analyzer, source_face):
     out = tmp_path / "out.mp4"
     api.run_task("swap", out, source=source_face, target=build_clip(name, matrix),
-                 run=RunConfig(runner="inline", chunk_seconds=CHUNK_SECONDS, overlap_seconds=OVERLAP_SECONDS,
+                 config=RunConfig(runner="inline", chunk_seconds=CHUNK_SECONDS, overlap_seconds=OVERLAP_SECONDS,
                                progress=False))
     _check(name, matrix, out, analyzer)
 
@@ -174,7 +174,7 @@ def test_inline_swap_is_frame_exact(name, matrix, tmp_path, analyzer, source_fac
 def test_ray_swap_is_frame_exact(name, matrix, tmp_path, analyzer, source_face, ray_address):
     out = tmp_path / "out.mp4"
     api.run_task("swap", out, source=source_face, target=build_clip(name, matrix),
-                 run=RunConfig(runner="ray", chunk_seconds=CHUNK_SECONDS, overlap_seconds=OVERLAP_SECONDS,
+                 config=RunConfig(runner="ray", chunk_seconds=CHUNK_SECONDS, overlap_seconds=OVERLAP_SECONDS,
                                progress=False))
     _check(name, matrix, out, analyzer)
 
@@ -273,7 +273,7 @@ def test_sharded_job_stops_on_a_frame_the_index_does_not_vouch_for(broken, first
     out = tmp_path / "out.mp4"
     with pytest.raises(InputError, match=rf"swapped\.mkv: frame {first_bad}: index and decode disagree"):
         api.run_task("swap", out, source=source_face, target=broken["swapped"],
-                     run=RunConfig(runner=runner, chunk_seconds=CHUNK_SECONDS, overlap_seconds=OVERLAP_SECONDS,
+                     config=RunConfig(runner=runner, chunk_seconds=CHUNK_SECONDS, overlap_seconds=OVERLAP_SECONDS,
                                progress=False))
     assert not out.exists()
 
@@ -365,7 +365,7 @@ def test_ray_swap_equals_inline_swap_on_a_10s_avi_with_b_frames(matrix, tmp_path
     for runner in ("inline", "ray"):
         outputs[runner] = tmp_path / f"{runner}.mp4"
         api.run_task("swap", outputs[runner], source=source_face, target=path,
-                     run=RunConfig(runner=runner, chunk_seconds=2.0, progress=False))
+                     config=RunConfig(runner=runner, chunk_seconds=2.0, progress=False))
     src, inline, ray = decode(path), decode(outputs["inline"]), decode(outputs["ray"])
     assert np.array_equal(inline.frames, ray.frames)
     for out in (inline, ray):
@@ -379,7 +379,7 @@ def test_reenact_keeps_the_driving_videos_timing(matrix, tmp_path, source_face):
     driving = build_clip("mpeg4_bframes_avi", matrix)
     out = tmp_path / "out.mp4"
     api.run_task("reenact", out, source=source_face, driving=driving,
-                 run=RunConfig(runner="inline", chunk_seconds=CHUNK_SECONDS, overlap_seconds=OVERLAP_SECONDS,
+                 config=RunConfig(runner="inline", chunk_seconds=CHUNK_SECONDS, overlap_seconds=OVERLAP_SECONDS,
                                progress=False))
     assert_same_timing(decode(driving), decode(out), out, vfr=False)
 

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from facex_video.compose.colour import match_shading
 from facex_video.eval.metrics import identity_distance, psnr, psnr_outside
 from facex_video.faces.align import invert, paste_face
+from facex_video.faces.colour import match_shading
 from facex_video.ford.mesh import REGION_CONTOURS, canonical_mesh
 from facex_video.ford.regions import polygon_mask
 from facex_video.media import write_image
@@ -164,7 +164,7 @@ def test_inpaint_regenerates_the_masked_area_only(faces):
 
 def test_hairswap_brings_the_donors_hair_and_leaves_the_face(faces):
     canvas, donor = faces["grace"], faces["astronaut"]
-    a = _assemble("hairswap", canvas, donor, hair="texture", identity_weight=0.0)  # as video/edit.py does
+    a = _assemble("hairswap", canvas, donor, hair="texture", identity_weight=0.0)  # as edit/face_edit.py does
     crop, alpha = _render(a)
     masks = canvas.rep.environment.masks
     assert not alpha[masks["face_oval"] & ~masks["hair"]].any()
@@ -183,7 +183,7 @@ def test_colour_is_smoothed_along_a_track(faces):
     renderer, state = GeometricRenderer(), TrackState(track_id=3)
     first, _ = renderer.render(a, state)
     again, _ = renderer.render(a, state)
-    assert "geometric.colour" in state.data
+    assert state.memory.colour is not None
     assert np.abs(first.astype(int) - again).max() <= 2  # same frame, same colour: nothing to drift
 
 

@@ -15,7 +15,7 @@ from facex_video.ford.geometry import (
     similarity_3d,
 )
 from facex_video.ford.mesh import canonical_mesh
-from facex_video.samples import load_sample
+from facex_video.media.samples import load_sample
 
 # t1.jpg's six faces, left to right as FaceAnalyzer returns them
 T1 = ("rachel", "monica", "ross", "matthew", "joey", "phoebe")

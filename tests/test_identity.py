@@ -16,7 +16,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from facex_video.errors import ModelError
+from facex_video.core.errors import ModelError
 from facex_video.faces.types import FaceDetection
 from facex_video.ford.identity import (
     DLIB_SAME_PERSON,

@@ -21,7 +21,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from facex_video.errors import ModelError
+from facex_video.core.errors import ModelError
 from facex_video.faces.types import TrackedFace
 from facex_video.ford.decompose import represent_face
 from facex_video.ford.representation import Identity

@@ -14,7 +14,7 @@ import pytest
 from conftest import psnr
 from PIL import Image
 
-from facex_video.errors import InputError, OutputError
+from facex_video.core.errors import InputError, OutputError
 from facex_video.media import (
     Shot,
     VideoWriter,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from facex_video.errors import ModelError
+from facex_video.core.errors import ModelError
 from facex_video.models import REGISTRY, ModelSpec, PackageSource, format_status_table, model_path, pull, status, store
 from facex_video.models.registry import Registry
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from facex_video.edit.pose_servo import TOLERANCE_DEG, calibrate, needs_servo, scaled
 from facex_video.tasks.assemble import Edits
-from facex_video.video.pose_servo import TOLERANCE_DEG, calibrate, needs_servo, scaled
 
 
 @pytest.mark.parametrize("response", [0.62, 0.85, 1.7])

@@ -16,8 +16,8 @@ import psutil
 import pytest
 
 from facex_video.media import Shot, write_clip
-from facex_video.samples import sample_path
-from facex_video.spec import work_dir_for
+from facex_video.media.samples import sample_path
+from facex_video.video.config import work_dir_for
 
 
 def _listening(pids: set[int]) -> set[tuple[str, int, str]]:

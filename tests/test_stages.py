@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 
 from facex_video import api
+from facex_video.edit.stages import TrackingResult, detect_interval, min_track_frames, track_frames
 from facex_video.media import Shot, VideoWriter, write_clip
-from facex_video.samples import sample_path
-from facex_video.spec import RunConfig
-from facex_video.video.source import open_source
-from facex_video.video.stages import TrackingResult, detect_interval, min_track_frames, track_frames
+from facex_video.media.samples import sample_path
+from facex_video.media.source import open_source
+from facex_video.video.config import RunConfig
 
 
 def test_face_entering_mid_shot_is_found_within_the_detection_interval(
@@ -59,5 +59,5 @@ def test_a_clip_shorter_than_the_minimum_track_keeps_its_face(astronaut, tmp_pat
     assert source.frame_count == 4 and min_track_frames(source) == 4
     assert min_track_frames(replace(source, frame_count=250)) == 5
     summary = api.run_task("swap", tmp_path / "out.mp4", source=sample_path("tom_hanks"), target=clip,
-                           run=RunConfig(runner="inline", progress=False))
+                           config=RunConfig(runner="inline", progress=False))
     assert summary["tracks"] == summary["edited"] == [0]

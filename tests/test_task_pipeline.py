@@ -12,6 +12,9 @@ from facex_video import api
 from facex_video.media import iter_chunks, probe, read_image, write_image
 from facex_video.media.synth import Shot, write_clip
 from facex_video.render import registry
+from facex_video.video.config import RunConfig
+
+INLINE = RunConfig(runner="inline", progress=False)  # the API's runner is Ray unless told
 
 
 class PaintRenderer:
@@ -19,6 +22,7 @@ class PaintRenderer:
     rendered where (the real renderers are tested on their own)."""
 
     name = "paint"
+    needs_identity = False
     tasks = frozenset({"swap", "headswap", "hairswap", "reenact", "edit", "inpaint", "mix"})
 
     def __init__(self):
@@ -55,7 +59,7 @@ def test_swap_video_keeps_timeline_and_audio_and_edits_every_face(clip, tmp_path
     src = tmp_path / "a.png"
     write_image(src, astronaut)
     out, sheet = tmp_path / "out.mp4", tmp_path / "sheet.png"
-    summary = api.run_task("swap", out, source=src, target=clip, preview=sheet, progress=False)
+    summary = api.run_task("swap", out, source=src, target=clip, preview=sheet, config=INLINE)
     rows = read_image(sheet)
     assert rows.shape[0] > 6 * 240 and magenta_fraction(rows) > 0.001  # six rows, results painted
     assert sorted(summary["tracks"]) == list(range(6))
@@ -72,7 +76,7 @@ def test_swap_video_keeps_timeline_and_audio_and_edits_every_face(clip, tmp_path
 
 def test_face_selection_edits_only_the_chosen_track(clip, tmp_path, painter):
     out = tmp_path / "out.mp4"
-    api.run_task("edit", out, target=clip, faces={2}, progress=False)
+    api.run_task("edit", out, target=clip, faces={2}, config=INLINE)
     assert {c[1] for c in painter.calls} == {2}
 
 
@@ -80,7 +84,7 @@ def test_reenact_composes_onto_the_still_source_on_the_driving_timeline(clip, tm
     src = tmp_path / "a.png"
     write_image(src, astronaut)
     out = tmp_path / "reenact.mp4"
-    api.run_task("reenact", out, source=src, driving=clip, faces={0}, progress=False)
+    api.run_task("reenact", out, source=src, driving=clip, faces={0}, config=INLINE)
     info = probe(out)
     assert (info.width, info.height) == (512, 512) and info.frame_count == 10
     frame = next(iter(iter_chunks(out))).frames[0]
@@ -95,7 +99,7 @@ def test_image_target_and_bad_requests(tmp_path, painter, astronaut, grace_hoppe
     write_image(tgt, grace_hopper)
     api.run_task("swap", out, source=src, target=tgt, progress=False)
     assert read_image(out).shape == grace_hopper.shape
-    from facex_video.errors import FacexError
+    from facex_video.core.errors import FacexError
 
     with pytest.raises(FacexError, match="same kind"):
         api.run_task("swap", tmp_path / "o.mp4", source=src, target=tgt, progress=False)

@@ -64,7 +64,7 @@ def test_edit_gaze_moves_both_eyes_the_right_way_and_keeps_the_identity(tmp_path
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("axis", ["yaw", "pitch"])
 def test_edit_pose_turns_the_head_the_right_way_and_keeps_the_identity(tmp_path, photos, analyzer, name, axis):
-    """+-10 degrees reads back as 10 +- 3 (the pose servo, video/pose_servo.py) and keeps the identity."""
+    """+-10 degrees reads back as 10 +- 3 (the pose servo, edit/pose_servo.py) and keeps the identity."""
     path, img = photos[name]
     before = getattr(head_pose(largest_face(img, analyzer).pose_matrix), axis)
     for delta in (10.0, -10.0):

@@ -13,6 +13,9 @@ from facex_video.faces.align import alignment_matrix, crop_face
 from facex_video.ford.geometry import head_pose
 from facex_video.media import iter_chunks, probe, read_image, write_image
 from facex_video.media.synth import Shot, write_clip
+from facex_video.video.config import RunConfig
+
+INLINE = RunConfig(runner="inline", progress=False)  # the API's runner is Ray unless told
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,7 @@ def test_reenact_follows_the_driving_pose_and_keeps_the_identity(tmp_path, photo
     write_clip(driving, [Shot(grace_hopper, seconds=1.0, pan=((0.5, 0.4), (0.5, 0.4)), rotate=(-12.0, 12.0))],
                size=(512, 600), fps=Fraction(12))
     out = tmp_path / "reenact.mp4"
-    api.run_task("reenact", out, source=photos["astronaut"], driving=driving, progress=False)
+    api.run_task("reenact", out, source=photos["astronaut"], driving=driving, config=INLINE)
     drive, result = frames_of(driving), frames_of(out)
     assert len(result) == len(drive) == 12
 
@@ -57,7 +60,7 @@ def test_swap_of_a_10s_clip_keeps_timeline_audio_and_does_not_flicker(tmp_path, 
     write_clip(clip, [Shot(grace_hopper, seconds=10.0, zoom=(1.0, 0.8), pan=((0.5, 0.4), (0.53, 0.36)),
                            rotate=(-4.0, 4.0))], size=(640, 360), fps=Fraction(25))
     out = tmp_path / "swap.mp4"
-    api.run_task("swap", out, source=photos["astronaut"], target=clip, progress=False)
+    api.run_task("swap", out, source=photos["astronaut"], target=clip, config=INLINE)
     a, b = probe(clip), probe(out)
     assert (b.frame_count, b.fps) == (a.frame_count, a.fps)
     assert len(b.audio) == 1 and abs(b.audio[0].duration - a.audio[0].duration) <= 1 / 25

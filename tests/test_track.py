@@ -13,13 +13,7 @@ from skimage import data
 from facex_video.faces.cuts import ShotCutDetector
 from facex_video.faces.smoothing import LandmarkSmoother, OneEuroFilter
 from facex_video.faces.track import FaceTracker
-from facex_video.faces.types import (
-    LEFT_EYE_CORNERS,
-    MOUTH_CORNERS,
-    NOSE_TIP,
-    RIGHT_EYE_CORNERS,
-    FaceDetection,
-)
+from facex_video.faces.types import LEFT_EYE_CORNERS, MOUTH_CORNERS, NOSE_TIP, RIGHT_EYE_CORNERS, FaceDetection
 
 FPS = 30.0
 

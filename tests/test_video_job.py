@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from facex_video import api
-from facex_video.errors import ShardError
+from facex_video.core.errors import ShardError
 from facex_video.media import probe, write_image
 from facex_video.media.synth import Shot, write_clip
 from facex_video.render import registry
-from facex_video.spec import RunConfig, work_dir_for
+from facex_video.video.config import RunConfig, work_dir_for
 from facex_video.video.plan import plan_chunks
 
 FPS = Fraction(10)
@@ -43,7 +43,7 @@ def inputs(tmp_path_factory, astronaut, grace_hopper):
 def _swap(inputs, out: Path, runner: str, **kw) -> dict:
     clip, source = inputs
     return api.run_task("swap", out, source=source, target=clip, progress=False,
-                        run=RunConfig(runner=runner, **CHUNK, **kw))
+                        config=RunConfig(runner=runner, **CHUNK, **kw))
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_a_stopped_driver_resumes_without_redoing_finished_shards(inputs, refere
     assert proc.returncode == -signal.SIGKILL and not out.exists()  # stopped mid-job: no output yet
     done = {k.split("/")[0]: sum(s.startswith(k.split("/")[0]) for s in finished) for k in finished}
     summary = api.run_task("swap", out, source=source, target=clip, progress=False,
-                           run=RunConfig(runner="inline", chunk_seconds=0.6))
+                           config=RunConfig(runner="inline", chunk_seconds=0.6))
     assert summary["skipped"]["analyze"] == 5 and summary["computed"]["analyze"] == 0
     assert summary["skipped"]["edit"] >= done["edit"] >= 2
     assert summary["computed"]["edit"] == 5 - summary["skipped"]["edit"]
@@ -131,7 +131,7 @@ def test_a_stopped_driver_resumes_without_redoing_finished_shards(inputs, refere
 class _FailingRenderer:
     """The geometric renderer, except on one frame, where it raises (a shard whose own code fails)."""
 
-    name, tasks = "failing", frozenset({"swap"})
+    name, tasks, needs_identity = "failing", frozenset({"swap"}), False
 
     def __init__(self):
         from facex_video.render.geometric import GeometricRenderer
@@ -169,7 +169,7 @@ def test_a_failing_actor_fails_the_ray_job_naming_the_shard(inputs, ray_address,
 
 
 def test_gpus_the_cluster_lacks_are_refused(inputs, ray_address, tmp_path):
-    from facex_video.errors import ClusterError
+    from facex_video.core.errors import ClusterError
 
     with pytest.raises(ClusterError, match="--gpus-per-actor 0.5 but the Ray cluster has 0 GPUs"):
         _swap(inputs, tmp_path / "gpu.mp4", "ray", gpus_per_actor=0.5)

@@ -1,2 +1,2 @@
-"""The lowest layer: values every other layer shares (constants now; DESIGN.md section 2 puts errors,
-atomic writes and digests here too)."""
+"""The lowest layer: what every other layer shares: constants, errors that name the file or flag, atomic
+writes, outputs that never destroy inputs, option ranges and content digests."""

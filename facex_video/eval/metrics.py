@@ -1,4 +1,4 @@
-"""The measurements every task's tests and benchmarks use on real outputs (DESIGN.md section 2, `eval/`).
+"""The measurements every task's tests and benchmarks use on real outputs (docs/architecture.md, `eval/`).
 
 Each one is chosen to be independent of what produced the result where it can be:
 - identity: a face recognition network (dlib's by default) on faces found afresh in both images, as the

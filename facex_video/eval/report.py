@@ -15,17 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..core.errors import InputError
+from ..edit.stages import TrackingResult, sample_indices, track_frames
 from ..faces.align import alignment_matrix, crop_face
 from ..faces.analyze import FaceAnalyzer
 from ..faces.types import TrackedFace
 from ..ford.decompose import represent_face
 from ..ford.identity import IdentityEncoder, load_identity_encoder
 from ..ford.representation import FacialRepresentation, Identity
+from ..media.source import Source, open_source
 from ..tasks.assemble import Edits
 from ..tasks.table import TABLE
-from ..video.source import Source, open_source
-from ..video.stages import TrackingResult, sample_indices, track_frames
 from . import metrics
 
 SAMPLED_FRAMES = 8  # frames of a video result that get the per-image metrics (identity takes ~0.1 s a face)

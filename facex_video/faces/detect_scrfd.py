@@ -1,6 +1,6 @@
 """Face boxes from insightface's SCRFD, for users who own its ONNX file (e.g. `det_10g.onnx` of buffalo_l).
 
-An optional alternative to the MediaPipe detector in detect.py (DESIGN.md section 3): no SCRFD weights ship
+An optional alternative to the MediaPipe detector in detect.py (docs/design.md §1): no SCRFD weights ship
 in any package, so FaceX never fetches them; the user passes `--detector-model PATH`. insightface decides
 what a file is by its graph (an input of 1x3xHxW and 6, 9, 10 or 15 outputs make an SCRFD), so a wrong
 file is caught here, at load time, with a message naming the flag, rather than as a shape error mid-video.
@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facex_video.errors import ModelError
-
+from ..core.errors import ModelError
 from .detect import FaceBox
 
 FLAG = "--detector-model"

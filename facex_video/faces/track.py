@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from facex_video.faces.detect import FaceBox
-from facex_video.faces.smoothing import LandmarkSmoother
-from facex_video.faces.types import FaceDetection, FaceTrack, TrackedFace
+from .detect import FaceBox
+from .smoothing import LandmarkSmoother
+from .types import FaceDetection, FaceTrack, TrackedFace
 
 _NEVER = 1e9  # cost of a gated pair: discarded after the assignment, which thus first maximises allowed matches
 

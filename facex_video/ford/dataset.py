@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_path, naming_full_disk, partial_path
+from ..core.atomic import atomic_path, naming_full_disk, partial_path
 from .representation import FacialRepresentation, Identity, arrow_schema, to_table
 
 ROW_GROUP = 256

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ..faces.align import crop_face
-from ..preview import caption, grid, label, track_color
+from ..faces.preview import caption, grid, label, track_color
 from .geometry import pose_rotation
 from .lighting import render_sphere
 from .mesh import LEFT_IRIS_CENTRE, RIGHT_IRIS_CENTRE

@@ -1,4 +1,4 @@
-"""Eye-in-head gaze per eye from the iris centre, the eye corners and the lids (DESIGN.md section 4).
+"""Eye-in-head gaze per eye from the iris centre, the eye corners and the lids (docs/design.md §2).
 
 The landmarks are first expressed in the canonical head frame (ford/geometry.py), so head yaw, pitch, roll
 and face size are gone before the iris is measured: on a face turned 50 degrees the far eye is foreshortened

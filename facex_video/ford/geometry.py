@@ -1,4 +1,4 @@
-"""Head pose, landmarks in the canonical head frame, and the track's neutral 3D shape (DESIGN.md section 4).
+"""Head pose, landmarks in the canonical head frame, and the track's neutral 3D shape (docs/design.md §2).
 
 Frames. The camera frame and the canonical head frame share one orientation: x toward the image's right,
 y up, z toward the viewer (MediaPipe's canonical mesh: the nose tip has the largest z, the subject's right

@@ -1,4 +1,4 @@
-"""FORD identity: who a face belongs to, as one embedding per track (DESIGN.md sections 3-4).
+"""FORD identity: who a face belongs to, as one embedding per track (docs/design.md §1-2).
 
 Two encoders share one interface. The default is dlib's ResNet (128-D, Euclidean distance, same person
 below 0.6), whose weights ship in a package; users who own an ArcFace ONNX (w600k_r50.onnx, glint360k_r100)
@@ -20,9 +20,9 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from facex_video.errors import ModelError
-from facex_video.faces.align import alignment_matrix, crop_face
-from facex_video.faces.types import FaceDetection
+from ..core.errors import ModelError
+from ..faces.align import alignment_matrix, crop_face
+from ..faces.types import FaceDetection
 
 FLAG = "--identity-model"
 EXPECTED = "expected an insightface ArcFace recognition model such as w600k_r50.onnx"
@@ -67,7 +67,7 @@ class DlibIdentityEncoder:
     def __init__(self) -> None:
         import dlib
 
-        from facex_video.models.store import model_path
+        from ..models.store import model_path
 
         self._dlib = dlib
         self._shape = dlib.shape_predictor(str(model_path("dlib_shape_predictor_5")))
@@ -164,7 +164,7 @@ def load_identity_encoder(identity_model: str | Path | None = None) -> DlibIdent
     """dlib from the model store by default; the user's ArcFace ONNX when `--identity-model` names one."""
     if identity_model is None:
         return DlibIdentityEncoder()
-    from facex_video.models.store import model_path
+    from ..models.store import model_path
 
     return ArcFaceIdentityEncoder(model_path("arcface", override=identity_model))
 

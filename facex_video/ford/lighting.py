@@ -1,4 +1,4 @@
-"""Second-order spherical-harmonic lighting of a face (DESIGN.md section 4), fitted on skin pixels against
+"""Second-order spherical-harmonic lighting of a face (docs/design.md §2), fitted on skin pixels against
 the normals of MediaPipe's face mesh.
 
 Normal frame (the camera's, as the viewer sees the crop): x to the image's right, y up, z toward the camera.

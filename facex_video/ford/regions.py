@@ -1,6 +1,6 @@
-"""Region masks of FORD's environment (DESIGN.md section 4), in the aligned 512x512 crop.
+"""Region masks of FORD's environment (docs/design.md §2), in the aligned 512x512 crop.
 
-No face-parsing network ships in a package (DESIGN.md section 3), so the masks come from the landmark mesh,
+No face-parsing network ships in a package (docs/design.md §1), so the masks come from the landmark mesh,
 with two colour models for what the mesh cannot see:
 - mesh polygons: face_oval, brows, eyes, iris, lips, mouth_interior (REGION_CONTOURS filled with cv2);
 - occluder: pixels inside the face oval whose chroma a skin-colour Gaussian rejects (hands, glasses, food);
@@ -31,6 +31,8 @@ GRABCUT_SIZE = 80  # GrabCut runs on a downscaled crop: its max-flow costs ~10 m
 GRABCUT_ITERATIONS = 2
 SKIN_COLOUR_CHI2 = 9.0  # squared Mahalanobis distance (Lab) within which a face pixel is certainly skin
 OCCLUDER_CHI2 = 25.0  # squared Mahalanobis distance (hue, log-chroma) beyond which a pixel is not skin
+PARTS_MARGIN = 7  # px: lashes, brow hairs and lip edges just outside the part polygons are neither skin
+# samples nor occluders
 
 
 def landmarks_to_crop(landmarks: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -194,19 +196,26 @@ def _occluder_mask(crop: np.ndarray, skin: SkinColour | None, face_oval: np.ndar
     ys, xs = _bbox(face_oval)
     d2, light = skin.chroma_distance(crop[ys, xs])
     cand = (d2 > OCCLUDER_CHI2) & (light <= skin.bright) & face_oval[ys, xs] & ~parts[ys, xs]
-    cand = cv2.morphologyEx(cand.astype(np.uint8), cv2.MORPH_OPEN, _disc(5))
-    cand = cv2.morphologyEx(cand, cv2.MORPH_CLOSE, _disc(9))
+    cand = cv2.morphologyEx(cand.astype(np.uint8), cv2.MORPH_OPEN, disc(5))
+    cand = cv2.morphologyEx(cand, cv2.MORPH_CLOSE, disc(9))
     _, labels, stats, _ = cv2.connectedComponentsWithStats(cand, connectivity=8)
     big = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= 0.004 * face_oval.sum()) + 1
     out[ys, xs] = np.isin(labels, big) & face_oval[ys, xs]
     return out
 
 
-def _disc(size: int) -> np.ndarray:
+def disc(size: int) -> np.ndarray:
+    """uint8 (size, size): an elliptic structuring element `size` px across (odd: centred)."""
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
 
 
-def _forehead_band(landmarks_crop: np.ndarray, face_oval: np.ndarray) -> np.ndarray:
+def grown_parts(parts: np.ndarray) -> np.ndarray:
+    """bool: the face parts `parts` (eyes, brows, lips, mouth interior) grown by PARTS_MARGIN, what a skin
+    sample leaves out and no occluder test looks at."""
+    return cv2.dilate(parts.astype(np.uint8), disc(2 * PARTS_MARGIN + 1)) > 0
+
+
+def forehead_band(landmarks_crop: np.ndarray, face_oval: np.ndarray) -> np.ndarray:
     """The face oval above the eyebrows' top edge: where bangs fall over the face."""
     brows = landmarks_crop[list(REGION_CONTOURS["right_eyebrow"] + REGION_CONTOURS["left_eyebrow"]), 1]
     band = face_oval.copy()
@@ -285,7 +294,7 @@ def _hair_mask(small: np.ndarray, layout: _HeadLayout, skin_like: np.ndarray, fa
     upper = g.yy < g.lm[[61, 291], 1].mean()
     crown = (g.yy >= ty - 0.30 * g.height) & (g.yy <= ty - 0.22 * g.height)
     crown &= np.abs(g.xx - tx) <= 0.15 * g.width
-    core = cv2.erode(g.oval.astype(np.uint8), _disc(max(3, int(0.25 * g.width) | 1))).astype(bool)
+    core = cv2.erode(g.oval.astype(np.uint8), disc(max(3, int(0.25 * g.width) | 1))).astype(bool)
 
     mask = np.full(g.oval.shape, cv2.GC_PR_BGD, np.uint8)
     mask[g.head & upper & ~g.oval] = cv2.GC_PR_FGD
@@ -299,10 +308,10 @@ def _hair_mask(small: np.ndarray, layout: _HeadLayout, skin_like: np.ndarray, fa
     # the stubs want a rect, but with GC_INIT_WITH_MASK OpenCV takes None (the rect is unused)
     cv2.grabCut(small, mask, None, bgd, fgd, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]
     fg = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD))
-    return _upsample(_touching(fg, upper & ~g.oval), face_oval.shape[0]) & (~face_oval | forehead)
+    return _upsample(touching(fg, upper & ~g.oval), face_oval.shape[0]) & (~face_oval | forehead)
 
 
-def _touching(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+def touching(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     """The connected parts of `mask` that overlap `seeds`."""
     _, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     hit = np.unique(labels[seeds & mask])
@@ -324,14 +333,13 @@ def region_masks(crop: np.ndarray, landmarks_crop: np.ndarray) -> dict[str, np.n
     mouth_interior = _contour(lm, "lips_inner")
     lips = _contour(lm, "lips_outer") & ~mouth_interior
     parts = eyes | brows | lips | mouth_interior
-    # lashes, brow hairs and lip edges just outside the polygons are neither skin samples nor occluders
-    parts_dilated = cv2.dilate(parts.astype(np.uint8), _disc(15)) > 0
+    parts_dilated = grown_parts(parts)
     skin_colour = SkinColour.fit(crop, lm, parts_dilated)
     layout = _HeadLayout.of(lm, CROP_SIZE)
     small = cv2.resize(crop, layout.oval.shape[::-1], interpolation=cv2.INTER_AREA)
     skin_like = np.zeros_like(layout.oval) if skin_colour is None else (
         skin_colour.colour_distance(small) < SKIN_COLOUR_CHI2)
-    hair = _hair_mask(small, layout, skin_like, face_oval, _forehead_band(lm, face_oval), parts_dilated)
+    hair = _hair_mask(small, layout, skin_like, face_oval, forehead_band(lm, face_oval), parts_dilated)
     occluder = _occluder_mask(crop, skin_colour, face_oval, parts_dilated) & ~hair
     skin = face_oval & ~parts & ~occluder & ~hair
     background = ~(face_oval | hair)

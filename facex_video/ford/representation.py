@@ -1,4 +1,4 @@
-"""The unified facial representation (DESIGN.md section 4): dataclasses with units, and its Arrow schema.
+"""The unified facial representation (docs/design.md §2): dataclasses with units, and its Arrow schema.
 
 One FacialRepresentation per face per frame, in three groups: identity, intra-personal variation and
 environment. Arrays are fixed-size lists in Arrow, units live in field metadata, masks are PNG bytes, so a

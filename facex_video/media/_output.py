@@ -6,8 +6,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..atomic import check_writable_dir
-from ..errors import OutputError
+from ..core.atomic import check_writable_dir
+from ..core.errors import OutputError
 
 
 def check_output_path(path: Path, extensions: Iterable[str], kind: str) -> None:

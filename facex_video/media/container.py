@@ -7,7 +7,7 @@ from pathlib import Path
 
 import av
 
-from ..errors import InputError
+from ..core.errors import InputError
 
 
 def _isobmff_problem(path: Path) -> str | None:

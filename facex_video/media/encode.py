@@ -23,8 +23,8 @@ import av
 import numpy as np
 from av.audio.codeccontext import AudioCodecContext
 
-from ..atomic import partial_path, write_failed
-from ..errors import InputError
+from ..core.atomic import partial_path, write_failed
+from ..core.errors import InputError
 from ._output import check_output_path
 from .container import open_input
 

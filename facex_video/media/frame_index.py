@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ..errors import InputError
+from ..core.errors import InputError
 from .container import first_video_stream, open_input
 
 

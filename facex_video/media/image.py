@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..atomic import atomic_path
-from ..errors import InputError, OutputError
+from ..core.atomic import atomic_path
+from ..core.errors import InputError, OutputError
 from ._output import check_output_path
 from .container import check_file
 from .probe import IMAGE_EXTENSIONS

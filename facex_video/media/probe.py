@@ -11,7 +11,7 @@ from pathlib import Path
 
 import av
 
-from ..errors import InputError
+from ..core.errors import InputError
 from .container import first_video_stream, open_input
 from .frame_index import FrameIndex, scan_file
 

@@ -1,4 +1,4 @@
-"""Clips synthesised from still photos: no package ships a video with a face (DESIGN.md section 3).
+"""Clips synthesised from still photos: no package ships a video with a face (docs/design.md §1).
 
 Each shot is a camera move over one photo (zoom, pan, roll along an eased path); shots are joined by
 hard cuts. The sound track is real (a chord per shot with attack/release), so audio handling is exercised.
@@ -16,7 +16,7 @@ import av
 import cv2
 import numpy as np
 
-from ..atomic import atomic_path
+from ..core.atomic import atomic_path
 from .encode import FASTSTART, VIDEO_FORMATS, add_h264_stream, output_check, yuv_frame
 
 AUDIO_RATE = 48000

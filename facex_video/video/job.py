@@ -1,4 +1,4 @@
-"""The sharded video job (DESIGN.md section 6), one driver for both runners:
+"""The sharded video job (docs/design.md §4), one driver for both runners:
 
     analyze(chunk)* -> link tracks -> edit(track segment)* -> compose(chunk)* -> concat + audio
 
@@ -16,16 +16,17 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..errors import DiskFullError, OptionError
-from ..outputs import output_lock
-from ..preview import TaskSheet, save_sheet
-from ..spec import EditSpec, RunConfig, work_dir_for
-from .manifest import JobWork
+from ..core.errors import DiskFullError, OptionError
+from ..core.outputs import output_lock
+from ..edit.spec import EditSpec
+from ..edit.stages import min_track_frames, sample_indices
+from ..faces.preview import TaskSheet, save_sheet
+from ..media.source import Source, open_source
+from .config import RunConfig, work_dir_for
 from .plan import Chunk, ChunkFaces, JobPlan, link_tracks, plan_chunks, selected_tracks
 from .shard_stages import concat_chunks
 from .shards import AnalyzeShard, ComposeShard, EditShard, Runner, Shard, still_rgb
-from .source import Source, open_source
-from .stages import min_track_frames, sample_indices
+from .work import JobWork
 
 log = logging.getLogger("facex_video")
 
@@ -50,7 +51,7 @@ def run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: s
     """Run `spec` on its video into `output` with the runner of `config`; resumes a run that stopped.
     Returns the tracks and how many shards were computed and skipped.
 
-    The output's lock (outputs.py) is held from before the work directory is touched until the end: a second
+    The output's lock (core/outputs.py) is held from before the work directory is touched until the end: a second
     run on the same output fails at once naming this one's pid, and never deletes this run's work."""
     with output_lock(output):
         try:
@@ -70,7 +71,7 @@ def _run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: 
     runner = _runner(spec, config, work)
     bar = tqdm(total=len(chunks), unit="shard", desc=f"{spec.task} analyze", disable=not config.progress)
     try:
-        _run_stage(runner, work, [AnalyzeShard(c) for c in chunks if not work.finished("analyze", c.name)], bar)
+        _run_stage(runner, work, [AnalyzeShard(c) for c in chunks if not work.skip_if_finished("analyze", c.name)], bar)
         plan = link_tracks((ChunkFaces.load(work.path("analyze", c.name)) for c in chunks), min_track_frames(source))
         try:
             edited = selected_tracks(spec.faces, plan.neutral, source.path)
@@ -78,10 +79,10 @@ def _run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: 
             shutil.rmtree(work.root, ignore_errors=True)  # a refused request leaves nothing behind
             raise
         previews = sample_indices(source.frame_count, PREVIEW_FRAMES) if preview is not None else []
-        compose = [c for c in chunks if not work.finished("compose", c.name)]
+        compose = [c for c in chunks if not work.skip_if_finished("compose", c.name)]
         selected = {c.index: [s for s in plan.chunk_segments(c.index) if s.track in edited] for c in chunks}
         edits: list[Shard] = [EditShard(s, plan.neutral[s.track]) for c in compose for s in selected[c.index]
-                              if not work.finished("edit", s.name)]
+                              if not work.skip_if_finished("edit", s.name)]
         bar.reset(total=len(edits) + len(compose))
         bar.set_description(f"{spec.task} edit+compose")
         _run_stage(runner, work, edits, bar)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..core.atomic import atomic_path
 from ..core.constants import NUM_LANDMARKS
-from ..errors import OptionError
+from ..core.errors import OptionError
 from ..faces.detect import box_iou
 from ..faces.types import FaceDetection, TrackedFace
 from ..ford.decompose import NeutralShapes

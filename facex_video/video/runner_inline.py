@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..errors import InputError, OutputError, ShardError
-from ..spec import EditSpec, RunConfig
+from ..core.errors import InputError, OutputError, ShardError
+from ..edit.spec import EditSpec
+from .config import RunConfig
 from .shards import Shard, ShardWorker
 
 

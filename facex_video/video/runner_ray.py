@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, cast
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from ..errors import ClusterError, InputError, OutputError, ShardError
-from ..spec import EditSpec, RunConfig
+from ..core.errors import ClusterError, InputError, OutputError, ShardError
+from ..edit.spec import EditSpec
+from .config import RunConfig
 from .shards import Shard, ShardWorker
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """The four stages of the sharded video job, as plain functions over files in the work directory:
 
-    analyze_chunk  -> analyze/<chunk>.npz          every tracked face of a chunk (video/plan.py ChunkFaces)
+    track_chunk  -> analyze/<chunk>.npz          every tracked face of a chunk (video/plan.py ChunkFaces)
     edit_segment   -> edit/<segment>/              the edited crops, alphas and transforms of one track segment
     compose_chunk  -> compose/<chunk>.mp4          the chunk's frames with its segments pasted, encoded
     concat_chunks  -> the output                   segments joined without re-encoding, source audio muxed
@@ -20,20 +20,19 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..atomic import atomic_path, naming_full_disk, partial_path
+from ..core.atomic import atomic_path, naming_full_disk, partial_path
+from ..edit.face_edit import EditedFace, LoadedTask, TrackEdit, edit_face
+from ..edit.stages import TrackingResult, track_frames
 from ..faces.analyze import FaceAnalyzer
 from ..media import VideoWriter
 from ..media.encode import concat_videos
-from ..render.base import TrackState
-from .edit import EditedFace, TaskSpec, edit_face
+from ..media.source import Source
 from .plan import Chunk, ChunkFaces, Segment
-from .source import Source
-from .stages import TrackingResult, track_frames
 
 SEGMENT_FILES = ("frames", "crops", "alphas", "transforms")
 
 
-def analyze_chunk(source: Source, chunk: Chunk, analyzer: FaceAnalyzer, dest: Path) -> int:
+def track_chunk(source: Source, chunk: Chunk, analyzer: FaceAnalyzer, dest: Path) -> int:
     """Track every face of frames [lead_start, stop); writes dest (.npz). Returns the number of faces."""
     result = TrackingResult(source)
     pts, faces = {}, {}
@@ -91,12 +90,12 @@ def _kept_count(faces: ChunkFaces, segment: Segment) -> int:
                for i in range(segment.start, segment.stop))
 
 
-def edit_segment(task: TaskSpec, source: Source, faces: ChunkFaces, segment: Segment, neutral: np.ndarray,
+def edit_segment(task: LoadedTask, source: Source, faces: ChunkFaces, segment: Segment, neutral: np.ndarray,
                  analyzer: FaceAnalyzer, dest: Path) -> int:
     """Render one track segment in frame order (the lead frames warm the track's state and are not kept);
     writes the folder dest with one .npy per SEGMENT_FILES, each face appended as it is rendered (memory
     holds one face, not the segment). Returns the number of frames kept."""
-    state = TrackState(segment.track, seed=segment.track)
+    track = TrackEdit.start(segment.track)
     canvas_still = task.stills.get(task.components["background"])
     count = _kept_count(faces, segment)
     temp = partial_path(dest)
@@ -108,7 +107,7 @@ def edit_segment(task: TaskSpec, source: Source, faces: ChunkFaces, segment: Seg
                 face = next((f for f in faces.faces.get(index, []) if f.track_id == segment.local_id), None)
                 if face is None:
                     continue
-                edited = edit_face(task, source, rgb, pts, face, final=segment.track, neutral=neutral, state=state,
+                edited = edit_face(task, source, rgb, pts, face, final=segment.track, neutral=neutral, track=track,
                                    analyzer=analyzer, canvas_rgb=canvas_still.rgb if canvas_still is not None else rgb)
                 if index >= segment.start:
                     row = {"frames": np.int64(index), "crops": edited.crop, "alphas": edited.alpha.astype(np.float32),

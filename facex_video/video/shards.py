@@ -14,13 +14,13 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
+from ..edit.face_edit import LoadedTask
+from ..edit.spec import EditSpec
 from ..faces.analyze import FaceAnalyzer
-from ..spec import EditSpec
-from .edit import TaskSpec
-from .manifest import WorkLayout
+from ..media.source import open_source
 from .plan import Chunk, ChunkFaces, Segment
-from .shard_stages import analyze_chunk, compose_chunk, edit_segment
-from .source import open_source
+from .shard_stages import compose_chunk, edit_segment, track_chunk
+from .work import WorkLayout
 
 
 def still_rgb(path: str) -> np.ndarray:
@@ -42,13 +42,13 @@ class ShardWorker:
         return FaceAnalyzer(detector_model=self.spec.detector_model)
 
     @cached_property
-    def task(self) -> TaskSpec:
-        from .edit import build_task
+    def task(self) -> LoadedTask:
+        from ..edit.face_edit import build_task
 
         return build_task(self.spec, self.analyzer)
 
     def analyze(self, chunk: Chunk) -> int:
-        return analyze_chunk(self.source, chunk, self.analyzer, self.layout.path("analyze", chunk.name))
+        return track_chunk(self.source, chunk, self.analyzer, self.layout.path("analyze", chunk.name))
 
     def edit(self, segment: Segment, neutral: np.ndarray) -> int:
         if self._faces is None or self._faces[0] != segment.chunk:  # segments come grouped by chunk

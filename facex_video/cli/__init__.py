@@ -1,0 +1,148 @@
+"""The `facex` command: parses arguments (cli/parser.py) and calls facex_video.api; user errors become one line
+and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from .flags import positive_int
+from .parser import TASK_HELP, build_parser
+
+__all__ = ["TASK_HELP", "build_parser", "main", "positive_int", "run_parsed"]
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from ..core.atomic import check_writable_dir, write_text_atomic
+    from ..core.outputs import check_not_input
+    from ..eval.report import evaluate, format_metrics
+    from ..tasks.assemble import Edits
+    from ..tasks.table import TABLE
+
+    if args.json:  # before any work: writable, and not one of the files it measures
+        inputs = {"result": args.result, "source": args.source, "target": args.target, "driving": args.driving,
+                  **{f"{c} take": p for c, p in (args.take or {}).items()}, "--identity-model": args.identity_model,
+                  "--detector-model": args.detector_model}
+        check_not_input(args.json, inputs, flag="--json")
+        check_writable_dir(args.json)
+
+    edits = Edits(args.yaw, args.pitch, args.roll, args.gaze) if TABLE[args.task].takes_edits else None
+    rows = evaluate(args.task, args.result, source=args.source, target=args.target, driving=args.driving,
+                    take=args.take, edits=edits, identity_model=args.identity_model,
+                    detector_model=args.detector_model)
+    print(format_metrics(rows))
+    if args.json:
+        write_text_atomic(args.json, json.dumps({m.name: m.value for m in rows}, indent=1))
+    return 0
+
+
+def _run_task(args: argparse.Namespace) -> dict:
+    from .. import api
+    from ..tasks.table import TABLE
+    from .flags import task_run
+
+    request, config = task_run(TABLE[args.command], vars(args))
+    return api.run_request(request, args.output, config, preview=args.preview)
+
+
+def run_parsed(args: argparse.Namespace) -> int:
+    """Run one parsed `facex` command (also each item of `facex batch`); FacexError for what a user can fix."""
+    from .. import api
+
+    if args.command == "batch":
+        from .batch import FAILED, format_table, run_batch
+
+        statuses = run_batch(args.batch, status_path=args.status, output_root=args.output_root)
+        print(format_table(statuses))
+        failed = sum(s.status == FAILED for s in statuses.values())
+        print(f"{len(statuses) - failed} of {len(statuses)} items done, {failed} failed")
+        return 1 if failed else 0
+    if args.command == "models":
+        from ..models import store
+
+        if args.models_command == "pull":
+            store.pull(args.names or None)
+        print(store.format_status_table(store.status()))
+        return 0
+    if args.command == "eval":
+        return _run_eval(args)
+    progress = not args.quiet
+    if args.command in TASK_HELP:
+        summary = _run_task(args)
+        shards = ""
+        if "computed" in summary:
+            shards = (f" ({sum(summary['computed'].values())} shards computed, "
+                      f"{sum(summary['skipped'].values())} skipped from an earlier run)")
+        print(f"{args.command}: {len(summary['edited'])} face track(s) edited -> {args.output}{shards}")
+        return 0
+    if args.command == "tracks":
+        summary = api.tracks(
+            args.input, args.output, preview=args.preview, detector_model=args.detector_model, progress=progress
+        )
+    elif args.command == "analyze":
+        summary = api.analyze(
+            args.input, args.output, preview=args.preview, identity_model=args.identity_model,
+            detector_model=args.detector_model, with_crops=args.crops, progress=progress,
+        )
+    else:
+        summary = api.passthrough(
+            args.input, args.output, preview=args.preview, crf=args.crf, preset=args.preset,
+            detector_model=args.detector_model, progress=progress,
+        )
+    print(f"{args.input}: {len(summary['tracks'])} face track(s), {len(summary['shot_starts'])} shot(s) "
+          f"-> {args.output}")
+    return 0
+
+
+def _log_to_stderr() -> None:
+    """Warnings of the facex_video loggers as `facex: warning: ...` lines on the current stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("facex: %(levelname)s: %(message)s"))
+    logger = logging.getLogger("facex_video")
+    logger.handlers = [handler]
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+
+
+_signalled: list[int] = []  # SIGTERM noted here: Ray turns an exception raised in its waits into KeyboardInterrupt
+
+
+def _raise_terminated(signum: int, frame) -> None:
+    """SIGTERM unwinds like Ctrl-C, from where the program is: runners close, Ray shuts down, the work
+    directory stays for a rerun to resume."""
+    _signalled.append(signum)
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..core.atomic import NO_ROOM
+    from ..core.errors import FacexError
+
+    _log_to_stderr()
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+    try:
+        return run_parsed(build_parser().parse_args(argv))
+    except FacexError as err:
+        print(f"facex: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except OSError as err:  # a full disk at a write no site names (each output's own write names its path)
+        if err.errno not in NO_ROOM:
+            raise
+        print(f"facex: error: {err.filename or 'writing an output'}: no space left on the device", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        terminated = signal.SIGTERM in _signalled
+        what, status = ("terminated", 128 + signal.SIGTERM) if terminated else ("interrupted", 130)
+        print(f"facex: {what}; no output was written", file=sys.stderr)
+        return status
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+

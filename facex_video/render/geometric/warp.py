@@ -1,0 +1,141 @@
+"""Steps 1-2: the prepared texture warped triangle by triangle to the assembled face's raster, taking the
+mirror image of a point's partner where the texture hides the point or shows it badly foreshortened, and
+relit; stretched texture is blurred, eyes and mouth excepted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ...faces.blend import blurred_mask, dilate
+from ...ford.lighting import vertex_normals
+from ...ford.mesh import NUM_MESH_VERTICES
+from ...tasks.assemble import AssembledFace
+from .raster import Raster, mesh_triangles, mirror_pairs, part_triangles, remap
+from .relight import STRETCHED, relight, shading
+from .texture import Texture
+
+MIRROR_DETAIL = (0.3, 0.6)  # detail ratio (texture vs its mirror) from which on the mirror is blended in, and
+# under which it is all mirror
+STRETCH_BLUR = 4.0  # px: the blur of a warped pixel the texture stretched (STRETCHED)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Where each destination pixel samples the texture: texture-crop positions `xy` (n, 2), the shading
+    the texture's light gives the point there (`shading`, n, see `shading`), whether the texture shows that
+    point (`seen`, n) and its resolution (`detail`, n: texture area per destination area, < 1 stretched)."""
+
+    xy: np.ndarray
+    shading: np.ndarray
+    seen: np.ndarray
+    detail: np.ndarray
+
+
+def texture_sampling(raster: Raster, texture_landmarks: np.ndarray, texture_lighting: np.ndarray, shown: Raster,
+                     vertices: np.ndarray, dst: np.ndarray) -> Sampling:
+    """Sample the texture at mesh vertex `vertices[i]` for destination vertex i: `np.arange(468)` for the
+    plain warp, `mirror_pairs()` for the mirror image. `shown` is the texture's own raster (its z-buffer
+    says which points it shows), `dst` the destination landmarks."""
+    tri = mesh_triangles()
+    src = np.asarray(texture_landmarks, np.float64)[:NUM_MESH_VERTICES][vertices]
+    xy = raster.interpolate(src[:, :2], tri)
+    lit = shading(raster, vertex_normals(texture_landmarks)[vertices], texture_lighting)
+    seen = shown.seen(xy, raster.interpolate(src[:, 2:], tri)[:, 0])
+    # per vertex (the mean over its triangles), interpolated: a per-triangle value would switch texture
+    # sources triangle by triangle, a patchwork
+    ratio = _area(src, tri) / np.maximum(_area(dst, tri), 1e-6)
+    total, count = np.zeros(NUM_MESH_VERTICES), np.zeros(NUM_MESH_VERTICES)
+    for k in range(3):
+        np.add.at(total, tri[:, k], ratio)
+        np.add.at(count, tri[:, k], 1.0)
+    detail = raster.interpolate((total / np.maximum(count, 1))[:, None], tri)[:, 0]
+    return Sampling(xy, lit, seen, detail)
+
+
+def _area(points: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    """(t,) absolute image-plane area of each triangle (times 2)."""
+    v = np.asarray(points, np.float64)[tri][:, :, :2]
+    e1, e2 = v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]
+    return np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
+
+
+def mirror_weight(direct: Sampling, mirror: Sampling, in_part: np.ndarray) -> np.ndarray:
+    """(n,) how much of each pixel to take from the mirror image: all of it where the texture hides the
+    point and shows its partner; a smooth share where the texture shows the point much more foreshortened
+    than its partner (the far cheek of a head turned 30 degrees: a few texture pixels stretched over many),
+    none in the eyes and mouth, whose mirror would swap gaze and asymmetric expressions."""
+    ratio = direct.detail / np.maximum(mirror.detail, 1e-6)
+    w = np.clip((MIRROR_DETAIL[1] - ratio) / (MIRROR_DETAIL[1] - MIRROR_DETAIL[0]), 0.0, 1.0)
+    w = np.where(direct.seen, w * ~in_part, 1.0)
+    return w * mirror.seen
+
+
+@dataclass(frozen=True)
+class Warped:
+    """Steps 1-2's result: the relit pixels `lit` (n, 3 float sRGB), which pixels the texture shows at all
+    (`seen`, n), where they are texture skin (`skin`, n), the texture's hidden hair warped (`hidden_hair`,
+    512 x 512 float) and the eyes drawn from their mirror partner (`mirrored_eyes`, names)."""
+
+    lit: np.ndarray
+    seen: np.ndarray
+    skin: np.ndarray
+    hidden_hair: np.ndarray
+    mirrored_eyes: frozenset[str]
+
+
+def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool) -> Warped:
+    """Steps 1-2: the texture warped to the raster's pixels, with the mirror image where the texture hides
+    a point or shows it badly foreshortened, and relit. An eye opening takes its mirror whole or not at all
+    (a patchwork of two eyes is no eye): whole when most of it would take the mirror (the far eye of a head
+    turned ~50 degrees, a sliver beside the nose)."""
+    dst = np.asarray(a.landmarks, np.float64)
+    direct = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, tex.raster,
+                              np.arange(NUM_MESH_VERTICES), dst)
+    mirror = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, tex.raster, mirror_pairs(), dst)
+    parts = part_triangles()
+    in_part = np.any(list(parts.values()), axis=0)[raster.tri]
+    w_mirror = mirror_weight(direct, mirror, in_part)
+    free = mirror_weight(direct, mirror, np.zeros_like(in_part))
+    eyes = {name: parts[name][raster.tri] for name in ("right_eye", "left_eye")}
+    mirrored_eyes = frozenset(name for name, eye in eyes.items() if eye.any() and free[eye].mean() >= 0.5)
+    for name in mirrored_eyes:
+        w_mirror[eyes[name]] = mirror.seen[eyes[name]]
+    if w_mirror.any():  # soften the switch between the two sources over a few pixels
+        smooth = blurred_mask(raster.image(w_mirror[:, None], 0.0)[..., 0], 4.0).reshape(-1)[raster.pix]
+        w_mirror = np.where(direct.seen, np.minimum(smooth, mirror.seen), w_mirror)
+    hair = (tex.cover.hair & hide_hair).astype(np.float32)
+    skin_map = (a.texture_masks["skin"] & ~dilate(tex.hidden | tex.cover.glasses, 3)).astype(np.uint8)
+    skin = remap(skin_map, direct.xy, raster, cv2.INTER_NEAREST).reshape(-1)[raster.pix] > 0
+    hidden_hair = remap(hair, direct.xy, raster)
+    lit_dst = shading(raster, vertex_normals(dst), a.lighting)
+    lit = relight(remap(tex.crop, direct.xy, raster).reshape(-1, 3)[raster.pix], direct.shading, lit_dst,
+                  direct.detail)
+    use = w_mirror > 0
+    if use.any():
+        mirrored = relight(remap(tex.crop, mirror.xy, raster).reshape(-1, 3)[raster.pix[use]],
+                           mirror.shading[use], lit_dst[use], mirror.detail[use])
+        lit[use] += w_mirror[use, None] * (mirrored - lit[use])
+        hidden_hair = np.maximum(hidden_hair, remap(hair, mirror.xy, raster))
+        # skin is where the pixel's colour comes from: on the mirrored half, its partner's
+        mirrored_skin = remap(skin_map, mirror.xy, raster, cv2.INTER_NEAREST).reshape(-1)[raster.pix] > 0
+        skin = np.where(w_mirror > 0.5, mirrored_skin, skin)
+    detail = direct.detail + w_mirror * (mirror.detail - direct.detail)
+    detail[in_part] = np.inf  # an eye or mouth is drawn sharp, stretched or not: blurred, it is no eye
+    return Warped(soften_stretched(lit, detail, raster), direct.seen | use, skin, hidden_hair, mirrored_eyes)
+
+
+def soften_stretched(lit: np.ndarray, detail: np.ndarray, raster: Raster) -> np.ndarray:
+    """Relit pixels (n, 3) blurred where the texture is stretched (`detail` under STRETCHED[0]), fully at
+    STRETCHED[1]: a few texture pixels drawn across many carry no detail, only their gradient, which the
+    stretch draws out into streaks (the cheek a frontal donor shows at a grazing angle, on a turned face)."""
+    weight = np.clip((STRETCHED[0] - detail) / (STRETCHED[0] - STRETCHED[1]), 0.0, 1.0)
+    if not weight.any():
+        return lit
+    img = raster.image(lit, 0.0)
+    inside = cv2.GaussianBlur(raster.mask().astype(np.float32), (0, 0), STRETCH_BLUR)[..., None]
+    blurred = cv2.GaussianBlur(img, (0, 0), STRETCH_BLUR) / np.maximum(inside, 1e-3)
+    smooth = blurred.reshape(-1, 3)[raster.pix]
+    return lit + weight[:, None] * (smooth - lit)
