@@ -161,7 +161,7 @@ def test_a_failing_actor_fails_the_ray_job_naming_the_shard(inputs, ray_address,
     clip, _ = inputs
     mask = tmp_path / "mask.png"
     write_image(mask, np.zeros((240, 320, 3), np.uint8))
-    spec = api.edit_spec("inpaint", tmp_path / "bad.mp4", target=clip, inpaint_mask=mask)  # checked up front,
+    spec = api.edit_spec(api.TaskRequest("inpaint", target=clip, inpaint_mask=mask), tmp_path / "bad.mp4")  # checked,
     mask.write_bytes(b"not a png")  # then broken: only the edit actor finds out
     with pytest.raises(ShardError, match=r"shard edit/track-0000-chunk-0000 \(frames 0-5\) failed: .*mask.png"):
         run_job(spec, tmp_path / "bad.mp4", RunConfig(runner="ray", actors=1, progress=False, **CHUNK))
