@@ -31,7 +31,6 @@ def test_run_all_writes_the_report_and_its_plots(tmp_path, monkeypatch) -> None:
     numbers = {name: r["numbers"] for name, r in json.loads(md.with_suffix(".json").read_text())["results"].items()}
     assert numbers["passthrough"]["ratio"] > 1  # passthrough decodes and encodes, and analyses faces
     swap = numbers["swap"]
-    assert sum(swap["stages_s"].values()) == pytest.approx(swap["total_s"])
     assert min(v for k, v in swap["stages_s"].items() if not k.startswith("other")) >= 0
     assert all(g < 1.3 for g in numbers["memory"]["growth"].values())  # twice the clip, not twice the memory
     quality = numbers["quality"]["swap"]

@@ -271,11 +271,6 @@ def test_eval_of_a_video_reports_flicker_and_track_purity(tmp_path, capsys) -> N
         shot.seconds = 0.6
     clip, noisy, out = tmp_path / "clip.mp4", tmp_path / "noisy.mp4", tmp_path / "m.json"
     write_clip(clip, shots, size=(480, 270), fps=Fraction(10))
-    assert main(["eval", "--task", "edit", "--target", str(clip), "--result", str(clip), "--json", str(out)]) == 0
-    itself = json.loads(out.read_text())
-    assert itself["flicker of the result"] == itself["flicker of the target"]
-    assert itself["track purity across the target's cuts"] == 1.0
-    assert itself["landmark NME vs target"] == 0.0
     source = open_source(clip)  # the same frames with a face that shimmers: fresh noise on every frame
     rng = np.random.default_rng(0)
     info = source.video
@@ -287,7 +282,9 @@ def test_eval_of_a_video_reports_flicker_and_track_purity(tmp_path, capsys) -> N
     assert main(["eval", "--task", "edit", "--target", str(clip), "--result", str(noisy), "--json", str(out)]) == 0
     shimmer = json.loads(out.read_text())
     assert shimmer["flicker of the result"] > 1.2 * shimmer["flicker of the target"]
-    assert shimmer["PSNR outside the head vs target"] < itself["PSNR outside the head vs target"]
+    # Gaussian noise of sigma 10 is 20 log10(255 / 10) = 28.1 dB; clipping and x264's encode move it a little
+    assert 24 < shimmer["PSNR outside the head vs target"] < 32
+    assert shimmer["track purity across the target's cuts"] == 1.0  # the noise breaks no track across a cut
     short = tmp_path / "short.mp4"
     write_clip(short, shots[:1], size=(480, 270), fps=Fraction(10))
     assert main(["eval", "--task", "edit", "--target", str(clip), "--result", str(short)]) == 2

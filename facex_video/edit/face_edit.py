@@ -9,7 +9,7 @@ FORD, assembles the task's components, renders the edited crop and pastes it bac
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,6 @@ from ..media.source import Source, open_source
 from ..render.base import Renderer, TrackState
 from ..tasks.assemble import Edits, FaceInput, assemble
 from ..tasks.table import Task
-from .pose_servo import calibrate, needs_servo, read_pose, scaled
 from .spec import EditSpec
 from .stages import TrackedFrame, TrackingResult, track_frames
 
@@ -129,18 +128,6 @@ def _track_identity(encoder: IdentityEncoder | None, rgb: np.ndarray, face: Trac
     return Identity(np.asarray(encoder.embed(rgb, face.detection), np.float32), encoder.name, neutral)
 
 
-def _calibrate_pose(edits: Edits, rgb: np.ndarray, face: TrackedFace, analyzer: FaceAnalyzer,
-                    render: Callable[[Edits], np.ndarray]) -> dict[str, float]:
-    """The track's pose-edit gains, read back by the landmarker on the face's own box (edit/pose_servo.py)."""
-    near = face.detection.box
-    before = read_pose(analyzer, rgb, near)
-    if before is None:
-        return {}
-    gains = calibrate(edits, before, render, lambda img: read_pose(analyzer, img, near))
-    log.info("track %d: pose edit gains %s", face.track_id, {k: round(v, 2) for k, v in gains.items()})
-    return gains
-
-
 @dataclass
 class EditedFace:
     """One rendered face: the crop (RGB uint8), its alpha and the crop transform (frame -> crop)."""
@@ -155,12 +142,11 @@ class EditedFace:
 
 @dataclass
 class TrackEdit:
-    """The edit loop's memory of one track (or track segment): the stream face's identity, embedded once,
-    the pose servo's gains, calibrated once, and the renderer's own TrackState."""
+    """The edit loop's memory of one track (or track segment): the stream face's identity, embedded once, and
+    the renderer's own TrackState."""
 
     state: TrackState
     identity: Identity | None = None
-    pose_gains: dict[str, float] | None = None
 
     @classmethod
     def start(cls, track: int) -> TrackEdit:
@@ -168,9 +154,11 @@ class TrackEdit:
 
 
 def edit_face(spec: LoadedTask, source: Source, rgb: np.ndarray, pts: int, face: TrackedFace, *, final: int,
-              neutral: np.ndarray, track: TrackEdit, analyzer: FaceAnalyzer, canvas_rgb: np.ndarray) -> EditedFace:
+              neutral: np.ndarray, track: TrackEdit) -> EditedFace:
     """The task applied to one tracked face of one stream frame: FORD, assembly, the renderer. The same
-    function serves the in-process and the sharded runs, so both give the same pixels."""
+    function serves the in-process and the sharded runs, so both give the same pixels. Open loop: the
+    assembled geometry turns exactly as asked, and nothing re-reads the result to correct it (a servo on
+    MediaPipe's reading over-turned heads by an independent grader's measure: docs/tuning.md)."""
     if track.identity is None:  # embedded once per track (segment), on its first frame
         track.identity = _track_identity(spec.encoder, rgb, face, neutral)
     rep = represent_face(rgb, face, source=str(source.path), timestamp=source.seconds(pts),
@@ -181,26 +169,16 @@ def edit_face(spec: LoadedTask, source: Source, rgb: np.ndarray, pts: int, face:
     canvas = inputs[c["background"]]
     texture = inputs[c[spec.task.texture]]
 
-    def render(edits: Edits | None) -> EditedFace:
-        assembled = assemble(
-            spec.task, canvas=canvas, identity=texture, expression=inputs[c["expression"]].rep,
-            pose=inputs[c["pose"]].rep, gaze=inputs[c["gaze"]].rep, lighting=inputs[c["lighting"]].rep,
-            hair="texture" if c["hair"] != c["background"] else "canvas", edits=edits,
-            identity_weight=spec.identity_weight if spec.task.identity_conditioned else 0.0,
-            inpaint_mask=spec.inpaint_crop_mask(canvas.rep),
-        )
-        crop, alpha = spec.renderer.render(assembled, track.state)
-        return EditedFace(crop, alpha, assembled.crop_transform)
-
-    edits = spec.edits
-    if spec.task.takes_edits and edits is not None and needs_servo(edits):
-        if track.pose_gains is None:
-            track.pose_gains = _calibrate_pose(edits, rgb, face, analyzer,
-                                               lambda e: render(e).paste(canvas_rgb.copy()))
-        edits = scaled(edits, track.pose_gains)
-    edited = render(edits)
+    assembled = assemble(
+        spec.task, canvas=canvas, identity=texture, expression=inputs[c["expression"]].rep,
+        pose=inputs[c["pose"]].rep, gaze=inputs[c["gaze"]].rep, lighting=inputs[c["lighting"]].rep,
+        hair="texture" if c["hair"] != c["background"] else "canvas", edits=spec.edits,
+        identity_weight=spec.identity_weight if spec.task.identity_conditioned else 0.0,
+        inpaint_mask=spec.inpaint_crop_mask(canvas.rep),
+    )
+    crop, alpha = spec.renderer.render(assembled, track.state)
     track.state.frames += 1
-    return edited
+    return EditedFace(crop, alpha, assembled.crop_transform)
 
 
 def edit_frames(
@@ -220,7 +198,7 @@ def edit_frames(
             if final not in tracks:
                 tracks[final] = TrackEdit.start(final)
             edit_face(spec, source, frame.rgb, frame.pts, face, final=final, neutral=plan.neutral[face.track_id],
-                      track=tracks[final], analyzer=analyzer, canvas_rgb=canvas).paste(out)
+                      track=tracks[final]).paste(out)
         for closed in result.pop_closed():
             final = plan.final_ids.get(closed)
             if final is not None:

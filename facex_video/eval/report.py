@@ -6,7 +6,11 @@ reenactment's pose against the driving frame; an edit's pose and gaze against th
 (`edits`), so a yaw +10 that reads back +9.6 scores 0.4 degrees. The canvas (the input the result is composed onto)
 is the reference for landmarks and for PSNR / SSIM outside the head. A video result is measured on sampled frames
 (means over the frames where both faces are found), plus flicker of the result and of the footage it was made from
-(the same measure, so their ratio is what the edit added) and track purity across the footage's shot cuts."""
+(the same measure, so their ratio is what the edit added) and track purity across the footage's shot cuts.
+
+Pose and gaze are graded twice: by MediaPipe (FORD's own analysis, the rows without a grader in their name) and
+by graders that share no model with the renderer, which is steered by MediaPipe: "(dlib+PnP)" (eval/head_pose.py)
+and "(dlib+iris)" (eval/gaze_image.py), plus how far the two pose graders disagree on the change they measure."""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from ..ford.representation import FacialRepresentation, Identity
 from ..media.source import Source, open_source
 from ..tasks.assemble import Edits
 from ..tasks.table import TABLE
-from . import metrics
+from . import gaze_image, head_pose, metrics
 
 SAMPLED_FRAMES = 8  # frames of a video result that get the per-image metrics (identity takes ~0.1 s a face)
 
@@ -53,6 +57,39 @@ def _edit_errors(ref: FacialRepresentation, out: FacialRepresentation, edits: Ed
     asked_gaze = np.array(edits.gaze if edits.gaze is not None else (0.0, 0.0))
     return (float(np.abs(metrics.pose_delta(ref, out) - asked_pose).max()),
             float(np.abs(metrics.gaze_delta(ref, out) - asked_gaze).max()))
+
+
+def _pnp_pose_rows(ref_rgb: np.ndarray, ref: FacialRepresentation, result: np.ndarray, out: FacialRepresentation,
+                   label: str, edits: Edits | None) -> list[Metric]:
+    """The pose error by dlib+PnP (eval/head_pose.py, no model shared with the renderer) beside MediaPipe's, and how
+    far the two graders' readings of the pose change disagree (worst axis)."""
+    asked = np.array([edits.yaw, edits.pitch, edits.roll]) if edits is not None else np.zeros(3)
+    try:
+        change = head_pose.pose_difference(head_pose.pnp_head_pose(ref_rgb, ref.box),
+                                           head_pose.pnp_head_pose(result, out.box))
+    except ValueError:
+        change = np.full(3, np.nan)
+    suffix = " + edit" if edits is not None else ""
+    return [
+        Metric(f"pose error vs {label}{suffix} (dlib+PnP)", float(np.abs(change - asked).max()),
+               "degrees, worst of yaw/pitch/roll; dlib 68 points + solvePnP on a generic 3D head"),
+        Metric(f"pose change vs {label}: MediaPipe vs dlib+PnP",
+               float(np.abs(metrics.pose_delta(ref, out) - change).max()),
+               "degrees, worst axis: how far the two pose graders disagree on the change"),
+    ]
+
+
+def _image_gaze_row(ref_rgb: np.ndarray, ref: FacialRepresentation, result: np.ndarray, out: FacialRepresentation,
+                    label: str, edits: Edits | None, fixed_eyes: bool) -> Metric:
+    """The gaze error by the image grader (eval/gaze_image.py: dlib's eye contour, the iris found in the image,
+    an anatomical eyeball), NaN when no eye reads in both images."""
+    asked = np.array(edits.gaze if edits is not None and edits.gaze is not None else (0.0, 0.0))
+    change = gaze_image.gaze_change(ref_rgb, result, ref.box, after_box=None if fixed_eyes else out.box,
+                                    fixed_eyes=fixed_eyes)
+    suffix = " + edit" if edits is not None else ""
+    return Metric(f"gaze error vs {label}{suffix} (dlib+iris)",
+                  float(np.abs(np.array([change.yaw, change.pitch]) - asked).max()),
+                  "degrees, worst of yaw/pitch change; dlib eye contour + iris found in the image; nan = no eye read")
 
 
 def image_metrics(
@@ -85,15 +122,22 @@ def image_metrics(
     out.append(Metric(f"landmark NME vs {name(canvas_role)}", metrics.landmark_nme(result, canvas, box),
                       "dlib 68 points / inter-ocular distance"))
     edited = _edit_errors(reps[components["pose"]], out_rep, edits) if edits is not None else None
-    for component, error, unit in (("pose", metrics.pose_error, "degrees, worst of yaw/pitch/roll"),
+    for component, error, unit in (("pose", metrics.pose_error, "degrees, worst of yaw/pitch/roll (MediaPipe)"),
                                    ("expression", metrics.expression_error, "mean |blendshape difference|, 0-1"),
-                                   ("gaze", metrics.gaze_error, "degrees between gaze directions")):
+                                   ("gaze", metrics.gaze_error, "degrees between gaze directions (MediaPipe)")):
         role = components[component]
         if edited is not None and component != "expression":
             value = edited[0 if component == "pose" else 1]
-            out.append(Metric(f"{component} error vs {name(role)} + edit", value, "degrees, worst axis"))
+            out.append(Metric(f"{component} error vs {name(role)} + edit", value, "degrees, worst axis (MediaPipe)"))
         else:
             out.append(Metric(f"{component} error vs {name(role)}", error(reps[role], out_rep), unit))
+        if component == "pose":
+            out += _pnp_pose_rows(inputs[role], reps[role], result, out_rep, name(role), edits)
+        elif component == "gaze":
+            # the same eye contours in both images where the face stays put: an edit of the canvas's face
+            # that does not move the head
+            still = edits is not None and role == canvas_role and edits.yaw == edits.pitch == edits.roll == 0
+            out.append(_image_gaze_row(inputs[role], reps[role], result, out_rep, name(role), edits, still))
     env = reps[canvas_role].environment
     region = metrics.head_region(env.masks, env.crop_transform, canvas.shape)
     if (~region).any():
@@ -124,13 +168,16 @@ def _temporal_pass(source: Source, analyzer: FaceAnalyzer, keep: set[int]) -> tu
 
 
 def _mean_metrics(per_frame: list[list[Metric]]) -> list[Metric]:
-    """Means over frames, by name, in the first frame's order; the note says over how many frames."""
+    """Means over frames, by name, in the first frame's order, NaN values left out; the note says over how many
+    frames."""
     names = [m.name for m in per_frame[0]]
     out = []
     for name in names:
         values = [m.value for frame in per_frame for m in frame if m.name == name]
+        finite = [v for v in values if not np.isnan(v)]  # an independent grader may read no eye in a frame
         note = next(m.note for m in per_frame[0] if m.name == name)
-        out.append(Metric(name, float(np.mean(values)), f"{note}; mean of {len(values)} frames"))
+        mean = float(np.mean(finite)) if finite else float("nan")
+        out.append(Metric(name, mean, f"{note}; mean of {len(finite)} frames"))
     return out
 
 

@@ -91,12 +91,11 @@ def _kept_count(faces: ChunkFaces, segment: Segment) -> int:
 
 
 def edit_segment(task: LoadedTask, source: Source, faces: ChunkFaces, segment: Segment, neutral: np.ndarray,
-                 analyzer: FaceAnalyzer, dest: Path) -> int:
+                 dest: Path) -> int:
     """Render one track segment in frame order (the lead frames warm the track's state and are not kept);
     writes the folder dest with one .npy per SEGMENT_FILES, each face appended as it is rendered (memory
     holds one face, not the segment). Returns the number of frames kept."""
     track = TrackEdit.start(segment.track)
-    canvas_still = task.stills.get(task.components["background"])
     count = _kept_count(faces, segment)
     temp = partial_path(dest)
     temp.mkdir(parents=True)
@@ -107,8 +106,7 @@ def edit_segment(task: LoadedTask, source: Source, faces: ChunkFaces, segment: S
                 face = next((f for f in faces.faces.get(index, []) if f.track_id == segment.local_id), None)
                 if face is None:
                     continue
-                edited = edit_face(task, source, rgb, pts, face, final=segment.track, neutral=neutral, track=track,
-                                   analyzer=analyzer, canvas_rgb=canvas_still.rgb if canvas_still is not None else rgb)
+                edited = edit_face(task, source, rgb, pts, face, final=segment.track, neutral=neutral, track=track)
                 if index >= segment.start:
                     row = {"frames": np.int64(index), "crops": edited.crop, "alphas": edited.alpha.astype(np.float32),
                            "transforms": edited.transform.astype(np.float64)}

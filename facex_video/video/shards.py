@@ -54,7 +54,7 @@ class ShardWorker:
         if self._faces is None or self._faces[0] != segment.chunk:  # segments come grouped by chunk
             chunk = f"chunk-{segment.chunk:04d}"
             self._faces = (segment.chunk, ChunkFaces.load(self.layout.path("analyze", chunk)))
-        return edit_segment(self.task, self.source, self._faces[1], segment, neutral, self.analyzer,
+        return edit_segment(self.task, self.source, self._faces[1], segment, neutral,
                             self.layout.path("edit", segment.name))
 
     def compose(self, chunk: Chunk, segments: list[str], previews: list[int]) -> list[str]:

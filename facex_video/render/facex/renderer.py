@@ -162,8 +162,8 @@ class FaceXRenderer:
     def _track(self, state: TrackState) -> _Track:
         from .temporal import AnchorFrame, ConditionSmoother, track_noise
 
-        # a track's first frame may be rendered more than once (the pose servo's trials come before the real
-        # one): each render of frame 0 starts the memory afresh, so the anchor is the frame the output shows
+        # each render of a track's frame 0 starts the memory afresh: a caller that renders it twice gets the
+        # same picture, and the anchor is the frame the output shows
         if state.memory is None or state.frames == 0:
             seed = int(np.random.SeedSequence([self.options.seed, state.seed]).generate_state(1)[0])
             latent = self.size // self.pipe.facex_config.vae_factor

@@ -1,0 +1,67 @@
+"""Reenactment driven by a real head turn (issue 14): real faces from the shipped photos and their mirror
+images ordered by yaw (eval/turn.py), graded per frame by dlib's 68 points + PnP (eval/head_pose.py), which
+shares no model with the renderer. Roll alone, the one motion a 2D warp renders exactly, proves little."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from facex_video import api
+from facex_video.eval.head_pose import largest_face_pose
+from facex_video.eval.metrics import identity_distance
+from facex_video.eval.turn import turn_faces, turn_shots
+from facex_video.media import iter_chunks, write_image
+from facex_video.media.synth import write_clip
+from facex_video.video.config import RunConfig
+
+pytestmark = pytest.mark.slow
+
+
+def _frames(path) -> list[np.ndarray]:
+    return [f for chunk in iter_chunks(path) for f in chunk.frames]
+
+
+@pytest.fixture(scope="module")
+def turn(tmp_path_factory, analyzer, grace_hopper) -> dict:
+    """Grace Hopper's portrait reenacted by the turn; every frame's pose by dlib+PnP, driving and result."""
+    tmp = tmp_path_factory.mktemp("turn")
+    write_image(tmp / "source.png", grace_hopper)
+    write_clip(tmp / "drive.mp4", turn_shots(turn_faces(analyzer, 256), 0.4), size=(256, 256), fps=Fraction(10))
+    api.run_task("reenact", tmp / "out.mp4", source=tmp / "source.png", driving=tmp / "drive.mp4",
+                 config=RunConfig(runner="inline", progress=False))
+    drive, out = _frames(tmp / "drive.mp4"), _frames(tmp / "out.mp4")
+    assert len(drive) == len(out)
+    poses = [(largest_face_pose(d, analyzer), largest_face_pose(o, analyzer)) for d, o in zip(drive, out, strict=True)]
+    driving = np.array([[p.yaw, p.pitch] for p, _ in poses])
+    result = np.array([[p.yaw, p.pitch] for _, p in poses])
+    identity = [identity_distance(out[i], grace_hopper, analyzer=analyzer) for i in range(0, len(out), 8)]
+    for i, (d, r) in enumerate(zip(driving, result, strict=True)):
+        print(f"frame {i:2d}: driving yaw {d[0]:+6.1f} pitch {d[1]:+6.1f}, result yaw {r[0]:+6.1f} pitch {r[1]:+6.1f}")
+    return {"driving": driving, "result": result, "identity": identity}
+
+
+def test_the_driving_turn_spans_more_than_30_degrees_of_yaw(turn):
+    yaw = turn["driving"][:, 0]
+    assert yaw.max() - yaw.min() >= 30.0
+
+
+def test_the_result_turns_with_the_driving_head_and_keeps_the_source_identity(turn):
+    """Measured: 6.8 degrees median error, the result turning about 0.7x as far as the driving head beyond
+    15 degrees and breaking down at 50; identity distance 0.15-0.51 to the source."""
+    driving, result = turn["driving"], turn["result"]
+    within = np.abs(driving[:, 0]) <= 35
+    correlation = np.corrcoef(driving[within, 0], result[within, 0])[0, 1]
+    print(f"yaw correlation {correlation:.2f}; identity distances {np.round(turn['identity'], 3).tolist()}")
+    assert correlation > 0.9
+    assert max(turn["identity"]) < 0.6
+
+
+@pytest.mark.xfail(strict=True, reason="issue 14 acceptance not met: median per-frame pose error 6.8 degrees (goal "
+                                       "5): the geometric renderer under-turns a reenacted head beyond ~15 degrees")
+def test_median_pose_error_is_at_most_5_degrees(turn):
+    error = np.hypot(*(turn["driving"] - turn["result"]).T)
+    print(f"median per-frame pose error {np.median(error):.1f} degrees (dlib+PnP)")
+    assert np.median(error) <= 5.0
