@@ -25,7 +25,7 @@ from ..faces.align import alignment_matrix, crop_face
 from ..faces.analyze import FaceAnalyzer
 from ..faces.types import TrackedFace
 from ..ford.decompose import represent_face
-from ..ford.identity import IdentityEncoder, load_identity_encoder
+from ..ford.identity import DLIB_SAME_PERSON, IdentityEncoder, load_identity_encoder
 from ..ford.representation import FacialRepresentation, Identity
 from ..media.source import Source, open_source
 from ..tasks.assemble import Edits
@@ -113,11 +113,21 @@ def image_metrics(
     out_rep = _rep(result, analyzer, "result")
     out: list[Metric] = []
     id_roles = [components["identity"]] + ([canvas_role] if canvas_role != components["identity"] else [])
+    distances = {}
     for role in id_roles:
         dist, sim = metrics.identity_scores(result, inputs[role], analyzer=analyzer, encoder=encoder)
+        distances[role] = dist
         out.append(Metric(f"identity distance to {name(role)}", dist, f"{encoder.name}; lower is closer"
                           + ("; the same person below 0.6" if encoder.name.startswith("dlib") else "")))
         out.append(Metric(f"identity similarity to {name(role)}", sim, "cosine of the embeddings; 1 = same"))
+    if len(id_roles) == 2 and encoder.name.startswith("dlib"):
+        # a swap can be nearer its donor and still read as the person it replaced: say both
+        donor, replaced = (distances[r] for r in id_roles)
+        out.append(Metric(f"identity margin ({name(canvas_role)} - {name(id_roles[0])})", replaced - donor,
+                          f"{encoder.name} distances; above 0: nearer the donor"))
+        out.append(Metric(f"still reads as the {name(canvas_role)}", float(replaced < DLIB_SAME_PERSON),
+                          f"1 when the distance to it is under dlib's {DLIB_SAME_PERSON} (a video: the share of "
+                          "sampled frames)"))
     box = reps[canvas_role].box
     out.append(Metric(f"landmark NME vs {name(canvas_role)}", metrics.landmark_nme(result, canvas, box),
                       "dlib 68 points / inter-ocular distance"))
