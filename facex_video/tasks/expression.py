@@ -5,10 +5,10 @@ undone/redone through a learnt model. Instead each supported blendshape has a di
 cm in the canonical head frame (x to the image's right, y up, z toward the viewer), written by hand from
 MediaPipe's canonical mesh and meant as a plausible weight-1.0 version of that expression:
 
-- mouthSmileLeft / mouthSmileRight: the mouth corner of that side (291 / 61) moves up 0.45 cm, outward
-  0.35 cm and back 0.15 cm, with a smooth Euclidean falloff (radius 2 cm; 1.3 cm below the corner, so the
-  chin stays) that carries the lips' nearer half and the cheek; the cheek above the corner also rises
-  0.2 cm and comes forward 0.1 cm. The other corner does not move.
+- mouthSmileLeft / mouthSmileRight: the mouth corner of that side (291 / 61) moves up 0.8 cm, outward
+  0.65 cm and back 0.25 cm, with a smooth Euclidean falloff (radius 2 cm; 1.3 cm below the corner, so the
+  chin stays) that carries the lips' nearer half and the cheek; the cheek above and outside the corner
+  also rises 0.35 cm and comes forward 0.15 cm. The other corner does not move.
 - eyeBlinkLeft / eyeBlinkRight: the upper lid contour points move onto their partners on the lower lid
   (the arcs between the corners 362..263 / 33..133), the lid skin above follows with a falloff of 1 cm
   toward the brow, the iris points go down by half the lid's travel. Unlike the other fields this one is
