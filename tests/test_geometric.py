@@ -72,12 +72,28 @@ def test_mirror_pairs_are_an_involution_that_keeps_the_midline():
 
 @pytest.mark.parametrize("name", ["astronaut", "grace"])
 def test_a_face_assembled_from_itself_renders_back_the_canvas(faces, name):
+    """The warp, relight and blend path, given the canvas's own face in its own shape, draws the canvas."""
+    from facex_video.render.geometric.face import render_warped
+
     face = faces[name]
     a = _assemble("edit", face, face)
-    crop, alpha = _render(a)
+    crop, alpha = render_warped(a, TrackState(0))
     oval = face.rep.environment.masks["face_oval"]
     assert alpha[oval].mean() > 0.5  # it did render the face, and that face is the canvas's own
     assert psnr(crop, a.canvas_crop, oval) > 35.0
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace"])
+def test_a_gaze_edit_changes_only_the_eyes(faces, name):
+    """An edit of the gaze alone leaves the canvas face bit for bit outside the eyes (it once re-rendered the
+    whole face, leaving a streak along a shadowed nose)."""
+    face = faces[name]
+    a = _assemble("edit", face, face, edits=Edits(gaze=(10.0, 0.0)))
+    crop, alpha = _render(a)
+    masks = face.rep.environment.masks
+    eyes = cv2.dilate((masks["eyes"] | masks["iris"]).astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    assert np.array_equal(crop[~eyes], a.canvas_crop[~eyes]) and (alpha[~eyes] == 0).all()
+    assert (crop[eyes] != a.canvas_crop[eyes]).any()
 
 
 @pytest.mark.parametrize("name", ["astronaut->grace", "grace->astronaut"])

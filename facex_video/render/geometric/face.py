@@ -25,12 +25,38 @@ SHADING_SIGMA = 0.04  # of the crop (~7% of a face's width): the scale above whi
 CHROMA_GAIN = 1.3  # most the colour match scales the texture's a and b by: more reddens lids and lips
 # (a pale, over-lit donor), and the local shading match brings the rest of the skin's hue
 COLOUR_KEEP = 0.8  # EMA weight of the previous frame's colour transfer along a track
+SAME_GEOMETRY_PX = 0.5  # px: assembled landmarks this close to the canvas's are the canvas's own shape
 OVAL_MARGIN = 6  # px: the face fades out this far inside the assembled silhouette, so the texture's own edge
 # (its hairline, background, jaw shadow) never shows and the canvas's outline stays
 
 
+def keeps_the_canvas_face(a: AssembledFace) -> bool:
+    """The canvas's own face in its own shape (an edit of the gaze alone, or of nothing): re-rendering it
+    through the warp and relight would change every pixel of it a little for nothing."""
+    if a.changes_identity or not np.array_equal(a.texture_crop, a.canvas_crop):
+        return False
+    moved = a.landmarks[:NUM_MESH_VERTICES, :2] - a.canvas_landmarks[:NUM_MESH_VERTICES, :2]
+    return float(np.abs(moved).max()) < SAME_GEOMETRY_PX
+
+
+def render_gaze_only(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
+    """The canvas with only its irises moved to the assembled gaze; alpha exactly 0 outside the eyes."""
+    canvas = srgb_float(a.canvas_crop)
+    face = apply_gaze(canvas, a, np.full(len(mesh_triangles()), CANVAS), frozenset())
+    changed = np.abs(face - canvas).max(axis=2) > 0
+    alpha = np.clip(blurred_mask(dilate(changed, 1), 1.0) * 2.0, 0.0, 1.0) * dilate(changed, 3)
+    return to_uint8(canvas + alpha[..., None] * (face - canvas)), alpha.astype(np.float32)
+
+
 def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray, np.ndarray]:
     """Every task that puts a (possibly new) face on the canvas: swap, headswap, reenact, edit, mix."""
+    if keeps_the_canvas_face(assembled):
+        return render_gaze_only(assembled)
+    return render_warped(assembled, state)
+
+
+def render_warped(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray, np.ndarray]:
+    """The texture warped onto the assembled face, relit, its openings and gaze drawn, blended (steps 1-5)."""
     a = assembled
     dst = np.asarray(a.landmarks, np.float64)
     raster = rasterise(dst[:NUM_MESH_VERTICES], mesh_triangles())
