@@ -36,6 +36,15 @@ def ray_address():
 
 
 @pytest.fixture(scope="session")
+def real_faces(analyzer) -> list:
+    """Every face of the shipped photos and its mirror image as a level 320 px crop (eval/turn.py), analysed
+    once for the session: the held-out faces of the property and expression tests come from here."""
+    from facex_video.eval.turn import turn_faces
+
+    return turn_faces(analyzer, 320)
+
+
+@pytest.fixture(scope="session")
 def t1() -> np.ndarray:
     return load_sample("t1")
 

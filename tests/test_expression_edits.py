@@ -148,14 +148,13 @@ def _eye_frame(lm: np.ndarray):
 
 
 @pytest.fixture(scope="module")
-def held_out_edits(tmp_path_factory, analyzer) -> dict[str, tuple]:
+def held_out_edits(tmp_path_factory, analyzer, real_faces) -> dict[str, tuple]:
     """name -> (dlib 68 before, after a smile of 0.8, after jawOpen 0.6), in eye-line coordinates."""
     from facex_video.eval.head_pose import face_landmarks68
-    from facex_video.eval.turn import turn_faces
 
     tmp = tmp_path_factory.mktemp("expr_held_out")
     out = {}
-    for face in turn_faces(analyzer, 320):
+    for face in real_faces:
         if face.name not in NEUTRAL_HELD_OUT:
             continue
         path = tmp / f"{face.name.replace(' ', '_')}.png"

@@ -65,8 +65,8 @@ class EditSpec:
         if self.backend_options is not None:  # its files count by content, below, not by path
             from ..render.registry import option_files
 
-            settings["backend_options"] = {k: v for k, v in settings["backend_options"].items()
-                                           if str(v) not in option_files(self.backend_options).values()}
+            files = set(option_files(self.backend_options).values())
+            settings["backend_options"] = {k: v for k, v in settings["backend_options"].items() if str(v) not in files}
         # a weights folder (diffusers layout, a FaceX checkpoint) is keyed by its files' keys
         content = {p: input_key(p) if not Path(p).is_dir() else
                    "+".join(input_key(f) for f in sorted(Path(p).rglob("*")) if f.is_file()) for p in self.files()}
