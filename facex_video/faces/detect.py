@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .mp_runtime import base_options, mp_image, quiet_native_stderr
+from .mp_runtime import base_options, harmless_notices_dropped, mp_image, quiet_native_stderr
 
 
 @dataclass
@@ -90,7 +90,9 @@ class FaceBoxDetector:
     def _detect_window(self, rgb: np.ndarray, ox: int, oy: int) -> list[FaceBox]:
         h, w = rgb.shape[:2]
         found = []
-        for det in self._detector.detect(mp_image(rgb)).detections:
+        with harmless_notices_dropped():
+            detections = self._detector.detect(mp_image(rgb)).detections
+        for det in detections:
             bb = det.bounding_box
             box = np.array([bb.origin_x, bb.origin_y, bb.origin_x + bb.width, bb.origin_y + bb.height], float)
             kps = np.array([[k.x * w, k.y * h] for k in det.keypoints], float).reshape(-1, 2)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from .detect import FaceBox, box_iou
-from .mp_runtime import base_options, mp_image, quiet_native_stderr
+from .mp_runtime import base_options, harmless_notices_dropped, mp_image, quiet_native_stderr
 from .types import FaceDetection
 
 
@@ -58,7 +58,8 @@ class CropLandmarker:
             rgb, to_crop, (self.crop_size, self.crop_size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_CONSTANT,
         )
-        result = self._landmarker.detect(mp_image(crop))
+        with harmless_notices_dropped():
+            result = self._landmarker.detect(mp_image(crop))
         best, best_iou = None, 0.0
         for i, points in enumerate(result.face_landmarks):
             lm = np.array([[p.x, p.y, p.z] for p in points], np.float64) * side
