@@ -34,10 +34,16 @@ def turn(tmp_path_factory, analyzer, grace_hopper) -> dict:
                  config=RunConfig(runner="inline", progress=False))
     drive, out = _frames(tmp / "drive.mp4"), _frames(tmp / "out.mp4")
     assert len(drive) == len(out)
-    poses = [(largest_face_pose(d, analyzer), largest_face_pose(o, analyzer)) for d, o in zip(drive, out, strict=True)]
-    driving = np.array([[p.yaw, p.pitch] for p, _ in poses])
-    result = np.array([[p.yaw, p.pitch] for _, p in poses])
-    identity = [identity_distance(out[i], grace_hopper, analyzer=analyzer) for i in range(0, len(out), 8)]
+    driving = np.array([[(p := largest_face_pose(d, analyzer)).yaw, p.pitch] for d in drive])
+    result = np.full_like(driving, np.nan)  # NaN: no face found in the result at all
+    for i, o in enumerate(out):
+        try:
+            p = largest_face_pose(o, analyzer)
+        except ValueError:
+            continue
+        result[i] = p.yaw, p.pitch
+    with_face = [i for i in range(0, len(out), 8) if not np.isnan(result[i, 0])]
+    identity = [identity_distance(out[i], grace_hopper, analyzer=analyzer) for i in with_face]
     for i, (d, r) in enumerate(zip(driving, result, strict=True)):
         print(f"frame {i:2d}: driving yaw {d[0]:+6.1f} pitch {d[1]:+6.1f}, result yaw {r[0]:+6.1f} pitch {r[1]:+6.1f}")
     return {"driving": driving, "result": result, "identity": identity}
@@ -49,19 +55,22 @@ def test_the_driving_turn_spans_more_than_30_degrees_of_yaw(turn):
 
 
 def test_the_result_turns_with_the_driving_head_and_keeps_the_source_identity(turn):
-    """Measured: 6.8 degrees median error, the result turning about 0.7x as far as the driving head beyond
-    15 degrees and breaking down at 50; identity distance 0.15-0.51 to the source."""
+    """Measured: yaw correlation 0.95 within 35 degrees; identity distance 0.15-0.53 to the source."""
     driving, result = turn["driving"], turn["result"]
     within = np.abs(driving[:, 0]) <= 35
+    assert not np.isnan(result[within]).any(), "a result frame of a turn within 35 degrees shows no face"
     correlation = np.corrcoef(driving[within, 0], result[within, 0])[0, 1]
     print(f"yaw correlation {correlation:.2f}; identity distances {np.round(turn['identity'], 3).tolist()}")
     assert correlation > 0.9
     assert max(turn["identity"]) < 0.6
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 acceptance not met: median per-frame pose error 6.8 degrees (goal "
-                                       "5): the geometric renderer under-turns a reenacted head beyond ~15 degrees")
+@pytest.mark.xfail(strict=True, reason="issue 14 acceptance not met: median per-frame pose error 6.6 degrees (goal "
+                                       "5): the near side a single view shows foreshortened is stretched, and the "
+                                       "-49 degree shot shows no face (docs/tuning.md)")
 def test_median_pose_error_is_at_most_5_degrees(turn):
     error = np.hypot(*(turn["driving"] - turn["result"]).T)
-    print(f"median per-frame pose error {np.median(error):.1f} degrees (dlib+PnP)")
+    error[np.isnan(error)] = np.inf  # a frame that shows no face misses by any measure
+    print(f"median per-frame pose error {np.median(error):.1f} degrees (dlib+PnP); "
+          f"{np.isinf(error).sum()} of {len(error)} frames show no face")
     assert np.median(error) <= 5.0

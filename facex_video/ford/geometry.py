@@ -23,6 +23,14 @@ import numpy as np
 from .mesh import canonical_mesh
 from .representation import HeadPose
 
+# The whole head as an ellipsoid in the canonical face frame (cm; the canonical mesh's chin is at y = -9.4,
+# its glabella at z = 5.5, its face sides at x = +-7.7): adult head breadth ~15.5 cm, length (glabella to
+# the back of the head) ~19.5 cm, height (chin to vertex) ~23 cm, averages of anthropometric surveys
+# (e.g. Gordon et al., ANSUR II, 2014), rounded; not fitted to any photo. A head turns about a point near
+# its centre (the neck's joints lie under it), so its centre is also the pivot of a turned head.
+HEAD_CENTRE_CM = (0.0, 2.1, -4.25)
+HEAD_SEMI_AXES_CM = (7.75, 11.5, 9.75)
+
 # MediaPipe FaceLandmarker's 52 blendshape categories in output order (tests check them against the model).
 BLENDSHAPE_NAMES: tuple[str, ...] = (
     "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",

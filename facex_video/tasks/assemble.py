@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.constants import CROP_SIZE, NUM_LANDMARKS
 from ..faces.align import crop_face
-from ..ford.geometry import landmark_rotation, pose_rotation
+from ..ford.geometry import HEAD_CENTRE_CM, landmark_rotation, pose_rotation
 from ..ford.mesh import REGION_CONTOURS, canonical_mesh
 from ..ford.regions import landmarks_to_crop
 from ..ford.representation import FacialRepresentation, Gaze, HeadPose, Identity
@@ -135,11 +135,14 @@ def pose_of(rep: FacialRepresentation, edits: Edits | None = None) -> np.ndarray
     return pose_rotation(edited_pose(pose, edits)) @ pose_rotation(pose).T @ rotation
 
 
-def place_like(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def place_like(points: np.ndarray, reference: np.ndarray, turn: np.ndarray | None = None) -> np.ndarray:
     """Scale and translate posed points (cm, image axes) so their rigid core lies on `reference` (px).
 
     The scale and shift are a least-squares fit over MediaPipe's procrustes landmarks (forehead, nose,
-    eye corners: parts expressions barely move), so the new face sits where the reference face is.
+    eye corners: parts expressions barely move), so the new face sits where the reference face is. A head
+    turned from the reference's pose by `turn` (the new rotation minus the reference's, crop axes, y up)
+    turns about its centre (HEAD_CENTRE_CM), not about its face: its rigid core then moves by what that
+    turn does to the core's offset from the centre, and the outline of the head stays where it was.
     """
     mesh = canonical_mesh()
     ids, w = mesh.procrustes_ids, mesh.procrustes_weights / mesh.procrustes_weights.sum()
@@ -149,6 +152,9 @@ def place_like(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
     out = points * scale
     out[:, :2] += mu_d - scale * mu_s
     out[:, 2] -= out[ids, 2].mean() - reference[ids, 2].mean()
+    if turn is not None:
+        core = w @ mesh.vertices[ids]
+        out += scale * (turn @ (core - np.asarray(HEAD_CENTRE_CM))) * np.array([1.0, -1.0, -1.0])
     return out
 
 
@@ -194,7 +200,8 @@ def assemble(
     the_pose = edited_pose(pose.intra.pose, edits)
     # rotate into the canvas crop's axes, then place the new head on the canvas face's rigid core
     rotation = crop_rotation(m) @ pose_of(pose, edits)
-    landmarks = place_like(posed_shape(shape, rotation), canvas_landmarks)
+    turn = rotation - landmark_rotation(canvas_landmarks)
+    landmarks = place_like(posed_shape(shape, rotation), canvas_landmarks, turn)
     return AssembledFace(
         task=task,
         changes_identity=others,
