@@ -53,15 +53,23 @@ class Flag:
         return f"--{self.name}"
 
 
-def positive_int(text: str) -> int:
-    """argparse type for counts (also the jobs/ scripts' flags)."""
+def at_least_one(text: str) -> int:
+    """The integer `text` spells, at least 1; ValueError with the line a user reads otherwise."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        raise ValueError(f"expected an integer, got {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise ValueError(f"must be at least 1, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts (the jobs/ scripts' flags)."""
+    try:
+        return at_least_one(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def integer(flag: str) -> Callable[[str], int]:
@@ -222,10 +230,10 @@ def task_flags(task: Task) -> list[Flag]:
 
 def _positive(flag: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        value = integer(flag)(text)
-        if value < 1:
-            raise OptionError(flag, f"must be at least 1, got {value}")
-        return value
+        try:
+            return at_least_one(text)
+        except ValueError as error:
+            raise OptionError(flag, str(error)) from None
 
     return parse
 
