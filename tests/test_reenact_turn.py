@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from facex_video import api
-from facex_video.eval.head_pose import largest_face_pose
-from facex_video.eval.metrics import identity_distance
+from facex_video.eval.head_pose import euler_angles, largest_face_pose
+from facex_video.eval.metrics import identity_distance, largest_face
 from facex_video.eval.turn import turn_faces, turn_shots
+from facex_video.ford.geometry import landmark_rotation
 from facex_video.media import iter_chunks, write_image
 from facex_video.media.synth import write_clip
 from facex_video.video.config import RunConfig
@@ -35,6 +36,8 @@ def turn(tmp_path_factory, analyzer, grace_hopper) -> dict:
     drive, out = _frames(tmp / "drive.mp4"), _frames(tmp / "out.mp4")
     assert len(drive) == len(out)
     driving = np.array([[(p := largest_face_pose(d, analyzer)).yaw, p.pitch] for d in drive])
+    # the pose FORD reads from each driving frame (MediaPipe's landmarks), which the result is asked to show
+    asked = np.array([euler_angles(landmark_rotation(largest_face(d, analyzer).landmarks))[:2] for d in drive])
     result = np.full_like(driving, np.nan)  # NaN: no face found in the result at all
     for i, o in enumerate(out):
         try:
@@ -46,7 +49,7 @@ def turn(tmp_path_factory, analyzer, grace_hopper) -> dict:
     identity = [identity_distance(out[i], grace_hopper, analyzer=analyzer) for i in with_face]
     for i, (d, r) in enumerate(zip(driving, result, strict=True)):
         print(f"frame {i:2d}: driving yaw {d[0]:+6.1f} pitch {d[1]:+6.1f}, result yaw {r[0]:+6.1f} pitch {r[1]:+6.1f}")
-    return {"driving": driving, "result": result, "identity": identity}
+    return {"driving": driving, "asked": asked, "result": result, "identity": identity}
 
 
 def test_the_driving_turn_spans_more_than_30_degrees_of_yaw(turn):
@@ -66,11 +69,15 @@ def test_the_result_turns_with_the_driving_head_and_keeps_the_source_identity(tu
 
 
 @pytest.mark.xfail(strict=True, reason="issue 14 acceptance not met: median per-frame pose error 6.6 degrees (goal "
-                                       "5): the near side a single view shows foreshortened is stretched, and the "
-                                       "-49 degree shot shows no face (docs/tuning.md)")
+                                       "5), while dlib+PnP and MediaPipe (whose reading FORD transfers) already "
+                                       "disagree by a median 5.8 on the driving faces themselves (docs/tuning.md)")
 def test_median_pose_error_is_at_most_5_degrees(turn):
     error = np.hypot(*(turn["driving"] - turn["result"]).T)
     error[np.isnan(error)] = np.inf  # a frame that shows no face misses by any measure
+    # how far the two landmark models already disagree on the driving faces themselves: the result is asked
+    # for MediaPipe's reading (FORD's) and graded against dlib's, so this much error needs no renderer
+    disagreement = np.hypot(*(turn["driving"] - turn["asked"]).T)
     print(f"median per-frame pose error {np.median(error):.1f} degrees (dlib+PnP); "
-          f"{np.isinf(error).sum()} of {len(error)} frames show no face")
+          f"{np.isinf(error).sum()} of {len(error)} frames show no face; dlib+PnP and MediaPipe disagree on "
+          f"the driving frames by a median {np.median(disagreement):.1f} degrees")
     assert np.median(error) <= 5.0
