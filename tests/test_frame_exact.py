@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import pytest
 from clip_matrix import CASES, build_clip
+from conftest import psnr
 from stamp import read_stamp
 
 from facex_video import api
@@ -359,15 +360,18 @@ def test_decord_returns_other_frames_than_asked_on_the_avi(matrix):
 
 @pytest.mark.slow
 def test_ray_swap_equals_inline_swap_on_a_10s_avi_with_b_frames(matrix, tmp_path, source_face, ray_address, analyzer):
-    """Decoded pixels of the two runners' outputs are identical, and both keep the input's timing exactly."""
+    """The two runners compose identical frames (their digests), both outputs keep the input's timing exactly,
+    and their decoded pixels differ by encoder noise only: the inline runner's x264 uses its own threads."""
     path = build_clip("mpeg4_bframes_avi_10s", matrix)
-    outputs = {}
+    outputs, digests = {}, {}
     for runner in ("inline", "ray"):
         outputs[runner] = tmp_path / f"{runner}.mp4"
-        api.run_task("swap", outputs[runner], source=source_face, target=path,
-                     config=RunConfig(runner=runner, chunk_seconds=2.0, progress=False))
+        digests[runner] = api.run_task("swap", outputs[runner], source=source_face, target=path,
+                                       config=RunConfig(runner=runner, chunk_seconds=2.0,
+                                                        progress=False))["frame_digests"]
+    assert digests["inline"] == digests["ray"]
     src, inline, ray = decode(path), decode(outputs["inline"]), decode(outputs["ray"])
-    assert np.array_equal(inline.frames, ray.frames)
+    assert psnr(inline.frames, ray.frames) > 45.0
     for out in (inline, ray):
         assert_same_timing(src, out, outputs["inline"], vfr=False)
         assert out.seconds == src.seconds

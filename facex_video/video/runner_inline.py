@@ -1,5 +1,6 @@
 """The sharded job in this process, shard after shard: for tests, debugging (`--runner inline`) and machines
-without Ray. Runs the same ShardWorker methods as the Ray runner, so it gives the same frames."""
+without Ray. Runs the same ShardWorker methods as the Ray runner, so it composes the same frames (their
+digests are equal; the H.264 bitstreams are not, as x264 encodes here with its own threads)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from .shards import Shard, ShardWorker
 
 class InlineRunner:
     def __init__(self, spec: EditSpec, config: RunConfig, work_root: str):
-        self.worker = ShardWorker(spec, work_root, config.crf, config.preset)
+        self.worker = ShardWorker(spec, work_root, config.crf, config.preset, parallel=False)
 
     def run(self, work: list[Shard]) -> Iterator[tuple[str, str, int | list[str]]]:
         for shard in work:

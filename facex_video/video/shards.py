@@ -30,10 +30,12 @@ def still_rgb(path: str) -> np.ndarray:
 
 class ShardWorker:
     """Runs shards of one job in one process (the driver inline, or a Ray task or actor); loads the models
-    on first use and keeps them."""
+    on first use and keeps them. parallel: other processes run shards at the same time (Ray), so a chunk's
+    encoder keeps to one thread; alone (inline), it takes the threads x264 offers."""
 
-    def __init__(self, spec: EditSpec, work_root: str, crf: int, preset: str):
+    def __init__(self, spec: EditSpec, work_root: str, crf: int, preset: str, *, parallel: bool = True):
         self.spec, self.layout, self.crf, self.preset = spec, WorkLayout(work_root), crf, preset
+        self.parallel = parallel
         self.source = open_source(spec.stream)
         self._faces: tuple[int, ChunkFaces] | None = None
 
@@ -62,7 +64,8 @@ class ShardWorker:
         canvas = still_rgb(self.spec.stills[background]) if background in self.spec.stills else None
         return compose_chunk(self.source, chunk, [self.layout.path("edit", s) for s in segments],
                              self.layout.path("compose", chunk.name), canvas=canvas, crf=self.crf,
-                             preset=self.preset, previews={i: self.layout.preview(i) for i in previews})
+                             preset=self.preset, previews={i: self.layout.preview(i) for i in previews},
+                             single_thread=self.parallel)
 
     def close(self) -> None:
         if "analyzer" in self.__dict__:
