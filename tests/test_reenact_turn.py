@@ -46,7 +46,7 @@ def turn(tmp_path_factory, analyzer, grace_hopper) -> dict:
             continue
         result[i] = p.yaw, p.pitch
     with_face = [i for i in range(0, len(out), 8) if not np.isnan(result[i, 0])]
-    identity = [identity_distance(out[i], grace_hopper, analyzer=analyzer) for i in with_face]
+    identity = {i: identity_distance(out[i], grace_hopper, analyzer=analyzer) for i in with_face}
     for i, (d, r) in enumerate(zip(driving, result, strict=True)):
         print(f"frame {i:2d}: driving yaw {d[0]:+6.1f} pitch {d[1]:+6.1f}, result yaw {r[0]:+6.1f} pitch {r[1]:+6.1f}")
     return {"driving": driving, "asked": asked, "result": result, "identity": identity}
@@ -58,17 +58,21 @@ def test_the_driving_turn_spans_more_than_30_degrees_of_yaw(turn):
 
 
 def test_the_result_turns_with_the_driving_head_and_keeps_the_source_identity(turn):
-    """Measured: yaw correlation 0.95 within 35 degrees; identity distance 0.15-0.53 to the source."""
+    """Within the geometric renderer's reach (render/geometric/head.MAX_TURN_DEG, 35 degrees from the
+    source's pose; further turns are drawn at 35): measured yaw correlation 0.97, identity distance
+    0.13-0.5996 to the source: the -22 degree shot (frame 8) sits at dlib's 0.6 line, not safely under it."""
     driving, result = turn["driving"], turn["result"]
     within = np.abs(driving[:, 0]) <= 35
     assert not np.isnan(result[within]).any(), "a result frame of a turn within 35 degrees shows no face"
     correlation = np.corrcoef(driving[within, 0], result[within, 0])[0, 1]
-    print(f"yaw correlation {correlation:.2f}; identity distances {np.round(turn['identity'], 3).tolist()}")
+    identity = turn["identity"]
+    print(f"yaw correlation {correlation:.2f}; identity distance by frame "
+          f"{ {i: round(d, 4) for i, d in identity.items()} }")
     assert correlation > 0.9
-    assert max(turn["identity"]) < 0.6
+    assert max(d for i, d in identity.items() if within[i]) < 0.6
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 acceptance not met: median per-frame pose error 6.6 degrees (goal "
+@pytest.mark.xfail(strict=True, reason="issue 14 acceptance not met: median per-frame pose error 5.5 degrees (goal "
                                        "5), while dlib+PnP and MediaPipe (whose reading FORD transfers) already "
                                        "disagree by a median 5.8 on the driving faces themselves (docs/tuning.md)")
 def test_median_pose_error_is_at_most_5_degrees(turn):

@@ -14,7 +14,7 @@ from ...tasks.assemble import AssembledFace
 from ..base import TrackState
 from .gaze import apply_gaze
 from .hair import bald_canvas, carry_head
-from .head import head_moved, head_warp
+from .head import head_moved, head_warp, within_reach
 from .openings import CANVAS, TEXTURE, mouth_cavity, plan_openings
 from .raster import mesh_triangles, rasterise, remap, srgb_float, to_uint8
 from .texture import TrackMemory, prepared_texture
@@ -52,7 +52,7 @@ def render_face(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray
     """Every task that puts a (possibly new) face on the canvas: swap, headswap, reenact, edit, mix."""
     if keeps_the_canvas_face(assembled):
         return render_gaze_only(assembled)
-    return render_warped(assembled, state)
+    return render_warped(within_reach(assembled), state)
 
 
 def render_warped(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +75,7 @@ def render_warped(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarr
 
     # 1-2. warp and relight; colour: the warped skin matched to the canvas skin it lands on, smoothed
     # along the track
-    warped = warp_face(a, raster, tex, hide_hair)
+    warped = warp_face(a, raster, tex, hide_hair, moved)
     lit, seen, skin, hidden_hair = warped.lit, warped.seen, warped.skin, warped.hidden_hair
     skin &= pix_donor == TEXTURE
     skin &= (a.canvas_masks["skin"] & ~dilate(canvas_cover.over(with_glasses=True), 3)).reshape(-1)[raster.pix]

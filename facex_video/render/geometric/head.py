@@ -8,14 +8,17 @@ the far side, and no old head is left beside the new one."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 
 from ...core.constants import CROP_SIZE
 from ...faces.blend import erode
-from ...ford.geometry import HEAD_CENTRE_CM, HEAD_SEMI_AXES_CM, landmark_rotation, similarity_3d
+from ...ford.geometry import (HEAD_CENTRE_CM, HEAD_SEMI_AXES_CM, canonical_landmarks, landmark_rotation,
+                              similarity_3d)
 from ...ford.mesh import NUM_MESH_VERTICES, canonical_mesh
-from ...tasks.assemble import AssembledFace
+from ...tasks.assemble import AssembledFace, place_like, posed_shape
 from .raster import mesh_triangles, rasterise, srgb_float
 
 HEAD_RIM_PX = 4  # px: the mesh's rim whose displacement the head just outside it follows...
@@ -24,13 +27,36 @@ HEAD_EDGE_PX = 6.0  # px: the head's displacement fades to nothing over this ban
 HEAD_BORDER_PX = 24.0  # px: the head warp fades to nothing this close to the crop's border
 HEAD_VISIBLE_PX = 0.5  # px of displacement from which the warped head is fully the result
 MOVED_DEG = 3.0  # head rotation from the canvas's beyond which the canvas's occluders no longer apply
+MAX_TURN_DEG = 35.0  # the furthest this renderer turns a head from the canvas's pose: one view holds no more
 
 
 def head_moved(a: AssembledFace) -> bool:
     """Whether the assembled head is turned away from the canvas's (reenact, a pose edit): then what covers
     the canvas face no longer lies on it, and the canvas head it leaves uncovered must go."""
+    return turn_angle(a) > MOVED_DEG
+
+
+def turn_angle(a: AssembledFace) -> float:
+    """Degrees the assembled head is turned from the canvas's (any axis)."""
     turn = landmark_rotation(a.landmarks) @ landmark_rotation(a.canvas_landmarks).T
-    return float(np.degrees(np.arccos(np.clip((np.trace(turn) - 1) / 2, -1.0, 1.0)))) > MOVED_DEG
+    return float(np.degrees(np.arccos(np.clip((np.trace(turn) - 1) / 2, -1.0, 1.0))))
+
+
+def within_reach(a: AssembledFace) -> AssembledFace:
+    """`a` with its head turned at most MAX_TURN_DEG from the canvas's (about the same axis), its shape and
+    expression kept. A single view shows one side of a head: turned further, the side it saw edge-on fills
+    the near half of the face as a smear and the face slides off its outline (at 49 degrees no face detector
+    found a face in the result). The facex backend is the one meant to draw what the canvas never showed."""
+    angle = turn_angle(a)
+    if angle <= MAX_TURN_DEG:
+        return a
+    canvas_rotation = landmark_rotation(a.canvas_landmarks)
+    vector, _ = cv2.Rodrigues(landmark_rotation(a.landmarks) @ canvas_rotation.T)
+    capped, _ = cv2.Rodrigues(vector * (MAX_TURN_DEG / angle))
+    rotation = capped @ canvas_rotation
+    shape = canonical_landmarks(a.landmarks)
+    landmarks = place_like(posed_shape(shape, rotation), a.canvas_landmarks, rotation - canvas_rotation)
+    return dataclasses.replace(a, landmarks=landmarks.astype(a.landmarks.dtype))
 
 
 def head_outline(a: AssembledFace) -> np.ndarray:

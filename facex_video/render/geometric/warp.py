@@ -4,6 +4,7 @@ relit; stretched texture is blurred, eyes and mouth excepted."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -20,6 +21,8 @@ from .texture import Texture
 MIRROR_DETAIL = (0.3, 0.6)  # detail ratio (texture vs its mirror) from which on the mirror is blended in, and
 # under which it is all mirror
 STRETCH_BLUR = 4.0  # px: the blur of a warped pixel the texture stretched (STRETCHED)
+PUSH_BLUR = 8.0  # px: the blur of what the push drew, reached in full where it pushed this far
+EDGE_ON_BAND = 0.08  # of the texture face's width: the rim band of the texture mesh a single view shows edge-on
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,29 @@ def texture_sampling(raster: Raster, texture_landmarks: np.ndarray, texture_ligh
     return Sampling(xy, lit, seen, detail)
 
 
+def rim_band_pushed_in(xy: np.ndarray, raster: Raster, shown: Raster) -> tuple[np.ndarray, np.ndarray]:
+    """Texture positions `xy` (n, 2) of the destination raster's pixels, moved inward where a turned head
+    widens the texture's rim band: a pixel `dd` px inside the destination mesh whose texture point lies only
+    `ds` < dd px inside the texture mesh samples at least min(dd, band) px deep instead. The band a single
+    view shows edge-on (the cheek's side, with the ear and hair the mesh's oval reaches onto) is then drawn
+    at the rim's width, and the rest of the widened near side from the cheek's skin behind it, not as that
+    band smeared across the face. band: EDGE_ON_BAND of the texture mesh's width."""
+    tex_mask = shown.mask().astype(np.uint8)
+    ds_map = cv2.distanceTransform(tex_mask, cv2.DIST_L2, 5)
+    xs = np.flatnonzero(tex_mask.any(axis=0))
+    band = EDGE_ON_BAND * float(xs[-1] - xs[0] + 1) if len(xs) else 0.0
+    dd = cv2.distanceTransform(raster.mask().astype(np.uint8), cv2.DIST_L2, 5).reshape(-1)[raster.pix]
+    smooth = cv2.GaussianBlur(ds_map, (0, 0), 2.0)
+    gx, gy = cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1)
+    ix = np.clip(np.round(xy[:, 0]).astype(np.int64), 0, tex_mask.shape[1] - 1)
+    iy = np.clip(np.round(xy[:, 1]).astype(np.int64), 0, tex_mask.shape[0] - 1)
+    ds = ds_map[iy, ix]
+    push = np.maximum(np.minimum(dd, band) - ds, 0.0)
+    normal = np.stack([gx[iy, ix], gy[iy, ix]], axis=1)
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-6)
+    return xy + push[:, None] * normal, push
+
+
 def _area(points: np.ndarray, tri: np.ndarray) -> np.ndarray:
     """(t,) absolute image-plane area of each triangle (times 2)."""
     v = np.asarray(points, np.float64)[tri][:, :, :2]
@@ -86,7 +112,7 @@ class Warped:
     mirrored_eyes: frozenset[str]
 
 
-def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool) -> Warped:
+def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool, moved: bool = False) -> Warped:
     """Steps 1-2: the texture warped to the raster's pixels, with the mirror image where the texture hides
     a point or shows it badly foreshortened, and relit. An eye opening takes its mirror whole or not at all
     (a patchwork of two eyes is no eye): whole when most of it would take the mirror (the far eye of a head
@@ -94,6 +120,10 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool) -
     dst = np.asarray(a.landmarks, np.float64)
     direct = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, tex.raster,
                               np.arange(NUM_MESH_VERTICES), dst)
+    pushed = np.zeros(len(raster.pix))
+    if moved:
+        xy, pushed = rim_band_pushed_in(direct.xy, raster, tex.raster)
+        direct = dataclasses.replace(direct, xy=xy)
     mirror = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, tex.raster, mirror_pairs(), dst)
     parts = part_triangles()
     in_part = np.any(list(parts.values()), axis=0)[raster.tri]
@@ -124,7 +154,14 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool) -
         skin = np.where(w_mirror > 0.5, mirrored_skin, skin)
     detail = direct.detail + w_mirror * (mirror.detail - direct.detail)
     detail[in_part] = np.inf  # an eye or mouth is drawn sharp, stretched or not: blurred, it is no eye
-    return Warped(soften_stretched(lit, detail, raster), direct.seen | use, skin, hidden_hair, mirrored_eyes)
+    lit = soften_stretched(lit, detail, raster)
+    if pushed.any():  # what the rim band's push drew is one texture line stretched along the push: its colour only
+        weight = np.clip(pushed / PUSH_BLUR, 0.0, 1.0)
+        img = raster.image(lit, 0.0)
+        inside = cv2.GaussianBlur(raster.mask().astype(np.float32), (0, 0), PUSH_BLUR)[..., None]
+        smooth = (cv2.GaussianBlur(img, (0, 0), PUSH_BLUR) / np.maximum(inside, 1e-3)).reshape(-1, 3)[raster.pix]
+        lit = lit + weight[:, None] * (smooth - lit)
+    return Warped(lit, direct.seen | use, skin, hidden_hair, mirrored_eyes)
 
 
 def soften_stretched(lit: np.ndarray, detail: np.ndarray, raster: Raster) -> np.ndarray:
