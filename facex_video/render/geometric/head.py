@@ -15,8 +15,7 @@ import numpy as np
 
 from ...core.constants import CROP_SIZE
 from ...faces.blend import erode
-from ...ford.geometry import (HEAD_CENTRE_CM, HEAD_SEMI_AXES_CM, canonical_landmarks, landmark_rotation,
-                              similarity_3d)
+from ...ford.geometry import HEAD_CENTRE_CM, HEAD_SEMI_AXES_CM, canonical_landmarks, landmark_rotation, similarity_3d
 from ...ford.mesh import NUM_MESH_VERTICES, canonical_mesh
 from ...tasks.assemble import AssembledFace, place_like, posed_shape
 from .raster import mesh_triangles, rasterise, srgb_float
