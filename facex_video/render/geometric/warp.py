@@ -76,8 +76,8 @@ def rim_band_pushed_in(xy: np.ndarray, raster: Raster, shown: Raster) -> tuple[n
     iy = np.clip(np.round(xy[:, 1]).astype(np.int64), 0, tex_mask.shape[0] - 1)
     ds = ds_map[iy, ix]
     push = np.maximum(np.minimum(dd, band) - ds, 0.0)
-    normal = np.stack([gx[iy, ix], gy[iy, ix]], axis=1)
-    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-6)
+    normal = np.stack([gx[iy, ix], gy[iy, ix]], axis=1).astype(np.float64)
+    normal = normal / np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-6)
     return xy + push[:, None] * normal, push
 
 
