@@ -257,3 +257,45 @@ def test_shading_match_on_a_coarse_grid_matches_the_full_resolution_convolution(
     reach = int(4 * sigma)
     far[max(rows[0] - reach, 0):rows[-1] + reach + 1, max(cols[0] - reach, 0):cols[-1] + reach + 1] = False
     assert far.any() and np.array_equal(matched[far], lit[far])
+
+
+def test_rasteriser_matches_a_per_pixel_z_buffer_on_a_turned_face(faces):
+    """rasterise against the plainest z-buffer, written out here: at every third pixel centre (integer
+    coordinates) of the crop, each camera-facing triangle (cross < 0 in image axes) that contains it (all three
+    barycentrics >= -1e-7, so a centre on a shared edge is in both) and the nearest of them (smallest z, an
+    exact tie to the lower triangle index). On the face turned 45 degrees, where the nose covers the far cheek,
+    the covered pixels and their triangles match exactly (both evaluate the same barycentrics, whose rounding
+    lies far below the 1e-7 edge tolerance, so no edge pixel need differ), barycentrics and depth to rounding."""
+    a = _assemble("edit", faces["astronaut"], faces["astronaut"], edits=Edits(yaw=45))
+    points, tri = np.asarray(a.landmarks, np.float64)[:468], canonical_mesh().triangles
+    raster = rasterise(points, tri)
+    v = points[tri]
+    e1, e2 = v[:, 1, :2] - v[:, 0, :2], v[:, 2, :2] - v[:, 0, :2]
+    cross = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    facing = cross < -1e-6
+    covered, nearest, bary, depth, overlapped = [], [], [], [], 0
+    for y in range(0, 512, 3):
+        x = np.arange(0, 512, 3, dtype=np.float64)[:, None]
+        dx, dy = x - v[:, 0, 0], y - v[:, 0, 1]
+        l1 = (dx * e2[:, 1] - dy * e2[:, 0]) / cross
+        l2 = (e1[:, 0] * dy - e1[:, 1] * dx) / cross
+        l0 = 1.0 - l1 - l2
+        inside = facing & (l0 >= -1e-7) & (l1 >= -1e-7) & (l2 >= -1e-7)  # (pixels, triangles)
+        z = np.where(inside, l0 * v[:, 0, 2] + l1 * v[:, 1, 2] + l2 * v[:, 2, 2], np.inf)
+        hit = np.flatnonzero(inside.any(axis=1))
+        best = np.argmin(z[hit], axis=1)
+        covered.append(y * 512 + 3 * hit)
+        nearest.append(best)
+        bary.append(np.stack([l0[hit, best], l1[hit, best], l2[hit, best]], axis=1))
+        depth.append(z[hit, best])
+        overlapped += int((inside[hit].sum(axis=1) > 1).sum())
+    covered_ref, nearest_ref = np.concatenate(covered), np.concatenate(nearest)
+    bary_ref, depth_ref = np.concatenate(bary), np.concatenate(depth)
+    sampled = (raster.pix // 512 % 3 == 0) & (raster.pix % 512 % 3 == 0)
+    print(f"{len(covered_ref)} sampled pixels covered, {overlapped} of them by more than one triangle")
+    assert overlapped > 100  # the z-buffer is exercised: the nose over the cheek
+    assert np.array_equal(raster.pix[sampled], covered_ref)
+    assert np.array_equal(raster.tri[sampled], nearest_ref)
+    bary_ref = np.clip(bary_ref, 0.0, 1.0)
+    np.testing.assert_allclose(raster.bary[sampled], bary_ref / bary_ref.sum(axis=1, keepdims=True), atol=1e-9)
+    np.testing.assert_allclose(raster.z[sampled], depth_ref, atol=1e-6)

@@ -14,6 +14,10 @@ from ...core.constants import CROP_SIZE
 from ...ford.mesh import REGION_CONTOURS, canonical_mesh
 
 DEPTH_TOLERANCE = 4.0  # px of depth: a texture point this far behind the visible surface is hidden
+EDGE_TOLERANCE = 1e-7  # a pixel centre is inside a triangle when its three barycentrics reach -this
+SPAN_MARGIN = 1e-3  # px a row's computed span is widened by, far above its rounding error
+FLAT_EDGE = 1e-6  # an edge closer to horizontal (|dy| / (|dx| + |dy|)) bounds no span: its rows are tested
+BLOCK = 8192  # pixels a barycentric evaluation takes at a time: fresh memory costs a page fault per 4 KiB
 
 
 @dataclass(frozen=True)
@@ -56,37 +60,141 @@ class Raster:
         return out.reshape(self.size, self.size, -1)
 
 
+class _Rows:
+    """The rows of every camera-facing triangle's bounding box (clipped to the crop), each with what the
+    barycentrics of its pixels need and its span: the first and last pixel of the row inside the triangle
+    (first > last: none). The barycentrics are those of the former rasteriser, which tested every
+    pixel of every box, operation for operation, so coverage, edge pixels, depth ties and values match it bit
+    for bit; only the spans' end pixels are tested, the pixels between them being inside by convexity."""
+
+    def __init__(self, points: np.ndarray, triangles: np.ndarray, size: int) -> None:
+        v = np.asarray(points, np.float64)[triangles]  # (t, 3, 3)
+        e1, e2 = v[:, 1, :2] - v[:, 0, :2], v[:, 2, :2] - v[:, 0, :2]
+        cross = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # image axes (y down): < 0 faces the camera
+        lo = np.clip(np.ceil(v[:, :, :2].min(axis=1)), 0, size - 1).astype(np.int32)
+        hi = np.clip(np.floor(v[:, :, :2].max(axis=1)), 0, size - 1).astype(np.int32)
+        self.tri = np.flatnonzero((cross < -1e-6) & np.all(hi >= lo, axis=1))
+        v, e1, e2, lo, hi = v[self.tri], e1[self.tri], e2[self.tri], lo[self.tri], hi[self.tri]
+        self.x0, self.e1y, self.e2y, self.z = v[:, 0, 0], e1[:, 1], e2[:, 1], v[:, :, 2].T.copy()
+        self.inv = 1.0 / cross[self.tri]
+        h = hi[:, 1] - lo[:, 1] + 1
+        self.t = t = np.repeat(np.arange(len(v), dtype=np.int32), h)  # each row's triangle
+        y = _runs(lo[:, 1], h)
+        self.base = y * size  # the flat index of the row's pixel 0
+        dy = y - v[t, 0, 1]
+        self.dy_e2x, self.e1x_dy = dy * e2[t, 0], e1[t, 0] * dy
+        # along a row each barycentric is affine in x: its value at x0 plus slope * (x - x0), the slope being
+        # its opposite edge's dy over the cross product; the span lies above the rising ones' crossings of
+        # -EDGE_TOLERANCE and below the falling ones'
+        inv = self.inv[t]
+        l1, l2 = -self.dy_e2x * inv, self.e1x_dy * inv
+        lower, upper = np.full(len(t), -np.inf), np.full(len(t), np.inf)
+        flat = np.zeros(len(v), bool)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for at_x0, edge in ((1.0 - l1 - l2, e1 - e2), (l1, e2), (l2, -e1)):
+                slope = (edge[:, 1] * self.inv)[t]
+                crossing = (-EDGE_TOLERANCE - at_x0) / slope
+                flat |= np.abs(edge[:, 1]) < FLAT_EDGE * np.abs(edge).sum(axis=1)
+                np.maximum(lower, np.where(slope > 0, crossing, -np.inf), out=lower)
+                np.minimum(upper, np.where(slope < 0, crossing, np.inf), out=upper)
+        x_lo, x_hi, x0 = lo[t, 0], hi[t, 0], self.x0[t]
+        self.first = np.clip(np.ceil(x0 + lower - SPAN_MARGIN), x_lo, x_hi + 1).astype(np.int32)
+        self.last = np.clip(np.floor(x0 + upper + SPAN_MARGIN), x_lo - 1, x_hi).astype(np.int32)
+        every = np.arange(len(t))
+        self.first += ~self.inside(self.first, every)
+        self.last -= ~self.inside(self.last, every)
+        tested = np.flatnonzero(flat[t])
+        if len(tested):  # a nearly horizontal edge's crossing is ill-conditioned: test every pixel of its rows
+            width = x_hi[tested] - x_lo[tested] + 1
+            x = _runs(x_lo[tested], width)
+            ok = self.inside(x, np.repeat(tested, width))
+            heads = np.cumsum(width) - width
+            self.first[tested] = np.minimum.reduceat(np.where(ok, x, size), heads)
+            self.last[tested] = np.maximum.reduceat(np.where(ok, x, -1), heads)
+
+    def surface(self, x: np.ndarray, r: np.ndarray, bary: np.ndarray | None = None,
+                z: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Barycentrics (3, n) and depth (n,) of the pixels at columns `x` of rows `r`, into `bary` and `z`
+        when given; the one temporary is reused for every gathered factor."""
+        bary = np.empty((3, len(x))) if bary is None else bary
+        z = np.empty(len(x)) if z is None else z
+        l0, l1, l2 = bary
+        t = self.t[r]
+        dx = np.subtract(x, self.x0[t])
+        tmp, inv = np.take(self.e2y, t), np.take(self.inv, t)
+        np.multiply(dx, tmp, out=l1)
+        l1 -= np.take(self.dy_e2x, r, out=tmp)
+        l1 *= inv
+        np.multiply(np.take(self.e1y, t, out=tmp), dx, out=l2)
+        np.subtract(np.take(self.e1x_dy, r, out=tmp), l2, out=l2)
+        l2 *= inv
+        np.subtract(1.0, l1, out=l0)
+        l0 -= l2
+        np.multiply(l0, np.take(self.z[0], t, out=tmp), out=z)
+        z += np.multiply(l1, np.take(self.z[1], t, out=tmp), out=tmp)
+        z += np.multiply(l2, np.take(self.z[2], t, out=tmp), out=tmp)
+        return bary, z
+
+    def inside(self, x: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """bool: whether pixel x of row r is inside the row's triangle."""
+        l0, l1, l2 = self.surface(x, r)[0]
+        return (l0 >= -EDGE_TOLERANCE) & (l1 >= -EDGE_TOLERANCE) & (l2 >= -EDGE_TOLERANCE)
+
+    def nearest(self) -> tuple[np.ndarray, np.ndarray]:
+        """The z-buffer: the covered pixels (flat indices, increasing) and the row whose triangle is nearest at
+        each. The spans, sorted along the image, are merged where they overlap (shared edge pixels, and where
+        a turned nose covers the cheek); only the pixels of merged spans are compared in depth, ties going to
+        the lower triangle index as with the former lexsort."""
+        r = np.flatnonzero(self.last >= self.first).astype(np.int32)
+        if not len(r):
+            return np.zeros(0, np.int64), r
+        # by start, then triangle; a stable sort (timsort) merges the triangles' runs of rows, already in order
+        r = r[np.argsort((self.base[r] + self.first[r]) * len(self.tri) + self.t[r], kind="stable")]
+        start, end = self.base[r] + self.first[r], self.base[r] + self.last[r]
+        reach = np.maximum.accumulate(end)
+        merged = np.flatnonzero(np.r_[True, start[1:] > reach[:-1]])  # the first span of each merged run
+        spans = np.diff(np.r_[merged, len(r)])
+        length = reach[np.r_[merged[1:], len(r)] - 1] - start[merged] + 1
+        pix, row = _runs(start[merged], length), np.repeat(r[merged], length)
+        if (spans > 1).any():
+            s = np.flatnonzero(np.repeat(spans > 1, spans))
+            count = end[s] - start[s] + 1
+            p, pr = _runs(start[s], count), np.repeat(r[s], count)
+            z = self.surface(p - self.base[pr], pr)[1]
+            by_depth = np.lexsort((self.t[pr], z, p))
+            ps = p[by_depth]
+            win = by_depth[np.r_[True, ps[1:] != ps[:-1]]]
+            row[np.searchsorted(pix, p[win])] = pr[win]
+        return pix, row
+
+
+def _runs(first: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """int64: first[0], first[0] + 1, ... (length[0] of them), then first[1], ... : one cumsum of steps, where
+    arange + repeat would take two more temporaries of its size."""
+    first, length = first[length > 0], length[length > 0]
+    steps = np.ones(int(length.sum()), np.int64)
+    if len(steps):
+        steps[0] = first[0]
+        steps[(np.cumsum(length) - length)[1:]] = first[1:] - first[:-1] - length[:-1] + 1
+    return np.cumsum(steps, out=steps)
+
+
 def rasterise(points: np.ndarray, triangles: np.ndarray, size: int = CROP_SIZE) -> Raster:
     """Rasterise the camera-facing `triangles` of `points` (468, 3; crop px, larger z = farther) with a
-    per-pixel z-buffer. Vectorised: every triangle's bounding box is enumerated at once, pixels outside
-    their triangle are dropped and, per pixel, the nearest triangle is kept."""
-    v = np.asarray(points, np.float64)[triangles]  # (t, 3, 3)
-    e1, e2 = v[:, 1, :2] - v[:, 0, :2], v[:, 2, :2] - v[:, 0, :2]
-    cross = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # image axes (y down): < 0 faces the camera
-    lo = np.clip(np.ceil(v[:, :, :2].min(axis=1)), 0, size - 1).astype(np.int64)
-    hi = np.clip(np.floor(v[:, :, :2].max(axis=1)), 0, size - 1).astype(np.int64)
-    ids = np.flatnonzero((cross < -1e-6) & np.all(hi >= lo, axis=1))
-    w = hi[ids, 0] - lo[ids, 0] + 1
-    count = w * (hi[ids, 1] - lo[ids, 1] + 1)
-    t = np.repeat(ids, count)
-    k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-    ww = np.repeat(w, count)
-    px = (lo[t, 0] + k % ww).astype(np.float64)
-    py = (lo[t, 1] + k // ww).astype(np.float64)
-    # barycentrics of (px, py): l1 = cross(p - a, e2) / cross(e1, e2), l2 = cross(e1, p - a) / cross(e1, e2)
-    dx, dy = px - v[t, 0, 0], py - v[t, 0, 1]
-    inv = 1.0 / cross[t]
-    l1 = (dx * e2[t, 1] - dy * e2[t, 0]) * inv
-    l2 = (e1[t, 0] * dy - e1[t, 1] * dx) * inv
-    l0 = 1.0 - l1 - l2
-    inside = (l0 >= -1e-7) & (l1 >= -1e-7) & (l2 >= -1e-7)
-    t, l0, l1, l2 = t[inside], l0[inside], l1[inside], l2[inside]
-    pix = (py[inside] * size + px[inside]).astype(np.int64)
-    z = l0 * v[t, 0, 2] + l1 * v[t, 1, 2] + l2 * v[t, 2, 2]
-    order = np.lexsort((z, pix))  # by pixel, nearest first
-    first = order[np.r_[True, pix[order][1:] != pix[order][:-1]]]
-    bary = np.clip(np.stack([l0[first], l1[first], l2[first]], axis=1), 0.0, 1.0)
-    return Raster(pix[first], t[first], bary / bary.sum(axis=1, keepdims=True), z[first], size)
+    per-pixel z-buffer. Vectorised over rows: each triangle's rows are cut to the span it covers, the spans
+    sorted along the image, and depth compared only where spans overlap (benchmarks/raster.py: 3x faster
+    than enumerating every triangle's bounding box and lexsorting all its pixels, with identical results).
+    Hand-written because no library at hand does it: OpenCV fills polygons with its own edge rule and
+    neither depth nor barycentrics, and a per-triangle Python loop over 898 triangles costs more than this."""
+    rows = _Rows(points, triangles, size)
+    pix, row = rows.nearest()
+    bary, z = np.empty((len(pix), 3)), np.empty(len(pix))
+    for b in range(0, len(pix), BLOCK):  # in blocks, so that the temporaries reuse the same memory
+        r, block = row[b:b + BLOCK], bary[b:b + BLOCK].T
+        rows.surface(pix[b:b + BLOCK] - rows.base[r], r, block, z[b:b + BLOCK])
+        np.clip(block, 0.0, 1.0, out=block)
+        block /= block[0] + block[1] + block[2]
+    return Raster(pix, rows.tri[rows.t][row], bary, z, size)
 
 
 def map_points(points: np.ndarray, src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> np.ndarray:
