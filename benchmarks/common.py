@@ -79,6 +79,20 @@ def clip(path: Path, shots: list[Shot], seconds: float, size: tuple[int, int], f
     return write_clip(path, shots, size=size, fps=Fraction(fps))
 
 
+def alternating(old: Callable[[], Any], new: Callable[[], Any], repeat: int) -> tuple[float, float]:
+    """Median ms of `old` and of `new`, calls alternating (one warm-up each), so both see the same machine load."""
+    import statistics
+
+    times: tuple[list[float], list[float]] = ([], [])
+    for i in range(repeat + 1):
+        for k, fn in enumerate((old, new)):
+            t0 = time.perf_counter()
+            fn()
+            if i:
+                times[k].append(1000 * (time.perf_counter() - t0))
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
 def timed(fn: Callable[[], Any]) -> float:
     """Wall-clock seconds of one call."""
     start = time.perf_counter()

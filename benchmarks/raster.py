@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import cv2
 import numpy as np
+from common import alternating
 from shading import real_faces
 
 from facex_video.core.constants import CROP_SIZE
@@ -77,20 +78,6 @@ def assembled_poses() -> list[tuple[str, AssembledFace]]:
     return out
 
 
-def side_by_side(points: np.ndarray, repeat: int) -> tuple[float, float]:
-    """Median ms of the reference and of rasterise, calls alternating (one warm-up each)."""
-    tri = mesh_triangles()
-    times: dict[str, list[float]] = {"old": [], "new": []}
-    fns: dict[str, Callable[..., Raster]] = {"old": rasterise_reference, "new": rasterise}
-    for i in range(repeat + 1):
-        for key, fn in fns.items():
-            t0 = time.perf_counter()
-            fn(points, tri)
-            if i:
-                times[key].append(1000 * (time.perf_counter() - t0))
-    return statistics.median(times["old"]), statistics.median(times["new"])
-
-
 def differences(old: Raster, new: Raster) -> str:
     """Covered pixels only one covers; on the common ones, other triangles, max |bary| and |z| differences."""
     only = len(np.setxor1d(old.pix, new.pix))
@@ -143,7 +130,9 @@ def main() -> None:
     ratios = []
     for name, a in cases:
         points = np.asarray(a.landmarks)[:468]
-        old_ms, new_ms = side_by_side(points, args.repeat)
+        tri = mesh_triangles()
+        old_ms, new_ms = alternating(partial(rasterise_reference, points, tri), partial(rasterise, points, tri),
+                                     args.repeat)
         ratios.append(old_ms / new_ms)
         found = differences(rasterise_reference(points, mesh_triangles()), rasterise(points, mesh_triangles()))
         print(f"{name:24} {old_ms:7.2f} {new_ms:7.2f} {old_ms / new_ms:5.1f}  {found}")

@@ -13,14 +13,13 @@ case, old | new | 10x the absolute difference.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
+from common import alternating
 
 from facex_video.faces.colour import SHADING_SUPPORT, match_shading
 
@@ -101,20 +100,6 @@ def cases() -> list[Case]:
     return out
 
 
-def side_by_side(case: Case, repeat: int) -> tuple[float, float]:
-    """Median ms of the reference and of match_shading, calls alternating (one warm-up each)."""
-    _, image, reference, mask, sigma = case
-    times: dict[str, list[float]] = {"old": [], "new": []}
-    fns: dict[str, Callable[..., np.ndarray]] = {"old": match_shading_reference, "new": match_shading}
-    for i in range(repeat + 1):
-        for key, fn in fns.items():
-            t0 = time.perf_counter()
-            fn(image, reference, mask, sigma)
-            if i:
-                times[key].append(1000 * (time.perf_counter() - t0))
-    return statistics.median(times["old"]), statistics.median(times["new"])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=30)
@@ -124,7 +109,8 @@ def main() -> None:
     print(f"{'case':30} {'old ms':>8} {'new ms':>8} {'ratio':>6}  |diff| 0-255: mask mean/max, crop mean/max")
     for k, case in enumerate(all_cases):
         name, image, reference, mask, sigma = case
-        old_ms, new_ms = side_by_side(case, args.repeat)
+        old_ms, new_ms = alternating(partial(match_shading_reference, image, reference, mask, sigma),
+                                     partial(match_shading, image, reference, mask, sigma), args.repeat)
         old = match_shading_reference(image, reference, mask, sigma)
         new = match_shading(image, reference, mask, sigma)
         diff = 255 * np.abs(old - new)

@@ -15,20 +15,27 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 
 
 @contextlib.contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Silence fd 2 while native code initialises (TFLite's 'Sparsity tensors' notice, glog banners)."""
+def _fd2_to(fileno: int) -> Iterator[None]:
+    """Point fd 2 at `fileno` for the block, then back; redirects nothing when the process has no usable
+    fd 2 (e.g. embedded interpreters)."""
     try:
         saved = os.dup(2)
-    except OSError:  # no usable fd 2 (e.g. embedded interpreters): nothing to silence
+    except OSError:
         yield
         return
-    with open(os.devnull, "wb") as devnull:
-        os.dup2(devnull.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    os.dup2(fileno, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence fd 2 while native code initialises (TFLite's 'Sparsity tensors' notice, glog banners)."""
+    with open(os.devnull, "wb") as devnull, _fd2_to(devnull.fileno()):
+        yield
 
 
 # Notices MediaPipe's graph threads print to fd 2 *during inference*. It logs through absl before
@@ -55,16 +62,9 @@ def harmless_notices_dropped() -> Iterator[None]:
         if _capture_file is None:
             _capture_file = tempfile.TemporaryFile()
         try:
-            saved = os.dup(2)
-        except OSError:  # no usable fd 2: nothing to catch
-            yield
-            return
-        os.dup2(_capture_file.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+            with _fd2_to(_capture_file.fileno()):
+                yield
+        finally:  # also when the call raised: what it printed may say why
             if os.fstat(_capture_file.fileno()).st_size:
                 _capture_file.seek(0)
                 caught = _capture_file.read()

@@ -155,12 +155,8 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool, m
     detail = direct.detail + w_mirror * (mirror.detail - direct.detail)
     detail[in_part] = np.inf  # an eye or mouth is drawn sharp, stretched or not: blurred, it is no eye
     lit = soften_stretched(lit, detail, raster)
-    if pushed.any():  # what the rim band's push drew is one texture line stretched along the push: its colour only
-        weight = np.clip(pushed / PUSH_BLUR, 0.0, 1.0)
-        img = raster.image(lit, 0.0)
-        inside = cv2.GaussianBlur(raster.mask().astype(np.float32), (0, 0), PUSH_BLUR)[..., None]
-        smooth = (cv2.GaussianBlur(img, (0, 0), PUSH_BLUR) / np.maximum(inside, 1e-3)).reshape(-1, 3)[raster.pix]
-        lit = lit + weight[:, None] * (smooth - lit)
+    # what the rim band's push drew is one texture line stretched along the push: its colour only
+    lit = toward_blur(lit, np.clip(pushed / PUSH_BLUR, 0.0, 1.0), raster, PUSH_BLUR)
     return Warped(lit, direct.seen | use, skin, hidden_hair, mirrored_eyes)
 
 
@@ -169,10 +165,16 @@ def soften_stretched(lit: np.ndarray, detail: np.ndarray, raster: Raster) -> np.
     STRETCHED[1]: a few texture pixels drawn across many carry no detail, only their gradient, which the
     stretch draws out into streaks (the cheek a frontal donor shows at a grazing angle, on a turned face)."""
     weight = np.clip((STRETCHED[0] - detail) / (STRETCHED[0] - STRETCHED[1]), 0.0, 1.0)
+    return toward_blur(lit, weight, raster, STRETCH_BLUR)
+
+
+def toward_blur(lit: np.ndarray, weight: np.ndarray, raster: Raster, sigma: float) -> np.ndarray:
+    """Pixels (n, 3) moved by `weight` (n,) toward their blur over the raster (sigma px, normalised by the
+    covered area, so the mesh's edge does not darken)."""
     if not weight.any():
         return lit
     img = raster.image(lit, 0.0)
-    inside = cv2.GaussianBlur(raster.mask().astype(np.float32), (0, 0), STRETCH_BLUR)[..., None]
-    blurred = cv2.GaussianBlur(img, (0, 0), STRETCH_BLUR) / np.maximum(inside, 1e-3)
+    inside = cv2.GaussianBlur(raster.mask().astype(np.float32), (0, 0), sigma)[..., None]
+    blurred = cv2.GaussianBlur(img, (0, 0), sigma) / np.maximum(inside, 1e-3)
     smooth = blurred.reshape(-1, 3)[raster.pix]
     return lit + weight[:, None] * (smooth - lit)
