@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -32,6 +33,32 @@ class Texture:
     hidden: np.ndarray
     crop: np.ndarray
     raster: Raster
+
+    @cached_property
+    def rim_depth(self) -> RimDepth:
+        """How deep inside the texture mesh each crop pixel lies, kept with the texture: a turned head asks
+        for it every frame (warp.rim_band_pushed_in) and the texture repeats along the track."""
+        return RimDepth.of(self.raster)
+
+
+@dataclass(frozen=True)
+class RimDepth:
+    """Distance (px) of each crop pixel inside a mesh from its rim, the inward direction of that distance
+    (its gradient, smoothed), and the mesh's width."""
+
+    depth: np.ndarray
+    gx: np.ndarray
+    gy: np.ndarray
+    width: float
+
+    @staticmethod
+    def of(raster: Raster) -> RimDepth:
+        mask = raster.mask().astype(np.uint8)
+        depth = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
+        smooth = cv2.GaussianBlur(depth, (0, 0), 2.0)
+        xs = np.flatnonzero(mask.any(axis=0))
+        return RimDepth(depth, cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1),
+                        float(xs[-1] - xs[0] + 1) if len(xs) else 0.0)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from ...ford.mesh import NUM_MESH_VERTICES
 from ...tasks.assemble import AssembledFace
 from .raster import Raster, mesh_triangles, mirror_pairs, part_triangles, remap
 from .relight import STRETCHED, relight, shading
-from .texture import Texture
+from .texture import RimDepth, Texture
 
 MIRROR_DETAIL = (0.3, 0.6)  # detail ratio (texture vs its mirror) from which on the mirror is blended in, and
 # under which it is all mirror
@@ -58,25 +58,20 @@ def texture_sampling(raster: Raster, texture_landmarks: np.ndarray, texture_ligh
     return Sampling(xy, lit, seen, detail)
 
 
-def rim_band_pushed_in(xy: np.ndarray, raster: Raster, shown: Raster) -> tuple[np.ndarray, np.ndarray]:
+def rim_band_pushed_in(xy: np.ndarray, raster: Raster, shown: RimDepth) -> tuple[np.ndarray, np.ndarray]:
     """Texture positions `xy` (n, 2) of the destination raster's pixels, moved inward where a turned head
     widens the texture's rim band: a pixel `dd` px inside the destination mesh whose texture point lies only
-    `ds` < dd px inside the texture mesh samples at least min(dd, band) px deep instead. The band a single
-    view shows edge-on (the cheek's side, with the ear and hair the mesh's oval reaches onto) is then drawn
-    at the rim's width, and the rest of the widened near side from the cheek's skin behind it, not as that
-    band smeared across the face. band: EDGE_ON_BAND of the texture mesh's width."""
-    tex_mask = shown.mask().astype(np.uint8)
-    ds_map = cv2.distanceTransform(tex_mask, cv2.DIST_L2, 5)
-    xs = np.flatnonzero(tex_mask.any(axis=0))
-    band = EDGE_ON_BAND * float(xs[-1] - xs[0] + 1) if len(xs) else 0.0
+    `ds` < dd px inside the texture mesh (`shown`) samples at least min(dd, band) px deep instead. The band a
+    single view shows edge-on (the cheek's side, with the ear and hair the mesh's oval reaches onto) is then
+    drawn at the rim's width, and the rest of the widened near side from the cheek's skin behind it, not as
+    that band smeared across the face. band: EDGE_ON_BAND of the texture mesh's width. Returns the moved
+    positions and how far each moved (px)."""
+    band = EDGE_ON_BAND * shown.width
     dd = cv2.distanceTransform(raster.mask().astype(np.uint8), cv2.DIST_L2, 5).reshape(-1)[raster.pix]
-    smooth = cv2.GaussianBlur(ds_map, (0, 0), 2.0)
-    gx, gy = cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1)
-    ix = np.clip(np.round(xy[:, 0]).astype(np.int64), 0, tex_mask.shape[1] - 1)
-    iy = np.clip(np.round(xy[:, 1]).astype(np.int64), 0, tex_mask.shape[0] - 1)
-    ds = ds_map[iy, ix]
-    push = np.maximum(np.minimum(dd, band) - ds, 0.0)
-    normal = np.stack([gx[iy, ix], gy[iy, ix]], axis=1).astype(np.float64)
+    ix = np.clip(np.round(xy[:, 0]).astype(np.int64), 0, shown.depth.shape[1] - 1)
+    iy = np.clip(np.round(xy[:, 1]).astype(np.int64), 0, shown.depth.shape[0] - 1)
+    push = np.maximum(np.minimum(dd, band) - shown.depth[iy, ix], 0.0)
+    normal = np.stack([shown.gx[iy, ix], shown.gy[iy, ix]], axis=1).astype(np.float64)
     normal = normal / np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-6)
     return xy + push[:, None] * normal, push
 
@@ -122,7 +117,7 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool, m
                               np.arange(NUM_MESH_VERTICES), dst)
     pushed = np.zeros(len(raster.pix))
     if moved:
-        xy, pushed = rim_band_pushed_in(direct.xy, raster, tex.raster)
+        xy, pushed = rim_band_pushed_in(direct.xy, raster, tex.rim_depth)
         direct = dataclasses.replace(direct, xy=xy)
     mirror = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, tex.raster, mirror_pairs(), dst)
     parts = part_triangles()
