@@ -39,9 +39,16 @@ class Raster:
         return out.reshape(self.size, self.size)
 
     def interpolate(self, values: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-        """(n, k): per-vertex `values` (468, k) interpolated at every covered pixel."""
+        """(n, k): per-vertex `values` (468, k) interpolated at every covered pixel. Corner by corner, each
+        a (n, k) gather and multiply-add (the sum of the three products in the same order as a sum over a
+        (n, 3, k) stack, so the same values, without its 3x temporary); stack the columns of several
+        quantities into one call: the corner lookup is shared."""
         corners = triangles[self.tri]
-        return (self.bary[:, :, None] * values[corners]).sum(axis=1)
+        values = np.asarray(values)
+        out = self.bary[:, 0, None] * values[corners[:, 0]]
+        for k in (1, 2):
+            out += self.bary[:, k, None] * values[corners[:, k]]
+        return out
 
     def seen(self, xy: np.ndarray, z: np.ndarray) -> np.ndarray:
         """bool (n,): whether points at crop positions `xy` (n, 2) and depths `z` (n,) are the surface this

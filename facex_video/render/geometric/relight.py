@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from ...ford.lighting import linear_to_srgb, shade
-from .raster import Raster, mesh_triangles
 
 SHADING_RATIO = (0.6, 1.6)  # clamp of the relighting ratio: SH fits extrapolate badly at grazing normals
 STRETCHED = (0.5, 0.15)  # texture area per result area under which a warped pixel is blurred, fully at the second
@@ -14,13 +13,17 @@ _LINEAR = ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4
 _LINEAR = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92, _LINEAR).astype(np.float32)
 
 
-def shading(raster: Raster, normals: np.ndarray, sh: np.ndarray) -> np.ndarray:
-    """(n,) luminance of the SH shading of each covered pixel, over its mean on the face, floored at 0.2
-    (grazing normals extrapolate the fit to nonsense). Evaluated at the vertex normals (468, 3) and
-    interpolated: SH shading is smooth, and 468 evaluations cost nothing next to one per pixel."""
-    y = shade(normals, sh) @ np.array([0.2126, 0.7152, 0.0722])
-    y = raster.interpolate(y[:, None], mesh_triangles())[:, 0]
-    return np.maximum(y / max(float(y.mean()), 1e-6), 0.2)
+def vertex_luminance(normals: np.ndarray, sh: np.ndarray) -> np.ndarray:
+    """(468,) luminance of the SH shading at each vertex normal (468, 3): evaluated at the vertices and then
+    interpolated (`face_shading`), as SH shading is smooth and 468 evaluations cost nothing next to one per
+    pixel."""
+    return shade(normals, sh) @ np.array([0.2126, 0.7152, 0.0722])
+
+
+def face_shading(luminance: np.ndarray) -> np.ndarray:
+    """(n,) the interpolated `vertex_luminance` of each covered pixel over its mean on the face, floored at
+    0.2 (grazing normals extrapolate the fit to nonsense)."""
+    return np.maximum(luminance / max(float(luminance.mean()), 1e-6), 0.2)
 
 
 def relight(texture: np.ndarray, shading_src: np.ndarray, shading_dst: np.ndarray, detail: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from ...ford.lighting import vertex_normals
 from ...ford.mesh import NUM_MESH_VERTICES
 from ...tasks.assemble import AssembledFace
 from .raster import Raster, mesh_triangles, mirror_pairs, part_triangles, remap
-from .relight import STRETCHED, relight, shading
+from .relight import STRETCHED, face_shading, relight, vertex_luminance
 from .texture import RimDepth, Texture
 
 MIRROR_DETAIL = (0.3, 0.6)  # detail ratio (texture vs its mirror) from which on the mirror is blended in, and
@@ -28,7 +28,7 @@ EDGE_ON_BAND = 0.08  # of the texture face's width: the rim band of the texture 
 @dataclass(frozen=True)
 class Sampling:
     """Where each destination pixel samples the texture: texture-crop positions `xy` (n, 2), the shading
-    the texture's light gives the point there (`shading`, n, see `shading`), whether the texture shows that
+    the texture's light gives the point there (`shading`, n, see relight.face_shading), whether the texture shows that
     point (`seen`, n) and its resolution (`detail`, n: texture area per destination area, < 1 stretched)."""
 
     xy: np.ndarray
@@ -37,25 +37,33 @@ class Sampling:
     detail: np.ndarray
 
 
-def texture_sampling(raster: Raster, texture_landmarks: np.ndarray, texture_lighting: np.ndarray, shown: Raster,
-                     vertices: np.ndarray, dst: np.ndarray) -> Sampling:
-    """Sample the texture at mesh vertex `vertices[i]` for destination vertex i: `np.arange(468)` for the
-    plain warp, `mirror_pairs()` for the mirror image. `shown` is the texture's own raster (its z-buffer
-    says which points it shows), `dst` the destination landmarks."""
+SAMPLING_COLUMNS = 5  # per vertex: the texture point's x, y, z, its shading luminance and its detail ratio
+
+
+def sampling_columns(texture_landmarks: np.ndarray, texture_lighting: np.ndarray, vertices: np.ndarray,
+                     dst: np.ndarray) -> np.ndarray:
+    """(468, SAMPLING_COLUMNS): what destination vertex i samples from the texture, which is its mesh vertex
+    `vertices[i]` (`np.arange(468)` for the plain warp, `mirror_pairs()` for the mirror image): that
+    point's texture-crop x, y, z, its shading luminance under the texture's light, and its detail ratio
+    (texture area per destination area, the mean over the vertex's triangles: a per-triangle value would
+    switch texture sources triangle by triangle, a patchwork). `dst`: the destination landmarks.
+    Interpolated over a raster (several at once, Raster.interpolate), they make a `Sampling`."""
     tri = mesh_triangles()
     src = np.asarray(texture_landmarks, np.float64)[:NUM_MESH_VERTICES][vertices]
-    xy = raster.interpolate(src[:, :2], tri)
-    lit = shading(raster, vertex_normals(texture_landmarks)[vertices], texture_lighting)
-    seen = shown.seen(xy, raster.interpolate(src[:, 2:], tri)[:, 0])
-    # per vertex (the mean over its triangles), interpolated: a per-triangle value would switch texture
-    # sources triangle by triangle, a patchwork
     ratio = _area(src, tri) / np.maximum(_area(dst, tri), 1e-6)
     total, count = np.zeros(NUM_MESH_VERTICES), np.zeros(NUM_MESH_VERTICES)
     for k in range(3):
         np.add.at(total, tri[:, k], ratio)
         np.add.at(count, tri[:, k], 1.0)
-    detail = raster.interpolate((total / np.maximum(count, 1))[:, None], tri)[:, 0]
-    return Sampling(xy, lit, seen, detail)
+    luminance = vertex_luminance(vertex_normals(texture_landmarks)[vertices], texture_lighting)
+    return np.column_stack([src[:, :3], luminance, total / np.maximum(count, 1)])
+
+
+def texture_sampling(columns: np.ndarray, shown: Raster) -> Sampling:
+    """The Sampling of `sampling_columns` interpolated at a raster's pixels (n, SAMPLING_COLUMNS); `shown` is
+    the texture's own raster (its z-buffer says which points it shows)."""
+    xy = columns[:, :2]
+    return Sampling(xy, face_shading(columns[:, 3]), shown.seen(xy, columns[:, 2]), columns[:, 4])
 
 
 def rim_band_pushed_in(xy: np.ndarray, raster: Raster, shown: RimDepth) -> tuple[np.ndarray, np.ndarray]:
@@ -113,13 +121,18 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool, m
     (a patchwork of two eyes is no eye): whole when most of it would take the mirror (the far eye of a head
     turned ~50 degrees, a sliver beside the nose)."""
     dst = np.asarray(a.landmarks, np.float64)
-    direct = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, tex.raster,
-                              np.arange(NUM_MESH_VERTICES), dst)
+    # every per-vertex quantity interpolated in one pass: the plain warp's, the mirror's, the target's light
+    columns = raster.interpolate(np.column_stack([
+        sampling_columns(a.texture_landmarks, a.texture_lighting, np.arange(NUM_MESH_VERTICES), dst),
+        sampling_columns(a.texture_landmarks, a.texture_lighting, mirror_pairs(), dst),
+        vertex_luminance(vertex_normals(dst), a.lighting)]), mesh_triangles())
+    direct = texture_sampling(columns[:, :SAMPLING_COLUMNS], tex.raster)
+    mirror = texture_sampling(columns[:, SAMPLING_COLUMNS:2 * SAMPLING_COLUMNS], tex.raster)
+    lit_dst = face_shading(columns[:, -1])
     pushed = np.zeros(len(raster.pix))
     if moved:
         xy, pushed = rim_band_pushed_in(direct.xy, raster, tex.rim_depth)
         direct = dataclasses.replace(direct, xy=xy)
-    mirror = texture_sampling(raster, a.texture_landmarks, a.texture_lighting, tex.raster, mirror_pairs(), dst)
     parts = part_triangles()
     in_part = np.any(list(parts.values()), axis=0)[raster.tri]
     w_mirror = mirror_weight(direct, mirror, in_part)
@@ -135,7 +148,6 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool, m
     skin_map = (a.texture_masks["skin"] & ~dilate(tex.hidden | tex.cover.glasses, 3)).astype(np.uint8)
     skin = remap(skin_map, direct.xy, raster, cv2.INTER_NEAREST).reshape(-1)[raster.pix] > 0
     hidden_hair = remap(hair, direct.xy, raster)
-    lit_dst = shading(raster, vertex_normals(dst), a.lighting)
     lit = relight(remap(tex.crop, direct.xy, raster).reshape(-1, 3)[raster.pix], direct.shading, lit_dst,
                   direct.detail)
     use = w_mirror > 0
