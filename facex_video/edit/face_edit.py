@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.constants import CROP_SIZE
 from ..core.errors import InputError
-from ..faces.align import paste_face
+from ..faces.align import align_face, paste_face
 from ..faces.analyze import FaceAnalyzer
 from ..faces.types import TrackedFace
 from ..ford.decompose import NeutralShapes, represent_face
@@ -161,10 +161,11 @@ def edit_face(spec: LoadedTask, source: Source, rgb: np.ndarray, pts: int, face:
     MediaPipe's reading over-turned heads by an independent grader's measure: docs/tuning.md)."""
     if track.identity is None:  # embedded once per track (segment), on its first frame
         track.identity = _track_identity(spec.encoder, rgb, face, neutral)
+    aligned = align_face(rgb, face.five_points())
     rep = represent_face(rgb, face, source=str(source.path), timestamp=source.seconds(pts),
-                         identity=track.identity, track_id=final)
+                         identity=track.identity, track_id=final, aligned=aligned)
     inputs = dict(spec.stills)
-    inputs[spec.stream_role] = FaceInput(rgb, rep)
+    inputs[spec.stream_role] = FaceInput(rgb, rep, aligned.image)
     c = spec.components
     canvas = inputs[c["background"]]
     texture = inputs[c[spec.task.texture]]

@@ -10,6 +10,7 @@ unchanged crop returns the frame up to resampling error.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -58,6 +59,21 @@ def invert(m: np.ndarray) -> np.ndarray:
 def crop_face(frame: np.ndarray, m: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
     """The canonical crop of a face: frame resampled through `m` (bicubic, edges replicated)."""
     return cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+@dataclass(frozen=True)
+class AlignedCrop:
+    """A face's canonical crop and the frame -> crop transform that made it, made once per face and frame and
+    shared by FORD and the renderer's inputs (each 512 px bicubic resample of a 720p frame costs ~4 ms)."""
+
+    image: np.ndarray
+    transform: np.ndarray
+
+
+def align_face(frame: np.ndarray, five_points: np.ndarray) -> AlignedCrop:
+    """The AlignedCrop of the face whose five points are given."""
+    m = alignment_matrix(five_points)
+    return AlignedCrop(crop_face(frame, m), m)
 
 
 @functools.lru_cache(maxsize=8)

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.constants import CROP_SIZE
-from ..faces.align import alignment_matrix, crop_face
+from ..faces.align import AlignedCrop, align_face
 from ..faces.types import TrackedFace
 from .gaze import eye_gaze
 from .geometry import canonical_landmarks, expression_energy, head_pose, neutral_shape
@@ -66,13 +65,14 @@ class NeutralShapes:
 
 def represent_face(
     rgb: np.ndarray, face: TrackedFace, *, source: str, timestamp: float, identity: Identity,
-    track_id: int | None = None
+    track_id: int | None = None, aligned: AlignedCrop | None = None
 ) -> FacialRepresentation:
-    """Every per-frame component of one face, with `identity` (known, or a placeholder) attached."""
+    """Every per-frame component of one face, with `identity` (known, or a placeholder) attached. `aligned`:
+    the face's `align_face(rgb, face.five_points())` when the caller needs the crop too (made here if not)."""
     det = face.detection
     landmarks = face.smoothed_landmarks.astype(np.float64)
-    m = alignment_matrix(face.five_points())
-    crop = crop_face(rgb, m)
+    aligned = aligned if aligned is not None else align_face(rgb, face.five_points())
+    crop, m = aligned.image, aligned.transform
     lm_crop = landmarks_to_crop(landmarks, m)
     masks = region_masks(crop, lm_crop)
     return FacialRepresentation(
@@ -133,7 +133,7 @@ def aligned_crop_jpeg(rgb: np.ndarray, face: TrackedFace, quality: int = 95) -> 
     """The canonical 512x512 crop of a face as JPEG bytes (training shards store these)."""
     import cv2
 
-    crop = crop_face(rgb, alignment_matrix(face.five_points()), CROP_SIZE)
+    crop = align_face(rgb, face.five_points()).image
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("could not encode the aligned crop as JPEG")

@@ -30,10 +30,13 @@ class FaceInput:
 
     rgb: np.ndarray
     rep: FacialRepresentation
+    aligned: np.ndarray | None = field(default=None, repr=False, compare=False)  # crop() once made
 
     def crop(self) -> np.ndarray:
-        """The face's own aligned 512x512 crop."""
-        return crop_face(self.rgb, self.rep.environment.crop_transform)
+        """The face's own aligned 512x512 crop, resampled once per input (a still's is reused every frame)."""
+        if self.aligned is None:
+            self.aligned = crop_face(self.rgb, self.rep.environment.crop_transform)
+        return self.aligned
 
     def landmarks_crop(self) -> np.ndarray:
         """Its landmarks in its own aligned crop (px)."""
