@@ -16,7 +16,7 @@ from .gaze import apply_gaze
 from .hair import bald_canvas, carry_head
 from .head import head_moved, head_warp, within_reach
 from .openings import CANVAS, TEXTURE, mouth_cavity, plan_openings
-from .raster import mesh_triangles, rasterise, remap, srgb_float, to_uint8
+from .raster import Sampler, mesh_triangles, rasterise, srgb_float, to_uint8
 from .texture import TrackMemory, prepared_texture
 from .warp import warp_face
 
@@ -96,7 +96,7 @@ def render_warped(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarr
     from_canvas = pix_donor == CANVAS
     if from_canvas.any():
         cxy = raster.interpolate(a.canvas_landmarks[:NUM_MESH_VERTICES, :2], mesh_triangles())
-        face[raster.pix[from_canvas]] = remap(canvas, cxy, raster).reshape(-1, 3)[raster.pix[from_canvas]]
+        face[raster.pix[from_canvas]] = Sampler(raster, cxy)(canvas)[from_canvas]
     face = face.reshape(CROP_SIZE, CROP_SIZE, 3)
     if openings.cavity.any():
         face = mouth_cavity(face, openings.cavity)

@@ -12,7 +12,7 @@ from ...faces.blend import poisson_blend
 from ...ford.mesh import NUM_MESH_VERTICES
 from ...ford.regions import disc
 from ...tasks.assemble import AssembledFace
-from .raster import mesh_triangles, mirror_pairs, rasterise, remap
+from .raster import Sampler, mesh_triangles, mirror_pairs, rasterise
 
 
 def render_inpaint(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
@@ -27,11 +27,11 @@ def render_inpaint(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
     raster = rasterise(dst, tri)
     mirrored = a.texture_landmarks[mirror_pairs(), :2]
     src_xy = raster.interpolate(mirrored, tri)
-    bad = remap(mask.astype(np.uint8), src_xy, raster, cv2.INTER_NEAREST).reshape(-1)[raster.pix] > 0
-    usable = raster.mask(~bad) & mask
+    at = Sampler(raster, src_xy)
+    use = (at(mask.astype(np.uint8), cv2.INTER_NEAREST) == 0) & mask.reshape(-1)[raster.pix]
+    usable = raster.mask(use)
     filled = canvas.copy()
-    warped = remap(a.texture_crop, src_xy, raster)
-    filled[usable] = warped[usable]
+    filled.reshape(-1, 3)[raster.pix[use]] = at(a.texture_crop)[use]
     rest = (mask & ~usable).astype(np.uint8)
     if rest.any():
         filled = cv2.inpaint(filled, cv2.dilate(rest, disc(3)) & mask.astype(np.uint8), 5, cv2.INPAINT_TELEA)

@@ -270,7 +270,20 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
     return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def remap(img: np.ndarray, xy: np.ndarray, raster: Raster, interp: int = cv2.INTER_LINEAR) -> np.ndarray:
-    """Sample `img` at per-pixel source positions `xy` (n, 2) of the raster's pixels: (size, size, c)."""
-    maps = raster.image(xy, -1.0)
-    return cv2.remap(img, maps[..., 0], maps[..., 1], interp, borderMode=cv2.BORDER_REPLICATE)
+class Sampler:
+    """Images sampled at per-pixel source positions `xy` (n, 2) of a raster's pixels, (n, c) or (n,): one
+    cv2.remap over the raster's bounding box (the crop's pixels outside it are never needed), with the maps
+    built once for every image sampled at the same positions."""
+
+    def __init__(self, raster: Raster, xy: np.ndarray) -> None:
+        rows, cols = np.divmod(raster.pix, raster.size)
+        y0, x0 = (int(rows.min()), int(cols.min())) if len(rows) else (0, 0)
+        shape = (int(rows.max()) - y0 + 1, int(cols.max()) - x0 + 1) if len(rows) else (1, 1)
+        self.at = (rows - y0, cols - x0)
+        self.maps = tuple(np.full(shape, -1.0, np.float32) for _ in range(2))
+        for k in range(2):
+            self.maps[k][self.at] = xy[:, k]
+
+    def __call__(self, img: np.ndarray, interp: int = cv2.INTER_LINEAR) -> np.ndarray:
+        out = cv2.remap(img, self.maps[0], self.maps[1], interp, borderMode=cv2.BORDER_REPLICATE)
+        return out[self.at]

@@ -14,7 +14,7 @@ from ...faces.blend import blurred_mask, dilate
 from ...ford.lighting import vertex_normals
 from ...ford.mesh import NUM_MESH_VERTICES
 from ...tasks.assemble import AssembledFace
-from .raster import Raster, mesh_triangles, mirror_pairs, part_triangles, remap
+from .raster import Raster, Sampler, mesh_triangles, mirror_pairs, part_triangles
 from .relight import STRETCHED, face_shading, relight, vertex_luminance
 from .texture import RimDepth, Texture
 
@@ -146,25 +146,24 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool, m
         w_mirror = np.where(direct.seen, np.minimum(smooth, mirror.seen), w_mirror)
     hair = (tex.cover.hair & hide_hair).astype(np.float32)
     skin_map = (a.texture_masks["skin"] & ~dilate(tex.hidden | tex.cover.glasses, 3)).astype(np.uint8)
-    skin = remap(skin_map, direct.xy, raster, cv2.INTER_NEAREST).reshape(-1)[raster.pix] > 0
-    hidden_hair = remap(hair, direct.xy, raster)
-    lit = relight(remap(tex.crop, direct.xy, raster).reshape(-1, 3)[raster.pix], direct.shading, lit_dst,
-                  direct.detail)
+    at = Sampler(raster, direct.xy)
+    skin = at(skin_map, cv2.INTER_NEAREST) > 0
+    hidden_hair = at(hair)
+    lit = relight(at(tex.crop), direct.shading, lit_dst, direct.detail)
     use = w_mirror > 0
     if use.any():
-        mirrored = relight(remap(tex.crop, mirror.xy, raster).reshape(-1, 3)[raster.pix[use]],
-                           mirror.shading[use], lit_dst[use], mirror.detail[use])
+        at = Sampler(raster, mirror.xy)
+        mirrored = relight(at(tex.crop)[use], mirror.shading[use], lit_dst[use], mirror.detail[use])
         lit[use] += w_mirror[use, None] * (mirrored - lit[use])
-        hidden_hair = np.maximum(hidden_hair, remap(hair, mirror.xy, raster))
+        hidden_hair = np.maximum(hidden_hair, at(hair))
         # skin is where the pixel's colour comes from: on the mirrored half, its partner's
-        mirrored_skin = remap(skin_map, mirror.xy, raster, cv2.INTER_NEAREST).reshape(-1)[raster.pix] > 0
-        skin = np.where(w_mirror > 0.5, mirrored_skin, skin)
+        skin = np.where(w_mirror > 0.5, at(skin_map, cv2.INTER_NEAREST) > 0, skin)
     detail = direct.detail + w_mirror * (mirror.detail - direct.detail)
     detail[in_part] = np.inf  # an eye or mouth is drawn sharp, stretched or not: blurred, it is no eye
     lit = soften_stretched(lit, detail, raster)
     # what the rim band's push drew is one texture line stretched along the push: its colour only
     lit = toward_blur(lit, np.clip(pushed / PUSH_BLUR, 0.0, 1.0), raster, PUSH_BLUR)
-    return Warped(lit, direct.seen | use, skin, hidden_hair, mirrored_eyes)
+    return Warped(lit, direct.seen | use, skin, raster.image(hidden_hair[:, None], 0.0)[..., 0], mirrored_eyes)
 
 
 def soften_stretched(lit: np.ndarray, detail: np.ndarray, raster: Raster) -> np.ndarray:
