@@ -109,6 +109,6 @@ def test_fit_finds_an_added_light(astronaut_face, light):
     shading = np.where((nm**2).sum(axis=-1) > 0, 1 + 0.5 * (nm @ np.array(light)), 1.0)
     relit = linear_to_srgb(base * shading[..., None])
     skin = region_masks(original, lm)["skin"]  # one region for both fits: this tests the light, not masks
-    delta = fit_sh_lighting(relit, lm, skin, nm) - fit_sh_lighting(original, lm, skin, nm)
+    delta = fit_sh_lighting(relit, lm, skin) - fit_sh_lighting(original, lm, skin)
     cosine = float(light_direction(delta) @ np.array(light))
     assert cosine >= 0.9, (cosine, light_direction(delta))

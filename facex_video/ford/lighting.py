@@ -112,17 +112,21 @@ def vertex_normals(landmarks_crop: np.ndarray) -> np.ndarray:
 
 
 def normal_map(landmarks_crop: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
-    """(size, size, 3) float32 unit normals of the face mesh at every crop pixel it covers, zero elsewhere.
+    """(size, size, 3) float32 unit normals of the face mesh at every crop pixel it covers, zero elsewhere
+    (`mesh_normals`)."""
+    ids = _triangle_ids(landmarks_crop, size)
+    pix = np.flatnonzero(ids >= 0)
+    out = np.zeros((size * size, 3), np.float32)
+    out[pix] = mesh_normals(landmarks_crop, ids, pix)
+    return out.reshape(size, size, 3)
 
-    cv2 fills each camera-facing triangle's index into an id image (sub-pixel vertices; pixel centres at
-    integer coordinates, as cv2's warps place them), nearest last: where triangles overlap (a turned head's
-    nose over its far cheek) the nearer one wins, painter's style, which is exact enough for triangles this
-    small. Each covered pixel then interpolates its triangle's vertex normals barycentrically.
-    """
-    p = _points(landmarks_crop)
-    tri = oriented_triangles()
-    normals = _vertex_normals(p, tri)
-    v = p[tri]  # (t, 3, 3)
+
+def _triangle_ids(landmarks_crop: np.ndarray, size: int) -> np.ndarray:
+    """int32 (size, size): the camera-facing triangle (oriented_triangles index) covering each crop pixel,
+    -1 where none does. cv2 fills each triangle's index (sub-pixel vertices; pixel centres at integer
+    coordinates, as cv2's warps place them), nearest last: where triangles overlap (a turned head's nose over
+    its far cheek) the nearer one wins, painter's style, which is exact enough for triangles this small."""
+    v = _points(landmarks_crop)[oriented_triangles()]  # (t, 3, 3)
     e1, e2 = v[:, 1, :2] - v[:, 0, :2], v[:, 2, :2] - v[:, 0, :2]
     det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # > 0: faces the camera (y is up here)
     front = np.flatnonzero(det > 1e-9)
@@ -130,8 +134,20 @@ def normal_map(landmarks_crop: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
     corners = np.round(v[:, :, :2] * [1.0, -1.0] * 16).astype(np.int32)  # image (col, row), 4 fraction bits
     for t in front[np.argsort(v[front, :, 2].mean(axis=1))]:  # far to near
         cv2.fillConvexPoly(ids, corners[t], int(t), cv2.LINE_8, 4)
+    return ids
 
-    pix = np.flatnonzero(ids >= 0)
+
+def mesh_normals(landmarks_crop: np.ndarray, ids: np.ndarray, pix: np.ndarray) -> np.ndarray:
+    """(n, 3) unit normals of the face mesh at the flat crop pixels `pix` (covered in `ids`, _triangle_ids):
+    each pixel interpolates its triangle's vertex normals barycentrically. Only the pixels asked for are
+    evaluated (the SH fit uses ~10k of the ~150k the mesh covers)."""
+    p = _points(landmarks_crop)
+    tri = oriented_triangles()
+    normals = _vertex_normals(p, tri)
+    v = p[tri]
+    e1, e2 = v[:, 1, :2] - v[:, 0, :2], v[:, 2, :2] - v[:, 0, :2]
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    size = ids.shape[1]
     t = ids.ravel()[pix]
     # barycentrics as per-triangle affine functions of the pixel (col, row): l = a col + b row + c
     inv = 1.0 / np.where(det > 1e-9, det, 1.0)
@@ -149,9 +165,7 @@ def normal_map(landmarks_crop: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
     n0 = normals[tri[:, 0]]
     n = n0[t] + l1 * (normals[tri[:, 1]] - n0)[t] + l2 * (normals[tri[:, 2]] - n0)[t]
     n /= np.maximum(np.sqrt(n[:, 0] ** 2 + n[:, 1] ** 2 + n[:, 2] ** 2), 1e-12)[:, None]
-    out = np.zeros((size * size, 3), np.float32)
-    out[pix] = n
-    return out.reshape(size, size, 3)
+    return n.astype(np.float32)
 
 
 def fit_sh(normals: np.ndarray, rgb_linear: np.ndarray, ridge: float = SECOND_ORDER_RIDGE,
@@ -183,21 +197,21 @@ def fit_sh(normals: np.ndarray, rgb_linear: np.ndarray, ridge: float = SECOND_OR
     return sh
 
 
-def fit_sh_lighting(crop: np.ndarray, landmarks_crop: np.ndarray, skin_mask: np.ndarray,
-                    normals: np.ndarray | None = None) -> np.ndarray:
+def fit_sh_lighting(crop: np.ndarray, landmarks_crop: np.ndarray, skin_mask: np.ndarray) -> np.ndarray:
     """(9, 3) SH lighting of one face (albedo folded in) in linear RGB in [0, 1], fitted on the skin pixels
     the mesh covers (about MAX_FIT_PIXELS of them, evenly subsampled).
 
-    crop: (512, 512, 3) sRGB uint8; skin_mask: (512, 512) bool (regions.region_masks' "skin");
-    normals: the crop's `normal_map`, if the caller already has it. Clipped pixels (a channel at 255, or
-    all at 0) are left out: their value says nothing about the light. With too few pixels for nine
-    coefficients (fewer than 90) only the ambient term is fitted; with none the result is zero.
+    crop: (512, 512, 3) sRGB uint8; skin_mask: (512, 512) bool (regions.region_masks' "skin"). Clipped
+    pixels (a channel at 255, or all at 0) are left out: their value says nothing about the light. With too
+    few pixels for nine coefficients (fewer than 90) only the ambient term is fitted; with none the result
+    is zero.
     """
-    if normals is None:
-        normals = normal_map(landmarks_crop, crop.shape[0])
     idx = np.flatnonzero(skin_mask)
     idx = idx[:: max(1, len(idx) // MAX_FIT_PIXELS)]
-    n = normals.reshape(-1, 3)[idx].astype(np.float64)
+    ids = _triangle_ids(landmarks_crop, crop.shape[0])
+    covered = ids.ravel()[idx] >= 0
+    n = np.zeros((len(idx), 3))
+    n[covered] = mesh_normals(landmarks_crop, ids, idx[covered])
     px = crop.reshape(-1, 3)[idx]
     top = np.maximum(np.maximum(px[:, 0], px[:, 1]), px[:, 2])
     keep = ((n * n).sum(axis=1) > 0.5) & (top < 255) & (top > 0)
