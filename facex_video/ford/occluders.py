@@ -20,9 +20,10 @@ from ..core.constants import CROP_SIZE
 from ..faces.blend import dilate, erode
 from .gaze import LEFT_EYE, RIGHT_EYE
 from .mesh import REGION_CONTOURS
-from .regions import SKIN_COLOUR_CHI2, SkinColour, disc, forehead_band, grown_parts, touching
+from .regions import SKIN_COLOUR_CHI2, SkinColour, disc, forehead_band, grown_parts, touching, window
 
 GLASSES_BAND = (1.35, 0.95, 0.15)  # eye-centred ellipse: semi-axes and downward shift, in eye widths
+BLACKHAT_RADIUS = 5  # px: the black-hat's disc, wider than glasses' frames
 RIM_CONTRAST = 14  # black-hat (8-bit L) above which a thin structure is darker than the skin around it
 BANGS_DARKER = 12.0  # 8-bit L below the skin's mean lightness that a bangs pixel must be
 RIM_BAND = 0.15  # of the mesh's radius: the rim of a texture's mesh, where it may lie past the face
@@ -44,33 +45,46 @@ def glasses(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray
     lightness finds whatever their hue; long pieces are kept (frames run across the face), pieces lying
     mostly on a brow are not. Only when the occluder mask already reaches into the eye band: eyelid creases
     and wrinkles pass the same test on faces without glasses."""
-    band = np.zeros((CROP_SIZE, CROP_SIZE), np.uint8)
+    ellipses = np.zeros((CROP_SIZE, CROP_SIZE), np.uint8)
     widths = []
     for name, (a, b, _, _) in (("right_eye", RIGHT_EYE), ("left_eye", LEFT_EYE)):
         w = float(np.linalg.norm(landmarks[a, :2] - landmarks[b, :2]))
         c = landmarks[list(REGION_CONTOURS[name]), :2].mean(axis=0) + [0.0, GLASSES_BAND[2] * w]
-        cv2.ellipse(band, (int(round(c[0])), int(round(c[1]))),
+        cv2.ellipse(ellipses, (int(round(c[0])), int(round(c[1]))),
                     (int(GLASSES_BAND[0] * w), int(GLASSES_BAND[1] * w)), 0, 0, 360, 1, -1)
         widths.append(w)
     w = float(np.mean(widths))
-    band = band.astype(bool) & ~dilate(masks["eyes"], 3)
-    if (masks["occluder"] & band).sum() < 0.05 * w * w:
-        return np.zeros((CROP_SIZE, CROP_SIZE), bool)
-    lab = cv2.cvtColor(crop, cv2.COLOR_RGB2Lab)
-    contrast = cv2.morphologyEx(lab[..., 0], cv2.MORPH_BLACKHAT, disc(11))
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(((contrast > RIM_CONTRAST) & band).astype(np.uint8),
+    out = np.zeros((CROP_SIZE, CROP_SIZE), bool)
+    box = window(ellipses, 2 * BLACKHAT_RADIUS)  # the black-hat's closing: a dilation, then an erosion
+    if box is None:
+        return out
+    band = ellipses.astype(bool)
+    band[box] &= ~dilate(masks["eyes"][box], 3)
+    boxed = band[box]
+    if (masks["occluder"][box] & boxed).sum() < 0.05 * w * w:
+        return out
+    lab = cv2.cvtColor(crop[box], cv2.COLOR_RGB2Lab)
+    contrast = cv2.morphologyEx(lab[..., 0], cv2.MORPH_BLACKHAT, disc(2 * BLACKHAT_RADIUS + 1))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(((contrast > RIM_CONTRAST) & boxed).astype(np.uint8),
                                                            connectivity=8)
-    on_brow = np.bincount(labels[masks["brows"]], minlength=n)[1:]
+    on_brow = np.bincount(labels[masks["brows"][box]], minlength=n)[1:]
     long = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) >= RIM_LENGTH * w
     rims = np.isin(labels, np.flatnonzero(long & (on_brow < 0.5 * stats[1:, cv2.CC_STAT_AREA])) + 1)
     # hysteresis: fainter stretches of the same frames, and the highlights glinting on them
-    near = dilate(rims, 4) & band
+    near = dilate(rims, 4) & boxed
     chroma = np.hypot(lab[..., 1].astype(np.float32) - 128, lab[..., 2].astype(np.float32) - 128)
-    skin_light = float(np.percentile(lab[..., 0][masks["skin"]], 90)) if masks["skin"].any() else 255.0
-    weak = (contrast > 0.7 * RIM_CONTRAST) | ((lab[..., 0] > skin_light) & (chroma < 12))
-    frames = touching(weak & near | rims, rims)
+    weak = (contrast > 0.7 * RIM_CONTRAST) | ((lab[..., 0] > _skin_light(crop, masks["skin"])) & (chroma < 12))
+    out[box] = touching(weak & near | rims, rims)
     # the occluder blobs reaching into the band are the frames' ends and temples
-    return frames | touching(masks["occluder"], band)
+    return out | touching(masks["occluder"], band)
+
+
+def _skin_light(crop: np.ndarray, skin: np.ndarray) -> float:
+    """The skin's 90th-percentile 8-bit lightness (255 without skin), converting the skin's box only."""
+    box = window(skin)
+    if box is None:
+        return 255.0
+    return float(np.percentile(cv2.cvtColor(crop[box], cv2.COLOR_RGB2Lab)[..., 0][skin[box]], 90))
 
 
 def bangs(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
@@ -80,16 +94,22 @@ def bangs(crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray])
     lit forehead is often paler or shinier than the cheeks the model saw, never darker by that much), in
     blobs reaching the oval's top. Blond bangs as light as the skin are missed."""
     lm = np.asarray(landmarks, np.float64)
-    skin = SkinColour.fit(crop, lm, grown_parts(_parts(masks)))
+    out = np.zeros((CROP_SIZE, CROP_SIZE), bool)
     band = forehead_band(lm, masks["face_oval"])
-    if skin is None or not band.any():
-        return np.zeros((CROP_SIZE, CROP_SIZE), bool)
-    lightness = cv2.cvtColor(crop, cv2.COLOR_RGB2Lab)[..., 0].astype(np.float32)
-    odd = (skin.colour_distance(crop) > SKIN_COLOUR_CHI2) & (lightness < skin.colour_mean[0] - BANGS_DARKER) & band
+    box = window(band, 4)  # erode(band, 4) and the opening by disc(5) reach 4 px
+    if box is None:
+        return out
+    skin = SkinColour.fit(crop, lm, grown_parts(_parts(masks)))
+    if skin is None:
+        return out
+    band = band[box]
+    distance, lightness = skin.colour_distance(crop[box])
+    odd = (distance > SKIN_COLOUR_CHI2) & (lightness.astype(np.float32) < skin.colour_mean[0] - BANGS_DARKER) & band
     odd = cv2.morphologyEx(odd.astype(np.uint8), cv2.MORPH_OPEN, disc(5)) > 0
     top = band & ~erode(band, 4)
-    top[int(lm[10, 1]) + 20:] = False  # the band's upper rim, not its sides
-    return touching(odd, top)
+    top[max(0, int(lm[10, 1]) + 20 - box[0].start):] = False  # the band's upper rim, not its sides
+    out[box] = touching(odd, top)
+    return out
 
 
 def rim_shadows(occluder: np.ndarray, oval: np.ndarray) -> np.ndarray:
@@ -97,7 +117,11 @@ def rim_shadows(occluder: np.ndarray, oval: np.ndarray) -> np.ndarray:
     oval: the shadow under a jaw or beside a cheek, which the occluder test (not skin-coloured) takes for
     an object. Kept in front of a swapped face, the target's jaw shadow drew a dark line across the new
     chin; a hand or microphone reaches further in."""
-    return occluder & ~touching(occluder, erode(oval, RIM_SHADOW_PX))
+    out = np.zeros(occluder.shape, bool)
+    box = window(occluder, RIM_SHADOW_PX)  # the oval's erosion reaches RIM_SHADOW_PX
+    if box is not None:
+        out[box] = occluder[box] & ~touching(occluder[box], erode(oval[box], RIM_SHADOW_PX))
+    return out
 
 
 def rim_debris(mesh: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:

@@ -99,14 +99,21 @@ def _front_triangles_mask(landmarks_crop: np.ndarray, triangles: np.ndarray) -> 
     return out.astype(bool)
 
 
+@functools.lru_cache
+def _chi2_truncation(dim: int, keep: float) -> tuple[float, float]:
+    """The `keep` quantile k of chi2(`dim`) and E[d2 | d2 < k] / dim; cached: these constants cost scipy
+    ~0.1 ms each, per fit of every frame."""
+    k = float(chi2.ppf(keep, dim))
+    return k, float(chi2.cdf(k, dim + 2) / keep)
+
+
 def _robust_gaussian(x: np.ndarray, iterations: int = 4, keep: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of the bulk of samples `x` (n, d): start from the median and MAD, then refit a
     few times on the samples inside the `keep` quantile of chi2(d), so up to ~40% outliers (a hand on one
     cheek) are ignored. The covariance is rescaled for the truncation:
     E[d2 | d2 < k] = d F_(d+2)(k) / F_d(k)."""
     dim = x.shape[1]
-    k = float(chi2.ppf(keep, dim))
-    shrink = float(chi2.cdf(k, dim + 2) / keep)
+    k, shrink = _chi2_truncation(dim, keep)
     mean = np.median(x, axis=0)
     cov = np.diag((np.median(np.abs(x - mean), axis=0) * 1.4826 + 1e-3) ** 2)
     for _ in range(iterations):
@@ -156,9 +163,10 @@ class SkinColour:
     def fit(cls, crop: np.ndarray, landmarks_crop: np.ndarray, exclude: np.ndarray) -> SkinColour | None:
         """None when too little of the sampled skin is visible."""
         sample = _front_triangles_mask(landmarks_crop, _skin_sample_triangles()) & ~exclude
-        if sample.sum() < 50:
+        box = window(sample)
+        if box is None or sample.sum() < 50:
             return None
-        lab = cv2.cvtColor(crop, cv2.COLOR_RGB2Lab)[sample][:: max(1, int(sample.sum()) // 4000)]
+        lab = cv2.cvtColor(crop[box], cv2.COLOR_RGB2Lab)[sample[box]][:: max(1, int(sample.sum()) // 4000)]
         chroma = _hue_chroma_lut()[lab[:, 1].astype(np.int32) * 256 + lab[:, 2]].astype(np.float64)
         cm, cc = _robust_gaussian(chroma)
         lm, lc = _robust_gaussian(lab.astype(np.float64))
@@ -171,16 +179,27 @@ class SkinColour:
         chroma = _hue_chroma_lut()[lab[..., 1].astype(np.int32) * 256 + lab[..., 2]]
         return _mahalanobis2(chroma, self.chroma_mean, self.chroma_inv_cov), lab[..., 0]
 
-    def colour_distance(self, rgb: np.ndarray) -> np.ndarray:
-        """Per pixel of `rgb` (h, w, 3): squared Mahalanobis distance (float32) to the colour model."""
-        colour = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
+    def colour_distance(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per pixel of `rgb` (h, w, 3): squared Mahalanobis distance (float32) to the colour model, and the
+        8-bit lightness."""
+        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
+        colour = lab.astype(np.float32)
         colour[..., 0] = np.minimum(colour[..., 0], self.colour_mean[0])  # brighter than skin: a highlight
-        return _mahalanobis2(colour, self.colour_mean, self.colour_inv_cov)
+        return _mahalanobis2(colour, self.colour_mean, self.colour_inv_cov), lab[..., 0]
 
 
-def _bbox(mask: np.ndarray) -> tuple[slice, slice]:
-    ys, xs = np.nonzero(mask)
-    return slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
+def window(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
+    """The bounding box of `mask` grown by `margin` px and clipped to the image; None when `mask` is empty.
+
+    Per-pixel work restricted to it skips the empty rest of the crop. A filter reaching `margin` px or less
+    (morphology, connected parts) gives the same inside the box as on the whole image: each edge of the
+    window is `margin` px out or is the image's own edge, where OpenCV's border rules are the same."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    h, w = mask.shape[:2]
+    return (slice(max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + 1 + margin)),
+            slice(max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + 1 + margin)))
 
 
 def _occluder_mask(crop: np.ndarray, skin: SkinColour | None, face_oval: np.ndarray,
@@ -191,9 +210,10 @@ def _occluder_mask(crop: np.ndarray, skin: SkinColour | None, face_oval: np.ndar
     specular highlights are desaturated skin, and far more common than white occluders. Opening, closing and
     a minimum blob size (0.4% of the oval) remove speckle."""
     out = np.zeros_like(face_oval)
-    if skin is None or not face_oval.any():
+    box = window(face_oval)
+    if skin is None or box is None:
         return out
-    ys, xs = _bbox(face_oval)
+    ys, xs = box
     d2, light = skin.chroma_distance(crop[ys, xs])
     cand = (d2 > OCCLUDER_CHI2) & (light <= skin.bright) & face_oval[ys, xs] & ~parts[ys, xs]
     cand = cv2.morphologyEx(cand.astype(np.uint8), cv2.MORPH_OPEN, disc(5))
@@ -212,7 +232,11 @@ def disc(size: int) -> np.ndarray:
 def grown_parts(parts: np.ndarray) -> np.ndarray:
     """bool: the face parts `parts` (eyes, brows, lips, mouth interior) grown by PARTS_MARGIN, what a skin
     sample leaves out and no occluder test looks at."""
-    return cv2.dilate(parts.astype(np.uint8), disc(2 * PARTS_MARGIN + 1)) > 0
+    out = np.zeros(parts.shape, bool)
+    box = window(parts, PARTS_MARGIN)
+    if box is not None:
+        out[box] = cv2.dilate(parts[box].astype(np.uint8), disc(2 * PARTS_MARGIN + 1)) > 0
+    return out
 
 
 def forehead_band(landmarks_crop: np.ndarray, face_oval: np.ndarray) -> np.ndarray:
@@ -313,9 +337,14 @@ def _hair_mask(small: np.ndarray, layout: _HeadLayout, skin_like: np.ndarray, fa
 
 def touching(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     """The connected parts of `mask` that overlap `seeds`."""
-    _, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    hit = np.unique(labels[seeds & mask])
-    return np.isin(labels, hit[hit > 0])
+    out = np.zeros(mask.shape, bool)
+    box = window(mask)
+    if box is not None:
+        part = mask[box]
+        _, labels = cv2.connectedComponents(part.astype(np.uint8), connectivity=8)
+        hit = np.unique(labels[seeds[box] & part])
+        out[box] = np.isin(labels, hit[hit > 0])
+    return out
 
 
 def region_masks(crop: np.ndarray, landmarks_crop: np.ndarray) -> dict[str, np.ndarray]:
@@ -338,7 +367,7 @@ def region_masks(crop: np.ndarray, landmarks_crop: np.ndarray) -> dict[str, np.n
     layout = _HeadLayout.of(lm, CROP_SIZE)
     small = cv2.resize(crop, layout.oval.shape[::-1], interpolation=cv2.INTER_AREA)
     skin_like = np.zeros_like(layout.oval) if skin_colour is None else (
-        skin_colour.colour_distance(small) < SKIN_COLOUR_CHI2)
+        skin_colour.colour_distance(small)[0] < SKIN_COLOUR_CHI2)
     hair = _hair_mask(small, layout, skin_like, face_oval, forehead_band(lm, face_oval), parts_dilated)
     occluder = _occluder_mask(crop, skin_colour, face_oval, parts_dilated) & ~hair
     skin = face_oval & ~parts & ~occluder & ~hair
