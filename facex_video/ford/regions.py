@@ -292,8 +292,8 @@ def _upsample(mask: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(mask.astype(np.uint8) * 255, (size, size), interpolation=cv2.INTER_LINEAR) >= 128
 
 
-def _hair_mask(small: np.ndarray, layout: _HeadLayout, skin_like: np.ndarray, face_oval: np.ndarray,
-              forehead: np.ndarray, parts: np.ndarray) -> np.ndarray:
+def _hair_cut(small: np.ndarray, layout: _HeadLayout, skin_like: np.ndarray, forehead: np.ndarray,
+              parts: np.ndarray) -> np.ndarray:
     """Hair (and headwear) by GrabCut (colour GMMs + graph cut) on `small`, the crop at GRABCUT_SIZE,
     seeded from the mesh the way GrabCut's own rectangle start is (known background around, probable object
     inside). With the face oval W wide and H high (its top, landmark 10, is mid-forehead, not the hairline):
@@ -307,8 +307,8 @@ def _hair_mask(small: np.ndarray, layout: _HeadLayout, skin_like: np.ndarray, fa
     - probable hair: the rest of the head ellipse above the mouth line, outside the oval;
     - probable not-hair: everything else: the ellipse below the mouth line (neck, collar and long hair,
       which colour decides), non-skin pixels of the forehead (bangs win them by colour), eyes, brows, lips.
-    The cut keeps its connected parts that reach above the mouth line outside the oval, is upsampled to the
-    crop's size and kept outside the face oval or inside its forehead band.
+    The cut keeps its connected parts that reach above the mouth line outside the oval and is upsampled to
+    the crop's size; region_masks keeps it outside the face oval or inside its forehead band.
 
     Known misses: hair whose colour the scene or the skin also has (long blond or red hair filling the crop
     puts hair colours into the definite background), dark headwear against a dark scene.
@@ -326,13 +326,13 @@ def _hair_mask(small: np.ndarray, layout: _HeadLayout, skin_like: np.ndarray, fa
     mask[(core | g.shrink(forehead) | _upper_forehead(g)) & skin_like & ~g.shrink(parts)] = cv2.GC_BGD
     mask[crown & ~skin_like] = cv2.GC_FGD
     if not np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
-        return np.zeros_like(face_oval)
+        return np.zeros((CROP_SIZE, CROP_SIZE), bool)
     bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
     cv2.setRNGSeed(0)  # GrabCut's k-means start draws from OpenCV's global RNG: same face, same mask
     # the stubs want a rect, but with GC_INIT_WITH_MASK OpenCV takes None (the rect is unused)
     cv2.grabCut(small, mask, None, bgd, fgd, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]
     fg = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD))
-    return _upsample(touching(fg, upper & ~g.oval), face_oval.shape[0]) & (~face_oval | forehead)
+    return _upsample(touching(fg, upper & ~g.oval), CROP_SIZE)
 
 
 def touching(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
@@ -347,34 +347,68 @@ def touching(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     return out
 
 
-def region_masks(crop: np.ndarray, landmarks_crop: np.ndarray) -> dict[str, np.ndarray]:
-    """Every FORD mask (MASK_NAMES) of one face: bool (512, 512) in the aligned crop.
+@dataclass(frozen=True)
+class ShotRegions:
+    """The slow part of region_masks, which a track may reuse for a few frames (the edit loop's keyframes,
+    0.2 s apart): this face's skin-colour model (SkinColour) and GrabCut's hair (the cut, before the face
+    oval of the frame it is used on is taken out). In the aligned crop, which follows the face, neither
+    changes visibly within 0.2 s of a shot; together they are ~15 of region_masks' ~25 ms. Occluders and
+    every mask drawn from the landmarks are made on every frame."""
 
-    crop: (512, 512, 3) RGB uint8; landmarks_crop: (478, 3) from `landmarks_to_crop`.
-    """
-    if crop.shape != (CROP_SIZE, CROP_SIZE, 3) or crop.dtype != np.uint8:
-        raise ValueError(f"expected a {CROP_SIZE}x{CROP_SIZE} RGB uint8 crop, got {crop.shape} {crop.dtype}")
-    lm = np.asarray(landmarks_crop, np.float64)
+    skin: SkinColour | None
+    hair: np.ndarray
+
+
+def _part_masks(lm: np.ndarray) -> dict[str, np.ndarray]:
+    """The masks drawn from the landmarks alone (MASK_NAMES' face parts, `parts`: all of them)."""
     face_oval = _contour(lm, "face_oval")
     eyes = _contour(lm, "right_eye") | _contour(lm, "left_eye")
     brows = _contour(lm, "right_eyebrow") | _contour(lm, "left_eyebrow")
     iris = (_iris(lm, RIGHT_IRIS_CENTRE, "right_iris") | _iris(lm, LEFT_IRIS_CENTRE, "left_iris")) & eyes
     mouth_interior = _contour(lm, "lips_inner")
     lips = _contour(lm, "lips_outer") & ~mouth_interior
-    parts = eyes | brows | lips | mouth_interior
-    parts_dilated = grown_parts(parts)
+    return {"face_oval": face_oval, "eyes": eyes, "brows": brows, "iris": iris, "lips": lips,
+            "mouth_interior": mouth_interior, "parts": eyes | brows | lips | mouth_interior}
+
+
+def _checked(crop: np.ndarray, landmarks_crop: np.ndarray) -> np.ndarray:
+    if crop.shape != (CROP_SIZE, CROP_SIZE, 3) or crop.dtype != np.uint8:
+        raise ValueError(f"expected a {CROP_SIZE}x{CROP_SIZE} RGB uint8 crop, got {crop.shape} {crop.dtype}")
+    return np.asarray(landmarks_crop, np.float64)
+
+
+def shot_regions(crop: np.ndarray, landmarks_crop: np.ndarray) -> ShotRegions:
+    """The ShotRegions of one face (arguments as region_masks')."""
+    lm = _checked(crop, landmarks_crop)
+    part = _part_masks(lm)
+    return _shot_regions(crop, lm, part, grown_parts(part["parts"]))
+
+
+def _shot_regions(crop: np.ndarray, lm: np.ndarray, part: dict[str, np.ndarray],
+                  parts_dilated: np.ndarray) -> ShotRegions:
     skin_colour = SkinColour.fit(crop, lm, parts_dilated)
     layout = _HeadLayout.of(lm, CROP_SIZE)
     small = cv2.resize(crop, layout.oval.shape[::-1], interpolation=cv2.INTER_AREA)
     skin_like = np.zeros_like(layout.oval) if skin_colour is None else (
         skin_colour.colour_distance(small)[0] < SKIN_COLOUR_CHI2)
-    hair = _hair_mask(small, layout, skin_like, face_oval, forehead_band(lm, face_oval), parts_dilated)
-    occluder = _occluder_mask(crop, skin_colour, face_oval, parts_dilated) & ~hair
-    skin = face_oval & ~parts & ~occluder & ~hair
-    background = ~(face_oval | hair)
-    masks = {
-        "skin": skin, "brows": brows, "eyes": eyes, "iris": iris, "lips": lips,
-        "mouth_interior": mouth_interior, "face_oval": face_oval, "hair": hair, "occluder": occluder,
-        "background": background,
-    }
+    return ShotRegions(skin_colour, _hair_cut(small, layout, skin_like, forehead_band(lm, part["face_oval"]),
+                                              parts_dilated))
+
+
+def region_masks(crop: np.ndarray, landmarks_crop: np.ndarray, shot: ShotRegions | None = None
+                 ) -> dict[str, np.ndarray]:
+    """Every FORD mask (MASK_NAMES) of one face: bool (512, 512) in the aligned crop.
+
+    crop: (512, 512, 3) RGB uint8; landmarks_crop: (478, 3) from `landmarks_to_crop`; shot: this track's
+    ShotRegions from a keyframe at most 0.2 s back (made from this frame if not given).
+    """
+    lm = _checked(crop, landmarks_crop)
+    part = _part_masks(lm)
+    parts_dilated = grown_parts(part["parts"])
+    shot = shot if shot is not None else _shot_regions(crop, lm, part, parts_dilated)
+    face_oval = part["face_oval"]
+    hair = shot.hair & (~face_oval | forehead_band(lm, face_oval))
+    occluder = _occluder_mask(crop, shot.skin, face_oval, parts_dilated) & ~hair
+    skin = face_oval & ~part["parts"] & ~occluder & ~hair
+    masks = {**part, "skin": skin, "hair": hair, "occluder": occluder, "background": ~(face_oval | hair)}
     return {name: masks[name] for name in MASK_NAMES}
