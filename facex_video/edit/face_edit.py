@@ -24,13 +24,14 @@ from ..faces.types import TrackedFace
 from ..ford.decompose import NeutralShapes, represent_face
 from ..ford.geometry import canonical_landmarks
 from ..ford.identity import IdentityEncoder
+from ..ford.regions import ShotRegions, landmarks_to_crop, shot_regions
 from ..ford.representation import FacialRepresentation, Identity
 from ..media.source import Source, open_source
 from ..render.base import Renderer, TrackState
 from ..tasks.assemble import Edits, FaceInput, assemble
 from ..tasks.table import Task
 from .spec import EditSpec
-from .stages import TrackedFrame, TrackingResult, track_frames
+from .stages import TrackedFrame, TrackingResult, detect_interval, track_frames
 
 log = logging.getLogger("facex_video")
 
@@ -142,11 +143,13 @@ class EditedFace:
 
 @dataclass
 class TrackEdit:
-    """The edit loop's memory of one track (or track segment): the stream face's identity, embedded once, and
-    the renderer's own TrackState."""
+    """The edit loop's memory of one track (or track segment): the stream face's identity, embedded once, its
+    ShotRegions from the last keyframe (detect_interval frames apart, counted from the segment's first
+    frame), and the renderer's own TrackState."""
 
     state: TrackState
     identity: Identity | None = None
+    shot: ShotRegions | None = None
 
     @classmethod
     def start(cls, track: int) -> TrackEdit:
@@ -162,8 +165,12 @@ def edit_face(spec: LoadedTask, source: Source, rgb: np.ndarray, pts: int, face:
     if track.identity is None:  # embedded once per track (segment), on its first frame
         track.identity = _track_identity(spec.encoder, rgb, face, neutral)
     aligned = align_face(rgb, face.five_points())
+    track.state.keyframe = track.shot is None or track.state.frames % detect_interval(source) == 0
+    if track.state.keyframe:
+        track.shot = shot_regions(aligned.image, landmarks_to_crop(face.smoothed_landmarks.astype(np.float64),
+                                                                   aligned.transform))
     rep = represent_face(rgb, face, source=str(source.path), timestamp=source.seconds(pts),
-                         identity=track.identity, track_id=final, aligned=aligned)
+                         identity=track.identity, track_id=final, aligned=aligned, shot=track.shot)
     inputs = dict(spec.stills)
     inputs[spec.stream_role] = FaceInput(rgb, rep, aligned.image)
     c = spec.components

@@ -20,7 +20,7 @@ from .gaze import eye_gaze
 from .geometry import canonical_landmarks, expression_energy, head_pose, neutral_shape
 from .identity import IdentityEncoder, TrackIdentity, frame_quality, load_identity_encoder
 from .lighting import fit_sh_lighting
-from .regions import landmarks_to_crop, region_masks
+from .regions import ShotRegions, landmarks_to_crop, region_masks
 from .representation import NUM_LANDMARKS, Environment, FacialRepresentation, Identity, IntraPersonal
 
 NEUTRAL_CANDIDATES = 15  # most neutral frames kept per track for its neutral shape
@@ -65,16 +65,17 @@ class NeutralShapes:
 
 def represent_face(
     rgb: np.ndarray, face: TrackedFace, *, source: str, timestamp: float, identity: Identity,
-    track_id: int | None = None, aligned: AlignedCrop | None = None
+    track_id: int | None = None, aligned: AlignedCrop | None = None, shot: ShotRegions | None = None
 ) -> FacialRepresentation:
     """Every per-frame component of one face, with `identity` (known, or a placeholder) attached. `aligned`:
-    the face's `align_face(rgb, face.five_points())` when the caller needs the crop too (made here if not)."""
+    the face's `align_face(rgb, face.five_points())` when the caller needs the crop too (made here if not);
+    `shot`: the track's ShotRegions from its last keyframe (made from this frame if not given)."""
     det = face.detection
     landmarks = face.smoothed_landmarks.astype(np.float64)
     aligned = aligned if aligned is not None else align_face(rgb, face.five_points())
     crop, m = aligned.image, aligned.transform
     lm_crop = landmarks_to_crop(landmarks, m)
-    masks = region_masks(crop, lm_crop)
+    masks = region_masks(crop, lm_crop, shot)
     return FacialRepresentation(
         source=source,
         frame_index=face.frame_index,

@@ -136,23 +136,27 @@ def rim_debris(mesh: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
 @dataclass(frozen=True)
 class Cover:
     """What lies over a face in its crop: `glasses` (frames), other `objects` (FORD's occluder mask: hands,
-    microphones) and `hair` over the oval (FORD's hair there, and bangs)."""
+    microphones) and `hair` over the oval (FORD's hair there, and `bangs`)."""
 
     glasses: np.ndarray
     objects: np.ndarray
     hair: np.ndarray
+    bangs: np.ndarray
 
     @classmethod
     def of(cls, crop: np.ndarray, landmarks: np.ndarray, masks: dict[str, np.ndarray],
-           outline_shadows: bool = True) -> Cover:
+           outline_shadows: bool = True, keyframe: Cover | None = None) -> Cover:
         """`outline_shadows`: whether the occluder blobs along the oval's rim (rim_shadows) count: on a
-        texture they are filled like any cover, harmless; in front of a canvas face they would stay."""
-        frames = glasses(crop, landmarks, masks)
+        texture they are filled like any cover, harmless; in front of a canvas face they would stay.
+        `keyframe`: the same face's Cover on its track's last keyframe (at most 0.2 s back), whose glasses
+        and bangs are reused: slow to find (~6 ms), and fixed to the face within a shot, unlike the objects
+        and FORD's hair, which are this frame's."""
+        frames = glasses(crop, landmarks, masks) if keyframe is None else keyframe.glasses
+        fringe = bangs(crop, landmarks, masks) if keyframe is None else keyframe.bangs
         objects = masks["occluder"] & ~frames
         if not outline_shadows:
             objects &= ~rim_shadows(masks["occluder"], masks["face_oval"])
-        return cls(frames, objects,
-                   (masks["hair"] & masks["face_oval"]) | bangs(crop, landmarks, masks))
+        return cls(frames, objects, (masks["hair"] & masks["face_oval"]) | fringe, fringe)
 
     def over(self, with_glasses: bool, with_hair: bool = True) -> np.ndarray:
         """bool (512, 512): the objects, and the glasses and hair if asked for."""

@@ -21,12 +21,15 @@ from ..tasks.assemble import AssembledFace
 @dataclass
 class TrackState:
     """Per-track memory of a renderer; `frames` counts the frames rendered so far on this track. memory:
-    whatever the renderer keeps (its own type; None on a new track)."""
+    whatever the renderer keeps (its own type; None on a new track). keyframe: whether the frame being
+    rendered is one of the track's keyframes (the edit loop's, 0.2 s apart), where analysis that holds for
+    a shot and is kept in memory is redone."""
 
     track_id: int
     seed: int = 0
     frames: int = 0
     memory: Any = None
+    keyframe: bool = True
 
 
 class Renderer(Protocol):

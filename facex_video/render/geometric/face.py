@@ -69,7 +69,9 @@ def render_warped(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarr
     # a donor's bangs give way to the canvas's forehead; a face that moves keeps its own, warped with it
     hide_hair = other or not moved
     tex = prepared_texture(a, other, hide_hair, state)
-    canvas_cover = Cover.of(a.canvas_crop, a.canvas_landmarks, a.canvas_masks, outline_shadows=False)
+    memory = TrackMemory.of(state)
+    canvas_cover = memory.cover = Cover.of(a.canvas_crop, a.canvas_landmarks, a.canvas_masks, outline_shadows=False,
+                                           keyframe=None if state.keyframe else memory.cover)
     openings = plan_openings(a)
     pix_donor = openings.donor[raster.tri]
 
@@ -81,7 +83,6 @@ def render_warped(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarr
     skin &= (a.canvas_masks["skin"] & ~dilate(canvas_cover.over(with_glasses=True), 3)).reshape(-1)[raster.pix]
     target = canvas.reshape(-1, 3)[raster.pix[skin]]
     transfer = match_statistics(lit[skin], target, max_chroma_gain=CHROMA_GAIN)
-    memory = TrackMemory.of(state)
     transfer = memory.colour = transfer.smoothed(memory.colour, COLOUR_KEEP)
     textured = pix_donor == TEXTURE
     lit[textured] = transfer.apply(lit[textured])

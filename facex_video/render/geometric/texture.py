@@ -64,10 +64,11 @@ class RimDepth:
 @dataclass
 class TrackMemory:
     """What the geometric renderer keeps along a track (its TrackState.memory): the last frame's prepared
-    texture and colour transfer."""
+    texture, colour transfer and canvas Cover."""
 
     texture: Texture | None = None
     colour: ColourTransfer | None = None
+    cover: Cover | None = None
 
     @staticmethod
     def of(state: TrackState) -> TrackMemory:
