@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import InputError
-from . import VideoInfo, is_image_path, iter_chunks, probe, read_image
+from . import VideoInfo, is_image_path, probe, read_image
+from .decode import iter_frames
 
 
 @dataclass
@@ -34,17 +35,17 @@ class Source:
             return 0.0
         return float((pts - self.video.start_pts) * self.video.time_base)
 
-    def frames(self, chunk_size: int = 32, start: int = 0, stop: int | None = None
-               ) -> Iterator[tuple[int, np.ndarray, int]]:
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray, int]]:
         """(frame index, RGB uint8 frame, pts in the stream time base) for frames [start, stop), streamed."""
         stop = self.frame_count if stop is None else min(stop, self.frame_count)
         if self.video is None:
             if start < stop:
                 yield 0, read_image(self.path), 0
             return
-        for chunk in iter_chunks(self.path, chunk_size=chunk_size, info=self.video, start=start, stop=stop):
-            for k in range(len(chunk.frames)):
-                yield chunk.start + k, chunk.frames[k], int(chunk.pts[k])
+        if not 0 <= start <= stop:
+            raise ValueError(f"need 0 <= start <= stop, got start={start}, stop={stop}")
+        for index, rgb, pts in iter_frames(self.path, self.video, start, stop):
+            yield index, rgb, int(pts)
 
 
 def open_source(path: str | Path) -> Source:
