@@ -99,8 +99,14 @@ def paste_face(
     """
     size = crop.shape[0]
     weight = feather_mask(size) if alpha is None else feather_mask(size) * np.asarray(alpha, np.float32)
+    rows, cols = np.flatnonzero(weight.any(axis=1)), np.flatnonzero(weight.any(axis=0))
+    if rows.size == 0:
+        return frame
+    # only where the weight reaches (a renderer's alpha is often a fraction of the crop), with a margin
+    # for the interpolation kernels
+    lo, hi = np.array([cols[0], rows[0]]) - 3.0, np.array([cols[-1], rows[-1]]) + 4.0
     inv = invert(m)
-    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64) @ inv[:, :2].T + inv[:, 2]
+    corners = np.array([lo, [hi[0], lo[1]], [lo[0], hi[1]], hi], np.float64) @ inv[:, :2].T + inv[:, 2]
     h, w = frame.shape[:2]
     x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int) - 2, 0)
     x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 2, [w, h])
