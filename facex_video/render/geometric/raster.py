@@ -60,6 +60,21 @@ class Raster:
         front = zbuf[iy * self.size + ix]
         return np.isfinite(front) & (z <= front + DEPTH_TOLERANCE)
 
+    def box(self, margin: int = 0) -> tuple[slice, slice]:
+        """(rows, cols) slices of the covered pixels' bounding box grown by `margin` px, clipped to the crop
+        (the whole crop when nothing is covered): a filter reaching `margin` px or less, run in it on an
+        image that is `fill` outside the raster, gives what it gives on the whole crop."""
+        if len(self.pix) == 0:
+            return slice(0, self.size), slice(0, self.size)
+        rows, cols = np.divmod(self.pix, self.size)
+        return (slice(max(int(rows.min()) - margin, 0), min(int(rows.max()) + 1 + margin, self.size)),
+                slice(max(int(cols.min()) - margin, 0), min(int(cols.max()) + 1 + margin, self.size)))
+
+    def within(self, box: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) of the covered pixels inside `box` (one of `box`'s): index an image cut to it."""
+        rows, cols = np.divmod(self.pix, self.size)
+        return rows - box[0].start, cols - box[1].start
+
     def image(self, per_pixel: np.ndarray, fill: float) -> np.ndarray:
         """(size, size, k) float32 image of per-pixel values (n, k), `fill` where nothing is covered."""
         out = np.full((self.size * self.size, per_pixel.shape[1]), fill, np.float32)
@@ -276,10 +291,9 @@ class Sampler:
     built once for every image sampled at the same positions."""
 
     def __init__(self, raster: Raster, xy: np.ndarray) -> None:
-        rows, cols = np.divmod(raster.pix, raster.size)
-        y0, x0 = (int(rows.min()), int(cols.min())) if len(rows) else (0, 0)
-        shape = (int(rows.max()) - y0 + 1, int(cols.max()) - x0 + 1) if len(rows) else (1, 1)
-        self.at = (rows - y0, cols - x0)
+        box = raster.box()
+        self.at = raster.within(box)
+        shape = (box[0].stop - box[0].start, box[1].stop - box[1].start)
         self.maps = tuple(np.full(shape, -1.0, np.float32) for _ in range(2))
         for k in range(2):
             self.maps[k][self.at] = xy[:, k]

@@ -179,8 +179,9 @@ def toward_blur(lit: np.ndarray, weight: np.ndarray, raster: Raster, sigma: floa
     covered area, so the mesh's edge does not darken)."""
     if not weight.any():
         return lit
-    img = raster.image(lit, 0.0)
-    inside = cv2.GaussianBlur(raster.mask().astype(np.float32), (0, 0), sigma)[..., None]
+    box = raster.box(int(np.ceil(4 * sigma)) + 1)  # OpenCV's Gaussian kernel reaches 4 sigma
+    img = raster.image(lit, 0.0)[box]
+    inside = cv2.GaussianBlur(raster.mask()[box].astype(np.float32), (0, 0), sigma)[..., None]
     blurred = cv2.GaussianBlur(img, (0, 0), sigma) / np.maximum(inside, 1e-3)
-    smooth = blurred.reshape(-1, 3)[raster.pix]
+    smooth = blurred[raster.within(box)]
     return lit + weight[:, None] * (smooth - lit)
