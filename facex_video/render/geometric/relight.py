@@ -41,5 +41,6 @@ def relight(texture: np.ndarray, shading_src: np.ndarray, shading_dst: np.ndarra
     # no channel may pass white: clipping one channel of a brightened pixel would shift its hue
     trust = np.clip(detail / STRETCHED[0], 0.0, 1.0)
     ratio = np.clip(shading_dst / shading_src, *SHADING_RATIO) ** trust
-    ratio = np.minimum(ratio, 1.0 / np.maximum(lin.max(axis=1), 1e-3))[:, None]
+    brightest = np.maximum(np.maximum(lin[:, 0], lin[:, 1]), lin[:, 2])  # numpy's max(axis=1) is ~10x slower
+    ratio = np.minimum(ratio, 1.0 / np.maximum(brightest, 1e-3)).astype(np.float32)[:, None]
     return linear_to_srgb(lin * ratio).astype(np.float32) / 255.0
