@@ -79,7 +79,7 @@ def iter_frames(path: Path, info: VideoInfo, start: int, stop: int) -> Iterator[
     shape = (info.height, info.width, 3)
     turns = info.rotation // 90  # np.rot90 turns counter-clockwise, like the display matrix angle
     for index, frame, frame_pts in iter_decoded(path, info, start, stop):
-        rgb = frame.to_ndarray(format="rgb24")
+        rgb: np.ndarray = frame.to_ndarray(format="rgb24")
         if turns:
             rgb = np.ascontiguousarray(np.rot90(rgb, turns))
         if rgb.shape != shape:

@@ -85,9 +85,10 @@ def _run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: 
                               if not work.skip_if_finished("edit", s.name)]
         bar.reset(total=len(edits) + len(compose))
         bar.set_description(f"{spec.task} edit+compose")
-        _run_stage(runner, work, edits, bar)
-        _run_stage(runner, work, [ComposeShard(c, [s.name for s in selected[c.index]],
-                                               [i for i in previews if c.start <= i < c.stop]) for c in compose], bar)
+        # one stage: a chunk is composed once its segments are edited, beside the edits still running
+        _run_stage(runner, work, [*edits, *(ComposeShard(c, [s.name for s in selected[c.index]],
+                                                         [i for i in previews if c.start <= i < c.stop])
+                                            for c in compose)], bar)
     finally:
         bar.close()
         runner.close()

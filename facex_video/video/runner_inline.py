@@ -17,7 +17,12 @@ class InlineRunner:
         self.worker = ShardWorker(spec, work_root, config.crf, config.preset, parallel=False)
 
     def run(self, work: list[Shard]) -> Iterator[tuple[str, str, int | list[str]]]:
+        """In list order, which must put every shard after those it needs."""
+        later = {f"{shard.kind}/{shard.name}" for shard in work}
         for shard in work:
+            later.discard(f"{shard.kind}/{shard.name}")
+            if not later.isdisjoint(shard.needs):
+                raise ValueError(f"{shard.kind}/{shard.name} is listed before shards it needs")
             try:
                 value = shard.run(self.worker)
             except (InputError, OutputError):

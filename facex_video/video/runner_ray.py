@@ -182,15 +182,23 @@ class RayRunner:
         return self.actors
 
     def run(self, work: list[Shard]) -> Iterator[tuple[str, str, int | list[str]]]:
-        """Submit with bounded in-flight work; yield each shard as it finishes."""
-        pending = list(reversed(work))
+        """Submit in list order what is ready (its `needs` finished; an actor idle for an actor's shard),
+        with bounded in-flight work; yield each shard as it finishes. An actor with no actor work left is
+        released at once, so its CPU takes the tasks behind it (a chunk's compose while another actor still
+        edits a long segment)."""
+        pending = list(work)
+        unfinished = {f"{shard.kind}/{shard.name}" for shard in work}
         running: dict = {}  # ObjectRef -> (shard, actor or None)
         idle = list(self._actor_pool()) if any(shard.on_actor for shard in work) else []
         limit = IN_FLIGHT_PER_CPU * self.cpus
         try:
             while pending or running:
-                while pending and len(running) < limit and (not pending[-1].on_actor or idle):
-                    shard = pending.pop()
+                while len(running) < limit:
+                    shard = next((s for s in pending if (idle or not s.on_actor) and unfinished.isdisjoint(s.needs)),
+                                 None)
+                    if shard is None:
+                        break
+                    pending.remove(shard)
                     if shard.on_actor:
                         actor = idle.pop()
                         ref = actor.run.remote(shard)
@@ -199,6 +207,8 @@ class RayRunner:
                         ref = _shard_task.options(num_cpus=1, max_retries=RETRIES).remote(
                             self.spec, self.work_root, self.config.crf, self.config.preset, shard)
                     running[ref] = (shard, actor)
+                if not running:
+                    raise RuntimeError(f"shards wait for shards not in the job: {[s.name for s in pending]}")
                 [ref], _ = ray.wait(list(running), num_returns=1)
                 shard, actor = running.pop(ref)
                 try:
@@ -208,8 +218,13 @@ class RayRunner:
                     if isinstance(cause, (InputError, OutputError)):  # a bad input, a full disk: the user's line
                         raise cause from None
                     raise ShardError(f"{shard.kind}/{shard.name}", shard.frames, cause) from None
+                unfinished.discard(f"{shard.kind}/{shard.name}")
                 if actor is not None:
-                    idle.append(actor)
+                    if any(s.on_actor for s in pending):
+                        idle.append(actor)
+                    else:  # its CPU is free for the tasks
+                        ray.kill(actor)
+                        self.actors.remove(actor)
                 yield shard.kind, shard.name, value
             self._release()  # the actors hold their CPUs: free them for the next stage's tasks
         finally:  # a failed job: drop the tasks still running (the actors go in close)

@@ -79,6 +79,7 @@ class AnalyzeShard:
     chunk: Chunk
     kind: ClassVar[str] = "analyze"
     on_actor: ClassVar[bool] = False  # a task: it needs no models held between shards beyond the analyzer
+    needs: ClassVar[tuple[str, ...]] = ()  # shards ("kind/name") that must finish before this one starts
 
     @property
     def name(self) -> str:
@@ -100,6 +101,7 @@ class EditShard:
     neutral: np.ndarray
     kind: ClassVar[str] = "edit"
     on_actor: ClassVar[bool] = True  # runs where the renderer is loaded once (Ray's edit actors)
+    needs: ClassVar[tuple[str, ...]] = ()
 
     @property
     def name(self) -> str:
@@ -131,6 +133,11 @@ class ComposeShard:
     def frames(self) -> tuple[int, int]:
         return self.chunk.start, self.chunk.stop
 
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Its segments' edit shards: a runner composes a chunk as soon as they are done."""
+        return tuple(f"edit/{s}" for s in self.segments)
+
     def run(self, worker: ShardWorker) -> list[str]:
         return worker.compose(self.chunk, self.segments, self.previews)
 
@@ -139,8 +146,9 @@ Shard = AnalyzeShard | EditShard | ComposeShard
 
 
 class Runner(Protocol):
-    """Runs shards and yields (kind, name, value) as each finishes, in any order; raises ShardError for a
-    shard that fails after its retries."""
+    """Runs shards and yields (kind, name, value) as each finishes, in any order, a shard only once the
+    shards of the same list it `needs` have finished; raises ShardError for a shard that fails after its
+    retries."""
 
     def run(self, work: list[Shard]) -> Iterator[tuple[str, str, int | list[str]]]:
         ...
