@@ -119,6 +119,13 @@ def fill_holes(img: np.ndarray, hole: np.ndarray, known: np.ndarray | None = Non
     h = np.asarray(hole, bool)
     if not h.any():
         return np.asarray(img).copy()
+    if known is not None:  # only the hole and what lends to it matter: fill within their box
+        rows, cols = np.flatnonzero((h | known).any(axis=1)), np.flatnonzero((h | known).any(axis=0))
+        box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+        if (box[0].stop - box[0].start, box[1].stop - box[1].start) != h.shape:
+            out = np.asarray(img).copy()
+            out[box] = fill_holes(out[box], h[box], np.asarray(known, bool)[box])
+            return out
     src = np.asarray(img, np.float32)
     w = (~h if known is None else np.asarray(known, bool) & ~h).astype(np.float32)
     levels = [(src * w[..., None], w)]
