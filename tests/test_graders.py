@@ -72,6 +72,25 @@ def test_pose_of_the_real_faces_is_near_mediapipes_and_mirrors(real_faces) -> No
 
 
 @pytest.mark.parametrize("name", PORTRAITS)
+def test_pose_reading_holds_when_the_photo_moves_by_fractions_of_a_pixel(name, analyzer) -> None:
+    """Precision with no renderer involved: the photo shifted by fractions of a pixel and rescaled by 1-3 %
+    about its centre reads the same pose. Measured mean spread over the shipped faces: 0.19 degrees median,
+    0.68 at worst (grace_hopper, behind glasses); 0.39 and 1.93 with the predictor started from one box."""
+    rgb = load_sample(name)
+    box = _largest_box(analyzer, rgb)
+    h, w = rgb.shape[:2]
+    poses = []
+    for dx, dy, s in ((0, 0, 1), (0.5, 0, 1), (0, 0.5, 1), (0.3, 0.7, 1.01), (0, 0, 0.98), (0.25, 0.25, 1.03)):
+        m = np.array([[s, 0, dx + (1 - s) * w / 2], [0, s, dy + (1 - s) * h / 2]])
+        moved = cv2.warpAffine(rgb, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        pose = pnp_head_pose(moved, np.r_[m[:, :2] @ box[:2] + m[:, 2], m[:, :2] @ box[2:4] + m[:, 2]])
+        poses.append((pose.yaw, pose.pitch))
+    spread = np.hypot(*(np.array(poses) - np.mean(poses, axis=0)).T)
+    print(f"\n{name}: pose spread mean {spread.mean():.2f}, max {spread.max():.2f} degrees")
+    assert spread.max() < 1.5
+
+
+@pytest.mark.parametrize("name", PORTRAITS)
 def test_in_plane_rotation_changes_roll_only(name, analyzer) -> None:
     """Rotating the image R degrees counter-clockwise about the face adds R to roll and leaves yaw and pitch, up to
     dlib's noise: its landmarks are not rotation-equivariant (grace_hopper's moved 4.6 degrees of yaw and 7.4 of
