@@ -28,8 +28,9 @@ EDGE_ON_BAND = 0.08  # of the texture face's width: the rim band of the texture 
 @dataclass(frozen=True)
 class Sampling:
     """Where each destination pixel samples the texture: texture-crop positions `xy` (n, 2), the shading
-    the texture's light gives the point there (`shading`, n, see relight.face_shading), whether the texture shows that
-    point (`seen`, n) and its resolution (`detail`, n: texture area per destination area, < 1 stretched)."""
+    the texture's light gives the point there (`shading`, n, see relight.face_shading), whether the texture
+    shows that point (`seen`, n) and its resolution (`detail`, n: texture area per destination area, < 1
+    stretched)."""
 
     xy: np.ndarray
     shading: np.ndarray
