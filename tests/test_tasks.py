@@ -96,3 +96,31 @@ def test_inpaint_changes_only_the_masked_area(tmp_path, photos, astronaut):
     assert changed.any()
     # every change sits around the eyes (the region plus the blend's feather), none on the mouth or hair
     assert 80 < ys.min() and ys.max() < 135, (ys.min(), ys.max())
+
+
+def test_reenact_opens_the_mouth_with_the_driving_faces_teeth_not_a_dark_hole(tmp_path, photos, real_faces, analyzer,
+                                                                             grace_hopper):
+    """Grace Hopper's closed mouth driven by a grin that shows teeth (t1's face 3): the opened mouth is drawn
+    from the driving face's own mouth (teeth), not as a dark cavity. Graded on the inside of the lips as
+    dlib's 68 points place them on the result (points 60-67), which no part of the renderer uses: before,
+    that region averaged 8-bit lightness 38 (the cavity); now 134 (the driving face's own: 159)."""
+    import cv2
+
+    from facex_video.eval.head_pose import face_landmarks68
+
+    driver = next(f for f in real_faces if f.name == "t1 face 3")
+    write_image(tmp_path / "driver.png", driver.image)
+    out = tmp_path / "reenact.png"
+    api.run_task("reenact", out, source=photos["grace"], driving=tmp_path / "driver.png", progress=False)
+    result = read_image(out)
+
+    def mouth_lightness(rgb):
+        inner = face_landmarks68(rgb, largest_face(rgb, analyzer).box)[60:68]
+        mask = np.zeros(rgb.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [np.round(inner).astype(np.int32)], 1)
+        return float(cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[..., 0][mask > 0].mean()), int(mask.sum())
+
+    (lightness, area), (driver_lightness, _) = mouth_lightness(result), mouth_lightness(driver.image)
+    print(f"mouth interior: result L {lightness:.0f} over {area} px, driving face's L {driver_lightness:.0f}")
+    assert area > 50  # the result's mouth is open
+    assert lightness > 80

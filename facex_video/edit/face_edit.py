@@ -177,12 +177,14 @@ def edit_face(spec: LoadedTask, source: Source, rgb: np.ndarray, pts: int, face:
     canvas = inputs[c["background"]]
     texture = inputs[c[spec.task.texture]]
 
+    expression = inputs[c["expression"]]
     assembled = assemble(
-        spec.task, canvas=canvas, identity=texture, expression=inputs[c["expression"]].rep,
+        spec.task, canvas=canvas, identity=texture, expression=expression.rep,
         pose=inputs[c["pose"]].rep, gaze=inputs[c["gaze"]].rep, lighting=inputs[c["lighting"]].rep,
         hair="texture" if c["hair"] != c["background"] else "canvas", edits=spec.edits,
         identity_weight=spec.identity_weight if spec.task.identity_conditioned else 0.0,
         inpaint_mask=spec.inpaint_crop_mask(canvas.rep),
+        mouth=expression if c["expression"] not in (c["background"], c[spec.task.texture]) else None,
     )
     crop, alpha = spec.renderer.render(assembled, track.state)
     track.state.frames += 1

@@ -64,7 +64,10 @@ class AssembledFace:
     hair: which input's hair the result shows ("canvas" or "texture"). inpaint_mask: canvas-crop area to
     regenerate (inpaint task). identity/expression/pose: the assembled components themselves, for
     renderers that condition on them (facex, inswapper). changes_identity: the face put on the canvas is
-    someone else's (the identity comes from another input than the canvas).
+    someone else's (the identity comes from another input than the canvas). mouth_*: the expression
+    input's face in its own aligned crop, when it is neither the canvas nor the texture (a reenactment's
+    driving frame): what a mouth the assembly opens wider than either of those shows may borrow (teeth,
+    tongue), None otherwise.
     """
 
     task: Task
@@ -87,6 +90,8 @@ class AssembledFace:
     expression: np.ndarray
     pose: HeadPose
     inpaint_mask: np.ndarray | None = None
+    mouth_crop: np.ndarray | None = None
+    mouth_landmarks: np.ndarray | None = None
 
 
 def posed_shape(shape_cm: np.ndarray, rotation: np.ndarray) -> np.ndarray:
@@ -188,8 +193,10 @@ def assemble(
     edits: Edits | None = None,
     inpaint_mask: np.ndarray | None = None,
     identity_weight: float = 0.5,
+    mouth: FaceInput | None = None,
 ) -> AssembledFace:
-    """Combine components into one AssembledFace over `canvas`'s face (see the module docstring)."""
+    """Combine components into one AssembledFace over `canvas`'s face (see the module docstring). `mouth`:
+    the expression input as a FaceInput, when it is another input than the canvas and the texture."""
     task = as_task(task)
     m = canvas.rep.environment.crop_transform
     canvas_landmarks = canvas.landmarks_crop()
@@ -226,6 +233,8 @@ def assemble(
         expression=expression.intra.expression,
         pose=the_pose,
         inpaint_mask=inpaint_mask,
+        mouth_crop=None if mouth is None else mouth.crop(),
+        mouth_landmarks=None if mouth is None else mouth.landmarks_crop(),
     )
 
 

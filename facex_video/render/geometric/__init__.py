@@ -21,7 +21,8 @@ aligned crop:
    face in shade.
 3. parts the texture may not show: the mouth interior is the canvas's own when the assembled mouth is the
    canvas's (swap, headswap, an edit that keeps the expression: alpha 0 there, its teeth stay); when the
-   geometry opens a mouth, it is warped from whichever input shows one open, else filled as a dark cavity.
+   geometry opens a mouth, it is warped from whichever input shows one open (the texture, the canvas, or
+   the expression input: a reenactment's driving frame lends its teeth), else filled as a dark cavity.
    The same holds for eyes the texture shows closed. Gaze: the iris disc is moved inside the eye opening to
    where the assembled gaze puts it on FORD's eyeball model (ford/gaze.py), the sclera beside it stretched
    or narrowed toward the corners.
@@ -38,7 +39,8 @@ aligned crop:
    each vertex has a mirror partner), what the mirror cannot supply is inpainted, and a Poisson blend
    joins it to the canvas; outside the mask the crop is the canvas, bit for bit.
 
-What it cannot do: teeth or a tongue it never saw (an opened mouth with no open donor is a dark cavity);
+What it cannot do: teeth or a tongue no input shows (an opened mouth with no open donor is a dark cavity:
+`facex edit --jaw-open` on a closed-mouth photo);
 eyes the texture shows shut, opened (their lids are stretched); the far side of a face neither half of the
 texture shows well, and detail a donor seen at a grazing angle never showed (a frontal donor on a face
 turned ~50 degrees gets a smooth near cheek; a donor turned ~50 degrees gives a frontal face blurred eyes

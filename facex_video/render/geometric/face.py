@@ -15,7 +15,7 @@ from ..base import TrackState
 from .gaze import apply_gaze
 from .hair import bald_canvas, carry_head
 from .head import head_moved, head_warp, within_reach
-from .openings import CANVAS, TEXTURE, mouth_cavity, plan_openings
+from .openings import CANVAS, MOUTH, TEXTURE, mouth_cavity, plan_openings
 from .raster import Sampler, mesh_triangles, rasterise, srgb_float, to_uint8
 from .texture import TrackMemory, prepared_texture
 from .warp import warp_face
@@ -93,11 +93,14 @@ def render_warped(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarr
                                SHADING_SIGMA * CROP_SIZE)
         face[raster.pix[textured]] = shaded.reshape(-1, 3)[raster.pix[textured]]
 
-    # 3. openings from the canvas, or a cavity; what neither side of the texture shows, from around it
-    from_canvas = pix_donor == CANVAS
-    if from_canvas.any():
-        cxy = raster.interpolate(a.canvas_landmarks[:NUM_MESH_VERTICES, :2], mesh_triangles())
-        face[raster.pix[from_canvas]] = Sampler(raster, cxy)(canvas)[from_canvas]
+    # 3. openings from the canvas or the expression input's mouth, or a cavity; what neither side of the
+    # texture shows, from around it
+    for donor, crop, landmarks in ((CANVAS, a.canvas_crop, a.canvas_landmarks),
+                                   (MOUTH, a.mouth_crop, a.mouth_landmarks)):
+        drawn = pix_donor == donor
+        if drawn.any() and crop is not None and landmarks is not None:
+            xy = raster.interpolate(landmarks[:NUM_MESH_VERTICES, :2], mesh_triangles())
+            face[raster.pix[drawn]] = Sampler(raster, xy)(srgb_float(crop))[drawn]
     face = face.reshape(CROP_SIZE, CROP_SIZE, 3)
     if openings.cavity.any():
         face = mouth_cavity(face, openings.cavity)

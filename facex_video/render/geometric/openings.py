@@ -1,6 +1,7 @@
 """Step 3: who fills the mouth and eye openings of the assembled face, parts the texture may not show: the
 canvas's own mouth when the expression is the canvas's (its teeth stay), the texture's or the canvas's
-warped where one shows the opening open, else a dark cavity."""
+warped where one shows the opening open, for a mouth then the expression input's (a reenactment's driving
+frame: its teeth and tongue), else a dark cavity."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ SAME_PART_PX = 2.0  # mean landmark distance under which the canvas shows the as
 DONOR_OPENNESS = 0.6  # a donor mouth/eye must be at least this open, relative to the assembled one
 CLOSED = 0.02  # openness (area / width^2) under which a mouth counts as closed
 
-TEXTURE, CANVAS, KEPT, CAVITY = range(4)
+TEXTURE, CANVAS, KEPT, CAVITY, MOUTH = range(5)
 
 
 def openness(landmarks: np.ndarray, contour: str) -> float:
@@ -42,8 +43,8 @@ def same_part(a: np.ndarray, b: np.ndarray, contour: str) -> bool:
 @dataclass(frozen=True)
 class Openings:
     """Who fills the mouth and eye openings of the assembled face: `donor` per triangle (TEXTURE, CANVAS:
-    warped from the canvas, KEPT: the canvas as it is, alpha 0, CAVITY: a dark mouth), and the `kept` and
-    `cavity` openings as masks."""
+    warped from the canvas, KEPT: the canvas as it is, alpha 0, MOUTH: warped from the expression input's
+    mouth, CAVITY: a dark mouth), and the `kept` and `cavity` openings as masks."""
 
     donor: np.ndarray
     kept: np.ndarray
@@ -53,8 +54,9 @@ class Openings:
 def plan_openings(a: AssembledFace) -> Openings:
     """The mouth is the canvas's own when the assembled mouth is where the canvas has it (the expression is
     the canvas's: its teeth stay). An opening the texture shows open enough is the texture's; else one the
-    canvas shows open is warped from the canvas; else a mouth is a dark cavity (an eye stays the texture's,
-    stretched: lids squeezed shut look less wrong than a painted eye)."""
+    canvas shows open is warped from the canvas; else a mouth the expression input shows open is warped
+    from it (AssembledFace.mouth_*: a reenactment's driving frame); else a mouth is a dark cavity (an eye
+    stays the texture's, stretched: lids squeezed shut look less wrong than a painted eye)."""
     dst = np.asarray(a.landmarks, np.float64)
     parts = part_triangles()
     donor = np.full(len(mesh_triangles()), TEXTURE, np.int8)
@@ -70,6 +72,9 @@ def plan_openings(a: AssembledFace) -> Openings:
             continue
         elif openness(a.canvas_landmarks, contour) >= DONOR_OPENNESS * want:
             donor[parts[name]] = CANVAS
+        elif (name == "mouth" and a.mouth_landmarks is not None
+              and openness(a.mouth_landmarks, contour) >= DONOR_OPENNESS * want):
+            donor[parts[name]] = MOUTH
         elif name == "mouth":
             donor[parts[name]] = CAVITY
             cavity |= opening
