@@ -21,7 +21,16 @@ def blurred_mask(mask: np.ndarray, sigma: float) -> np.ndarray:
     m = np.asarray(mask, np.float32)
     if sigma <= 0:
         return m
-    return cv2.GaussianBlur(m, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    # only around what is set (the kernel reaches 4 sigma; past it the window's replicated border is 0,
+    # as the image is there): the same values, at a face's share of a crop's cost
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    out = np.zeros_like(m)
+    if rows.size:
+        reach = int(np.ceil(4 * sigma)) + 1
+        box = (slice(max(int(rows[0]) - reach, 0), int(rows[-1]) + 1 + reach),
+               slice(max(int(cols[0]) - reach, 0), int(cols[-1]) + 1 + reach))
+        out[box] = cv2.GaussianBlur(m[box], (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    return out
 
 
 def erode(mask: np.ndarray, px: int) -> np.ndarray:
