@@ -94,7 +94,7 @@ def run(mode: str = "full") -> dict:
         clock = stage_clock()
         total = swap_clip(main_clip, source, tmp / "swap.mp4", clock=clock)
         stage_s = dict(clock.seconds)
-        stage_s["other (loops, copies, colour match, blending)"] = total - sum(stage_s.values())
+        stage_s["other (model loading, encoder flush, segment files, copies)"] = total - sum(stage_s.values())
 
         res = []
         for i, size in enumerate(s.resolutions):
