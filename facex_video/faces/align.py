@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..core.constants import CROP_SIZE
+from .blend import window
 
 # eye centres (subject's right eye first = image left), nose tip, mouth corners, at 512 x 512
 TEMPLATE_512 = np.array(
@@ -99,12 +100,13 @@ def paste_face(
     """
     size = crop.shape[0]
     weight = feather_mask(size) if alpha is None else feather_mask(size) * np.asarray(alpha, np.float32)
-    rows, cols = np.flatnonzero(weight.any(axis=1)), np.flatnonzero(weight.any(axis=0))
-    if rows.size == 0:
+    box = window(weight)
+    if box is None:
         return frame
     # only where the weight reaches (a renderer's alpha is often a fraction of the crop), with a margin
     # for the interpolation kernels
-    lo, hi = np.array([cols[0], rows[0]]) - 3.0, np.array([cols[-1], rows[-1]]) + 4.0
+    lo = np.array([box[1].start, box[0].start]) - 3.0
+    hi = np.array([box[1].stop - 1, box[0].stop - 1]) + 4.0
     inv = invert(m)
     corners = np.array([lo, [hi[0], lo[1]], [lo[0], hi[1]], hi], np.float64) @ inv[:, :2].T + inv[:, 2]
     h, w = frame.shape[:2]

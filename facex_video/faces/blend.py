@@ -15,6 +15,20 @@ import cv2
 import numpy as np
 
 
+def window(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
+    """The bounding box of `mask` grown by `margin` px and clipped to the image; None when `mask` is empty.
+
+    Per-pixel work restricted to it skips the empty rest of the crop. A filter reaching `margin` px or less
+    (morphology, connected parts) gives the same inside the box as on the whole image: each edge of the
+    window is `margin` px out or is the image's own edge, where OpenCV's border rules are the same."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    h, w = mask.shape[:2]
+    return (slice(max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + 1 + margin)),
+            slice(max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + 1 + margin)))
+
+
 def blurred_mask(mask: np.ndarray, sigma: float) -> np.ndarray:
     """float32 mask in [0, 1]: `mask` (bool or float) blurred by a Gaussian of `sigma` px (0: unchanged); its
     soft edge reaches outside the mask (feathered_inside stays within it)."""
@@ -23,12 +37,9 @@ def blurred_mask(mask: np.ndarray, sigma: float) -> np.ndarray:
         return m
     # only around what is set (the kernel reaches 4 sigma; past it the window's replicated border is 0,
     # as the image is there): the same values, at a face's share of a crop's cost
-    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
     out = np.zeros_like(m)
-    if rows.size:
-        reach = int(np.ceil(4 * sigma)) + 1
-        box = (slice(max(int(rows[0]) - reach, 0), int(rows[-1]) + 1 + reach),
-               slice(max(int(cols[0]) - reach, 0), int(cols[-1]) + 1 + reach))
+    box = window(m, int(np.ceil(4 * sigma)) + 1)
+    if box is not None:
         out[box] = cv2.GaussianBlur(m[box], (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
     return out
 
@@ -129,9 +140,8 @@ def fill_holes(img: np.ndarray, hole: np.ndarray, known: np.ndarray | None = Non
     if not h.any():
         return np.asarray(img).copy()
     if known is not None:  # only the hole and what lends to it matter: fill within their box
-        rows, cols = np.flatnonzero((h | known).any(axis=1)), np.flatnonzero((h | known).any(axis=0))
-        box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-        if (box[0].stop - box[0].start, box[1].stop - box[1].start) != h.shape:
+        box = window(h | known)
+        if box is not None and (box[0].stop - box[0].start, box[1].stop - box[1].start) != h.shape:
             out = np.asarray(img).copy()
             out[box] = fill_holes(out[box], h[box], np.asarray(known, bool)[box])
             return out

@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 
 from ..core.constants import CROP_SIZE
-from ..faces.blend import dilate, erode
+from ..faces.blend import dilate, erode, window
 from .gaze import LEFT_EYE, RIGHT_EYE
 from .mesh import REGION_CONTOURS
-from .regions import SKIN_COLOUR_CHI2, SkinColour, disc, forehead_band, grown_parts, touching, window
+from .regions import SKIN_COLOUR_CHI2, SkinColour, disc, forehead_band, grown_parts, touching
 
 GLASSES_BAND = (1.35, 0.95, 0.15)  # eye-centred ellipse: semi-axes and downward shift, in eye widths
 BLACKHAT_RADIUS = 5  # px: the black-hat's disc, wider than glasses' frames

@@ -23,6 +23,7 @@ import numpy as np
 from scipy.stats import chi2
 
 from ..core.constants import CROP_SIZE
+from ..faces.blend import window
 from .mesh import LEFT_IRIS_CENTRE, REGION_CONTOURS, RIGHT_IRIS_CENTRE, canonical_mesh
 from .representation import MASK_NAMES
 
@@ -186,20 +187,6 @@ class SkinColour:
         colour = lab.astype(np.float32)
         colour[..., 0] = np.minimum(colour[..., 0], self.colour_mean[0])  # brighter than skin: a highlight
         return _mahalanobis2(colour, self.colour_mean, self.colour_inv_cov), lab[..., 0]
-
-
-def window(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
-    """The bounding box of `mask` grown by `margin` px and clipped to the image; None when `mask` is empty.
-
-    Per-pixel work restricted to it skips the empty rest of the crop. A filter reaching `margin` px or less
-    (morphology, connected parts) gives the same inside the box as on the whole image: each edge of the
-    window is `margin` px out or is the image's own edge, where OpenCV's border rules are the same."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return None
-    h, w = mask.shape[:2]
-    return (slice(max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + 1 + margin)),
-            slice(max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + 1 + margin)))
 
 
 def _occluder_mask(crop: np.ndarray, skin: SkinColour | None, face_oval: np.ndarray,

@@ -66,14 +66,19 @@ class Raster:
         image that is `fill` outside the raster, gives what it gives on the whole crop."""
         if len(self.pix) == 0:
             return slice(0, self.size), slice(0, self.size)
-        rows, cols = np.divmod(self.pix, self.size)
+        rows, cols = self.rows_cols
         return (slice(max(int(rows.min()) - margin, 0), min(int(rows.max()) + 1 + margin, self.size)),
                 slice(max(int(cols.min()) - margin, 0), min(int(cols.max()) + 1 + margin, self.size)))
 
     def within(self, box: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols) of the covered pixels inside `box` (one of `box`'s): index an image cut to it."""
-        rows, cols = np.divmod(self.pix, self.size)
+        rows, cols = self.rows_cols
         return rows - box[0].start, cols - box[1].start
+
+    @functools.cached_property
+    def rows_cols(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) of the covered pixels, worked out once: each sampling and blur of a frame needs them."""
+        return np.divmod(self.pix, self.size)
 
     def image(self, per_pixel: np.ndarray, fill: float) -> np.ndarray:
         """(size, size, k) float32 image of per-pixel values (n, k), `fill` where nothing is covered."""
