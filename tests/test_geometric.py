@@ -57,7 +57,7 @@ def test_rasteriser_covers_the_mesh_once_and_hides_what_the_nose_covers(faces):
     oval = polygon_mask(lm[list(REGION_CONTOURS["face_oval"])])
     grown = cv2.dilate(oval.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # polygon edge rounding
     assert raster.mask()[oval].mean() > 0.97 and not raster.mask()[~grown].any()
-    np.testing.assert_allclose(raster.bary.sum(axis=1), 1.0)
+    np.testing.assert_allclose(raster.bary.sum(axis=1), 1.0, rtol=1e-6)  # float32
     # turned 60 degrees, the far cheek slides behind the nose: fewer pixels, each from the nearest triangle
     a = _assemble("edit", faces["astronaut"], faces["astronaut"], edits=Edits(yaw=60))
     turned = rasterise(a.landmarks[:468], canonical_mesh().triangles)

@@ -100,7 +100,7 @@ def render_warped(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarr
         drawn = pix_donor == donor
         if drawn.any() and crop is not None and landmarks is not None:
             xy = raster.interpolate(landmarks[:NUM_MESH_VERTICES, :2], mesh_triangles())
-            face[raster.pix[drawn]] = Sampler(raster, xy)(srgb_float(crop))[drawn]
+            face[raster.pix[drawn]] = Sampler(xy[drawn])(srgb_float(crop))
     face = face.reshape(CROP_SIZE, CROP_SIZE, 3)
     if openings.cavity.any():
         face = mouth_cavity(face, openings.cavity)

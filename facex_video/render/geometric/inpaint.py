@@ -27,7 +27,7 @@ def render_inpaint(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
     raster = rasterise(dst, tri)
     mirrored = a.texture_landmarks[mirror_pairs(), :2]
     src_xy = raster.interpolate(mirrored, tri)
-    at = Sampler(raster, src_xy)
+    at = Sampler(src_xy)
     use = (at(mask.astype(np.uint8), cv2.INTER_NEAREST) == 0) & mask.reshape(-1)[raster.pix]
     usable = raster.mask(use)
     filled = canvas.copy()

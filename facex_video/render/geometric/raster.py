@@ -17,13 +17,14 @@ DEPTH_TOLERANCE = 4.0  # px of depth: a texture point this far behind the visibl
 EDGE_TOLERANCE = 1e-7  # a pixel centre is inside a triangle when its three barycentrics reach -this
 SPAN_MARGIN = 1e-3  # px a row's computed span is widened by, far above its rounding error
 FLAT_EDGE = 1e-6  # an edge closer to horizontal (|dy| / (|dx| + |dy|)) bounds no span: its rows are tested
+SAMPLER_WIDTH = 512  # positions to a row of a Sampler's maps
 BLOCK = 8192  # pixels a barycentric evaluation takes at a time: fresh memory costs a page fault per 4 KiB
 
 
 @dataclass(frozen=True)
 class Raster:
     """The destination mesh rasterised: for each covered pixel (flat index `pix`), its triangle `tri` and
-    barycentrics `bary` (n, 3) and depth `z` (the z-buffer). Pixel centres sit at integer coordinates, as
+    barycentrics `bary` (n, 3, float32) and depth `z` (the z-buffer). Pixel centres sit at integer coordinates, as
     cv2's warps place them."""
 
     pix: np.ndarray
@@ -39,15 +40,16 @@ class Raster:
         return out.reshape(self.size, self.size)
 
     def interpolate(self, values: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-        """(n, k): per-vertex `values` (468, k) interpolated at every covered pixel. Corner by corner, each
-        a (n, k) gather and multiply-add (the sum of the three products in the same order as a sum over a
-        (n, 3, k) stack, so the same values, without its 3x temporary); stack the columns of several
-        quantities into one call: the corner lookup is shared."""
+        """(n, k) float32: per-vertex `values` (468, k) interpolated at every covered pixel. Corner by corner,
+        each a (n, k) gather (`np.take`: 1.6x faster than fancy indexing here) and multiply-add, without the
+        3x temporary of a (n, 3, k) stack; stack the columns of several quantities into one call: the corner
+        lookup is shared. float32 halves the memory traffic (7.9 -> 2.5 ms for 75k pixels x 11 columns) and
+        is exact to 1e-4 px on 512 px crops."""
         corners = triangles[self.tri]
-        values = np.asarray(values)
-        out = self.bary[:, 0, None] * values[corners[:, 0]]
+        values = np.asarray(values, np.float32)
+        out = self.bary[:, 0, None] * np.take(values, corners[:, 0], axis=0)
         for k in (1, 2):
-            out += self.bary[:, k, None] * values[corners[:, k]]
+            out += self.bary[:, k, None] * np.take(values, corners[:, k], axis=0)
         return out
 
     def seen(self, xy: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -221,7 +223,7 @@ def rasterise(points: np.ndarray, triangles: np.ndarray, size: int = CROP_SIZE) 
         rows.surface(pix[b:b + BLOCK] - rows.base[r], r, block, z[b:b + BLOCK])
         np.clip(block, 0.0, 1.0, out=block)
         block /= block[0] + block[1] + block[2]
-    return Raster(pix, rows.tri[rows.t][row], bary, z, size)
+    return Raster(pix, rows.tri[rows.t][row], bary.astype(np.float32), z, size)
 
 
 def map_points(points: np.ndarray, src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -291,18 +293,19 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
 
 
 class Sampler:
-    """Images sampled at per-pixel source positions `xy` (n, 2) of a raster's pixels, (n, c) or (n,): one
-    cv2.remap over the raster's bounding box (the crop's pixels outside it are never needed), with the maps
-    built once for every image sampled at the same positions."""
+    """Images sampled at per-pixel source positions `xy` (n, 2), (n, c) or (n,): one cv2.remap whose
+    destination is the n positions laid out row after row (SAMPLER_WIDTH to a row; cv2 takes at most 32767
+    columns), with the maps built once for every image sampled at the same positions. Each output pixel
+    depends only on its own map entry, so the values equal a remap over the crop read at the positions, while
+    no image-sized map is filled and no result gathered back (6x faster on 75k pixels)."""
 
-    def __init__(self, raster: Raster, xy: np.ndarray) -> None:
-        box = raster.box()
-        self.at = raster.within(box)
-        shape = (box[0].stop - box[0].start, box[1].stop - box[1].start)
-        self.maps = tuple(np.full(shape, -1.0, np.float32) for _ in range(2))
-        for k in range(2):
-            self.maps[k][self.at] = xy[:, k]
+    def __init__(self, xy: np.ndarray) -> None:
+        self.n = len(xy)
+        rows = max(-(-self.n // SAMPLER_WIDTH), 1)
+        maps = np.full((2, rows * SAMPLER_WIDTH), -1.0, np.float32)
+        maps[:, :self.n] = xy[:, :2].T
+        self.maps = maps.reshape(2, rows, SAMPLER_WIDTH)
 
     def __call__(self, img: np.ndarray, interp: int = cv2.INTER_LINEAR) -> np.ndarray:
         out = cv2.remap(img, self.maps[0], self.maps[1], interp, borderMode=cv2.BORDER_REPLICATE)
-        return out[self.at]
+        return out.reshape(-1, *img.shape[2:])[:self.n]

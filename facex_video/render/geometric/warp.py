@@ -147,13 +147,13 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool, m
         w_mirror = np.where(direct.seen, np.minimum(smooth, mirror.seen), w_mirror)
     hair = (tex.cover.hair & hide_hair).astype(np.float32)
     skin_map = (a.texture_masks["skin"] & ~dilate(tex.hidden | tex.cover.glasses, 3)).astype(np.uint8)
-    at = Sampler(raster, direct.xy)
+    at = Sampler(direct.xy)
     skin = at(skin_map, cv2.INTER_NEAREST) > 0
     hidden_hair = at(hair)
     lit = relight(at(tex.crop), direct.shading, lit_dst, direct.detail)
     use = w_mirror > 0
     if use.any():
-        at = Sampler(raster, mirror.xy)
+        at = Sampler(mirror.xy)
         mirrored = relight(at(tex.crop)[use], mirror.shading[use], lit_dst[use], mirror.detail[use])
         lit[use] += w_mirror[use, None] * (mirrored - lit[use])
         hidden_hair = np.maximum(hidden_hair, at(hair))
