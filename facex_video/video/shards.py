@@ -14,6 +14,7 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
+from ..core.allocator import keep_freed_memory
 from ..edit.face_edit import LoadedTask
 from ..edit.spec import EditSpec
 from ..faces.analyze import FaceAnalyzer
@@ -37,6 +38,7 @@ class ShardWorker:
         self.spec, self.layout, self.crf, self.preset = spec, WorkLayout(work_root), crf, preset
         self.parallel = parallel
         self.source = open_source(spec.stream)
+        keep_freed_memory()
         self._faces: tuple[int, ChunkFaces] | None = None
 
     @cached_property
