@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.constants import CROP_SIZE
-from ...faces.blend import blurred_mask, dilate, erode, fill_holes, laplacian_blend
+from ...faces.blend import blurred_mask, dilate, erode, fill_holes, laplacian_blend, window
 from ...faces.colour import match_shading, match_statistics
 from ...ford.mesh import NUM_MESH_VERTICES
 from ...ford.occluders import Cover
@@ -154,4 +154,8 @@ def blend_face(a: AssembledFace, face: np.ndarray, covered: np.ndarray, hidden_h
     inner = erode(front, 1)
     alpha[inner] = np.minimum(alpha[inner], weight[inner])
     alpha[erode(front, 2)] = 0.0
-    return to_uint8(canvas + alpha[..., None] * (out - canvas)), alpha.astype(np.float32)
+    result = a.canvas_crop.copy()  # the canvas itself where alpha is 0: composited only inside its box
+    box = window(alpha > 0)
+    if box is not None:
+        result[box] = to_uint8(canvas[box] + alpha[box][..., None] * (out[box] - canvas[box]))
+    return result, alpha.astype(np.float32)
