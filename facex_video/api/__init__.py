@@ -17,6 +17,7 @@ from ..edit.stages import TrackingResult, passthrough_frame, sample_indices, tra
 from ..faces.analyze import FaceAnalyzer
 from ..faces.preview import ContactSheet, save_sheet
 from ..media import VideoWriter, image_output_check, is_image_path, output_check, write_image
+from ..media.formats import Encoding
 from ..media.source import Source, open_source
 from .task import TaskRequest, edit_spec, run, run_request, run_task
 
@@ -68,14 +69,18 @@ def passthrough(
     preview: str | Path | None = None,
     crf: int = 16,
     preset: str = "medium",
+    codec: str = "same",
     detector_model: str | Path | None = None,
     progress: bool = True,
 ) -> dict:
     """Crop every tracked face to the canonical alignment, paste it back unchanged, re-encode.
 
     The round trip every edit makes, with the edit left out: a check of alignment, paste-back and
-    encoding on the user's own footage. Returns the same summary as `tracks`.
+    encoding on the user's own footage. A video comes back in its own coding (codec family, depth, chroma,
+    colour, timecode) unless `codec` says otherwise; a deep plate is cropped and pasted at 16 bits. Returns
+    the same summary as `tracks`.
     """
+    Encoding(codec, crf, preset)  # an OptionError naming the flag before anything is read
     check_outputs({"input": input}, output, preview)
     source = open_source(input)
     if source.is_image != is_image_path(output):
@@ -94,11 +99,13 @@ def passthrough(
                     sheet.offer(frame.index, frame.rgb, frame.faces, frame.cut)
         else:
             with VideoWriter(
-                output, fps=info.fps, width=info.width, height=info.height, crf=crf, preset=preset,
-                time_base=info.time_base, audio_from=source.path,
+                output, fps=info.fps, width=info.width, height=info.height, crf=crf, preset=preset, codec=codec,
+                source=info, time_base=info.time_base, audio_from=source.path,
             ) as writer:
+                # a deep plate is decoded a second time at 16 bits, in step with the 8-bit frames tracked
+                deep = (rgb for _, rgb, _ in source.frames(deep=True)) if writer.coding.deep else None
                 for frame in frames:
-                    writer.write(passthrough_frame(frame), pts=frame.pts)
+                    writer.write(passthrough_frame(frame, None if deep is None else next(deep)), pts=frame.pts)
                     if sheet:
                         sheet.offer(frame.index, frame.rgb, frame.faces, frame.cut)
         if sheet is not None and preview is not None:  # a sheet exists only for a preview

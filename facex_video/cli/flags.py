@@ -18,7 +18,7 @@ from typing import Any
 
 from ..core.errors import OptionError
 from ..core.options import GAZE_LIMIT_DEG, POSE_LIMIT_DEG, gaze_angle, number, parse_number, track_ids, weight
-from ..media.encode import X264_PRESETS
+from ..media.formats import CODECS, X264_PRESETS
 from ..render.registry import BACKENDS
 from ..tasks.table import COMPONENTS, Task
 from ..video.config import RUNNERS, RunConfig
@@ -92,6 +92,16 @@ def crf(text: str) -> int:
     if not 0 <= value <= 51:
         raise OptionError("--crf", f"must be within 0 to 51, got {value}")
     return value
+
+
+# the output's video coding, for every command that writes a video (media/formats.py)
+ENCODE_FLAGS = [
+    Flag("codec", "output video codec: same (the input's codec family, bit depth, chroma and colour; H.264 where "
+                  "no encoder or the container cannot hold it), h264, h265, prores, dnxhr, ffv1 (default same)",
+         default="same", choices=CODECS),
+    Flag("crf", "H.264/H.265 quality 0-51, lower is better (default 16)", parse=crf, default=16),
+    Flag("preset", "x264/x265 preset (default medium)", default="medium", choices=X264_PRESETS),
+]
 
 
 def track_id(text: str) -> int:
@@ -203,8 +213,7 @@ def task_flags(task: Task) -> list[Flag]:
              default="geometric", choices=tuple(BACKENDS)),
         *_backend_flags(),
         Flag("identity-model", "ArcFace ONNX instead of dlib", metavar="ARCFACE.onnx", path=True),
-        Flag("crf", "H.264 quality 0-51 (default 16)", parse=crf, default=16),
-        Flag("preset", "x264 preset (default medium)", default="medium", choices=X264_PRESETS),
+        *ENCODE_FLAGS,
         Flag("runner", "ray: shards on the Ray cluster of --address / RAY_ADDRESS, else a local one (default); "
                        "inline: one process, for debugging", default=RunConfig.runner, choices=RUNNERS,
              group=RUN_GROUP),
@@ -351,6 +360,6 @@ def task_run(task: Task, values: Mapping[str, Any]) -> tuple[Any, RunConfig]:
         backend_options=options, identity_model=values["identity_model"], detector_model=values["detector_model"])
     config = RunConfig(runner=values["runner"], actors=values["actors"], gpus_per_actor=values["gpus_per_actor"],
                        chunk_seconds=values["chunk_seconds"], overlap_seconds=values["overlap_seconds"],
-                       crf=values["crf"], preset=values["preset"], fresh=values["fresh"],
+                       crf=values["crf"], preset=values["preset"], codec=values["codec"], fresh=values["fresh"],
                        keep_work=values["keep_work"], progress=not values["quiet"], address=values["address"])
     return request, config

@@ -7,9 +7,8 @@ import argparse
 
 from .. import __version__
 from ..core.errors import UsageError
-from ..media.encode import X264_PRESETS
 from ..tasks.table import TABLE
-from .flags import COMMON_FLAGS, Flag, add_flags, crf, pose_flags, takes, task_flags
+from .flags import COMMON_FLAGS, ENCODE_FLAGS, Flag, add_flags, pose_flags, takes, task_flags
 
 TASK_HELP = {name: t.help for name, t in TABLE.items()}  # each task's one-line help, from its record
 
@@ -41,9 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     passthrough = sub.add_parser("passthrough", help="crop every tracked face and paste it back unchanged")
     passthrough.add_argument("input", help="image or video")
     passthrough.add_argument("-o", "--output", required=True, metavar="OUT", help="image or video (.mp4 .mov .mkv)")
-    add_flags(passthrough, [Flag("crf", "H.264 quality 0-51, lower is better (default 16)", parse=crf, default=16),
-                            Flag("preset", "x264 preset (default medium)", default="medium", choices=X264_PRESETS),
-                            *COMMON_FLAGS])
+    add_flags(passthrough, [*ENCODE_FLAGS, *COMMON_FLAGS])
 
     analyze = sub.add_parser("analyze", help="FORD: the unified facial representation of every face, as Parquet")
     analyze.add_argument("input", help="image or video")

@@ -111,12 +111,14 @@ def track_frames(
         log.warning("%s: no face found; it passes through unchanged", source.path)
 
 
-def passthrough_frame(frame: TrackedFrame) -> np.ndarray:
-    """Crop every tracked face to the canonical alignment and paste it back unchanged (the identity edit)."""
-    out = frame.rgb.copy()
+def passthrough_frame(frame: TrackedFrame, deep: np.ndarray | None = None) -> np.ndarray:
+    """Crop every tracked face to the canonical alignment and paste it back unchanged (the identity edit);
+    on `deep`, the same frame at 16 bits, when given."""
+    image = frame.rgb if deep is None else deep
+    out = image.copy()
     for face in frame.faces:
         m = alignment_matrix(face.five_points())
-        paste_face(out, crop_face(frame.rgb, m), m)
+        paste_face(out, crop_face(image, m), m)
     return out
 
 

@@ -24,6 +24,7 @@ import av
 import numpy as np
 
 from ..core.errors import InputError
+from .colour import Colour
 from .container import first_video_stream
 from .probe import VideoInfo, probe
 
@@ -72,14 +73,22 @@ def _chunks(path: Path, info: VideoInfo, chunk_size: int, start: int, stop: int)
         yield FrameChunk(stop - n, frames[:n], pts[:n])
 
 
-def iter_frames(path: Path, info: VideoInfo, start: int, stop: int) -> Iterator[tuple[int, np.ndarray, int]]:
-    """(index, upright RGB uint8 frame, pts) for frames [start, stop), one at a time: each frame is the array
-    the decoder's conversion made, not copied into a batch (media.source.Source.frames streams these; a
-    batch of fresh 32-frame arrays per chunk cost ~1.7 ms a 720p frame in copies and page faults)."""
+def iter_frames(path: Path, info: VideoInfo, start: int, stop: int, *, deep: bool = False
+                ) -> Iterator[tuple[int, np.ndarray, int]]:
+    """(index, upright RGB frame, pts) for frames [start, stop), one at a time: each frame is the array the
+    decoder's conversion made, not copied into a batch (media.source.Source.frames streams these; a batch of
+    fresh 32-frame arrays per chunk cost ~1.7 ms a 720p frame in copies and page faults).
+
+    RGB is uint8, or uint16 (full 16-bit scale) when `deep`: a 10-bit plate's values outside an edited face
+    survive to the encoder. The YUV matrix and range are the stream's (media/colour.py: an untagged HD
+    stream is Rec. 709, as players take it), never libswscale's silent Rec. 601 default."""
     shape = (info.height, info.width, 3)
     turns = info.rotation // 90  # np.rot90 turns counter-clockwise, like the display matrix angle
+    colour = info.colour or Colour.default(info.width, info.height)
+    fmt = "rgb48le" if deep else "rgb24"
     for index, frame, frame_pts in iter_decoded(path, info, start, stop):
-        rgb: np.ndarray = frame.to_ndarray(format="rgb24")
+        rgb: np.ndarray = frame.to_ndarray(format=fmt, src_colorspace=colour.sws_matrix,
+                                           src_color_range=colour.sws_range)
         if turns:
             rgb = np.ascontiguousarray(np.rot90(rgb, turns))
         if rgb.shape != shape:

@@ -27,15 +27,15 @@ from ..core.atomic import partial_path, write_failed
 from ..core.errors import InputError
 from ._output import check_output_path
 from .container import open_input
+from .formats import Encoding, VideoCoding, coding_for
+from .probe import VideoInfo
 
 log = logging.getLogger("facex_video.media")
 
 # Extension -> FFmpeg muxer. H.264 in these plays everywhere; .avi/.webm are left out (no B-frame
 # friendly timestamps / no H.264).
 VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "ipod", ".mov": "mov", ".mkv": "matroska"}
-X264_PRESETS = (
-    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
-)
+
 
 # Audio codecs stream-copied into each muxer (and only if FFmpeg's muxer accepts them); anything else is
 # transcoded to AAC. MP4 can technically hold PCM, but few players read it, so PCM is copied only into
@@ -69,50 +69,37 @@ def muxer_options(muxer: str, time_base: Fraction | None) -> dict[str, str]:
         timescale *= 2
     return {**FASTSTART, "video_track_timescale": str(timescale), "movie_timescale": str(timescale)}
 
-# Rec. 601 limited range: what libswscale uses by default for RGB -> YUV, so tag the stream with it.
-_BT601 = 6  # AVCOL_SPC/PRI/TRC_SMPTE170M
-_LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
-
-
 def output_check(path: str | Path) -> None:
     """Raise OutputError now if the video could not be written later (extension, folder, permissions)."""
     check_output_path(Path(path), VIDEO_FORMATS, "video")
 
 
-def add_h264_stream(
-    container: av.container.OutputContainer, fps: Fraction, width: int, height: int, *, crf: int, preset: str,
-    time_base: Fraction, deterministic: bool = False,
-) -> av.video.stream.VideoStream:
-    """libx264 in `h264_pix_fmt(width, height)` at exactly fps, pts in time_base, tagged Rec. 601 like the
-    RGB -> YUV conversion.
-    deterministic: one encoder thread. x264's threaded encode gives different P/B frames from run to run on
-    a loaded machine (measured: 5 different files from 8 encodes of the same frames); single-threaded far
-    fewer differ (not none: 3 files in 4 encodes once), and the sharded job's parallelism is across chunks."""
-    stream = container.add_stream("libx264", rate=fps)
-    stream.width, stream.height, stream.pix_fmt = width, height, h264_pix_fmt(width, height)
-    options: dict[str, object] = {"crf": str(crf), "preset": preset}  # the type of stream.options
-    if deterministic:
-        options.update({"threads": "1", "lookahead-threads": "1", "sliced-threads": "0"})
-    stream.options = options
+def add_video_stream(container: av.container.OutputContainer, coding: VideoCoding, fps: Fraction, width: int,
+                     height: int, *, time_base: Fraction, timecode: str | None = None) -> av.video.stream.VideoStream:
+    """A stream of `coding` at exactly fps, pts in time_base, tagged with the coding's colour (the colour the
+    RGB -> YUV conversion of `yuv_frame` uses) and, when given, the start timecode (a MOV/MP4 tmcd track)."""
+    stream = cast(av.video.stream.VideoStream, container.add_stream(coding.encoder, rate=fps))
+    stream.width, stream.height, stream.pix_fmt = width, height, coding.pix_fmt
+    stream.options = dict(coding.options)
     ctx = stream.codec_context
     ctx.time_base = stream.time_base = time_base
-    ctx.colorspace = ctx.color_primaries = ctx.color_trc = _BT601
-    ctx.color_range = _LIMITED_RANGE
+    coding.colour.tag(ctx)
+    if timecode:
+        stream.metadata["timecode"] = timecode
     return stream
 
 
-def h264_pix_fmt(width: int, height: int) -> str:
-    """yuv420p, which every player decodes, for even sizes; yuv444p (High 4:4:4) for odd ones, the only
-    H.264 chroma format whose frame cropping works in single pixels. In 4:2:0 the SPS crops in steps of 2
-    (h264_metadata refuses crop_right=1), so an odd size can only be padded to even."""
-    return "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
-
-
-def yuv_frame(rgb: np.ndarray, pix_fmt: str = "yuv420p") -> av.VideoFrame:
-    """RGB -> pix_fmt; 4:2:0 chroma is area-averaged: ~1 dB better than swscale's default bilinear when
-    re-encoding decoded frames (measured 45.9 vs 44.9 dB RGB PSNR for the conversion alone)."""
-    return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
-        format=pix_fmt, interpolation="AREA")
+def yuv_frame(rgb: np.ndarray, coding: VideoCoding) -> av.VideoFrame:
+    """RGB (uint8, or uint16 on the full 16-bit scale) -> the coding's pixel format, with its matrix and range,
+    the frame tagged (ProRes writes each frame's tags into its header). Chroma is area-averaged: ~1 dB better
+    than swscale's default bilinear when re-encoding decoded frames (measured 45.9 vs 44.9 dB RGB PSNR for the
+    4:2:0 conversion alone)."""
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb48le" if rgb.dtype == np.uint16
+                                       else "rgb24")
+    out = frame.reformat(format=coding.pix_fmt, interpolation="AREA", dst_colorspace=coding.colour.sws_matrix,
+                         dst_color_range=coding.colour.sws_range)
+    coding.colour.tag(out)
+    return out
 
 
 @functools.cache
@@ -124,9 +111,9 @@ def _warn_odd_size(width: int, height: int) -> None:
 
 
 @dataclass(frozen=True)
-class _AudioPlan:
-    index: int  # stream index in the audio source
-    copy: bool  # stream copy, else transcode to AAC
+class _StreamPlan:
+    index: int  # stream index in the source
+    copy: bool  # stream copy, else (audio) transcode to AAC
 
 
 def _codec_id(stream) -> str:
@@ -134,24 +121,36 @@ def _codec_id(stream) -> str:
     return stream.codec.canonical_name
 
 
-def _plan_audio(source: Path, muxer: str, supported: set[str]) -> list[_AudioPlan]:
-    """Which audio streams to copy and which to transcode; InputError now rather than after encoding."""
+def _plan_audio(source: Path, muxer: str, supported: set[str]) -> list[_StreamPlan]:
+    """Which audio streams to copy and which to transcode, and which subtitle streams to copy; InputError now
+    rather than after encoding. A stream that cannot be carried is reported in one line, never dropped
+    silently (a tmcd data track is not: its timecode is written anew)."""
     allowed = _COPY_AUDIO[muxer]
     plans = []
     with open_input(source) as container:
-        for s in container.streams.audio:
-            copy = _codec_id(s) in supported and (allowed is None or _codec_id(s) in allowed)
-            if not copy and s.codec_context.channels not in _AAC_LAYOUTS:
-                raise InputError(source, f"audio stream {s.index} has {s.codec_context.channels} channels: "
-                                         f"{muxer} cannot carry {_codec_id(s)} and AAC holds at most 8")
-            plans.append(_AudioPlan(s.index, copy))
+        for s in container.streams:
+            if s.type == "audio":
+                copy = _codec_id(s) in supported and (allowed is None or _codec_id(s) in allowed)
+                channels = cast(AudioCodecContext, s.codec_context).channels
+                if not copy and channels not in _AAC_LAYOUTS:
+                    raise InputError(source, f"audio stream {s.index} has {channels} channels: "
+                                             f"{muxer} cannot carry {_codec_id(s)} and AAC holds at most 8")
+                plans.append(_StreamPlan(s.index, copy))
+            elif s.type == "subtitle" and s.codec_context is not None and _codec_id(s) in supported:
+                plans.append(_StreamPlan(s.index, True))
+            elif s.type in ("subtitle", "data", "attachment") and "timecode" not in s.metadata:
+                what = _codec_id(s) if s.codec_context is not None else s.metadata.get("handler_name", "unknown")
+                log.warning("%s: %s stream %d (%s) is not carried into the output: %s cannot hold it", source.name,
+                            s.type, s.index, what, muxer)
     return plans
 
 
 class VideoWriter:
-    """Encode RGB frames to H.264 with the source's exact frame rate, timestamps and size.
+    """Encode RGB frames with the source's exact frame rate, timestamps and size, in the input's coding
+    (media/formats.py: codec family, depth, chroma, colour; `codec` chooses another) with its start timecode.
 
-    Odd sizes are encoded in 4:4:4 (see `h264_pix_fmt`): padding them to even would change the size.
+    Odd sizes are encoded in 4:4:4 by H.264/H.265 (formats._pix_fmt): padding them to even would change the
+    size. `source`: the input the frames come from (None: fresh RGB, written 8-bit 4:2:0 H.264 Rec. 601).
     """
 
     def __init__(
@@ -163,6 +162,8 @@ class VideoWriter:
         height: int,
         crf: int = 16,
         preset: str = "medium",
+        codec: str = "same",
+        source: VideoInfo | None = None,
         time_base: Fraction | None = None,
         audio_from: str | Path | None = None,
         deterministic: bool = False,
@@ -172,17 +173,12 @@ class VideoWriter:
         fps = Fraction(fps)
         if fps <= 0 or width < 1 or height < 1:
             raise ValueError(f"need fps > 0 and a positive size, got fps={fps} size={width}x{height}")
-        if not 0 <= crf <= 51:
-            raise ValueError(f"crf must be in 0..51, got {crf}")
-        if preset not in X264_PRESETS:
-            raise ValueError(f"unknown x264 preset {preset!r}; use one of {', '.join(X264_PRESETS)}")
+        encoding = Encoding(codec, crf, preset)
         self.fps, self.width, self.height = fps, width, height
         self.time_base = Fraction(time_base) if time_base is not None else 1 / fps
-        self._pix_fmt = h264_pix_fmt(width, height)
-        if self._pix_fmt != "yuv420p":
-            _warn_odd_size(width, height)
         self._muxer = VIDEO_FORMATS[self.path.suffix.lower()]
         self._audio_from = Path(audio_from) if audio_from is not None else None
+        self._timecode = source.timecode if source is not None else None
         self._temps: list[Path] = [partial_path(self.path)]
         self._count = 0
         self._last_pts: int | None = None
@@ -190,11 +186,16 @@ class VideoWriter:
         try:
             self._container = av.open(str(self._temps[0]), "w", format=self._muxer)
             supported = set(self._container.supported_codecs)
+            self.coding = coding_for(encoding, source, width, height, self._muxer, supported,
+                                     deterministic=deterministic, output=str(self.path))
+            if (width % 2 or height % 2) and self.coding.codec in ("h264", "h265") and (
+                    source is None or source.chroma != "444"):
+                _warn_odd_size(width, height)
             self._audio = _plan_audio(self._audio_from, self._muxer, supported) if self._audio_from else []
             # exact timing in the temp too: the remux with audio copies the timestamps it reads back
             self._container.options.update(muxer_options(self._muxer, self.time_base))
-            self._stream = add_h264_stream(self._container, fps, width, height, crf=crf, preset=preset,
-                                           time_base=self.time_base, deterministic=deterministic)
+            self._stream = add_video_stream(self._container, self.coding, fps, width, height,
+                                            time_base=self.time_base, timecode=self._timecode)
         except BaseException:
             self.abort()
             raise
@@ -209,17 +210,18 @@ class VideoWriter:
             self.abort()
 
     def write(self, frame: np.ndarray, pts: int | None = None) -> None:
-        """Encode one RGB uint8 (H, W, 3) frame; pts in time_base, default the frame counter at 1/fps."""
+        """Encode one RGB (H, W, 3) frame, uint8 or uint16 (16-bit scale: `self.coding.deep` keeps more than 8
+        bits of it); pts in time_base, default the frame counter at 1/fps."""
         if self._container is None:
             raise ValueError(f"{self.path}: writer is closed")
-        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
-            raise ValueError(f"expected uint8 frames of shape {(self.height, self.width, 3)}, "
+        if frame.shape != (self.height, self.width, 3) or frame.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"expected uint8 or uint16 frames of shape {(self.height, self.width, 3)}, "
                              f"got {frame.dtype} {frame.shape}")
         if pts is None:
             pts = round(self._count / (self.fps * self.time_base))
         if self._last_pts is not None and pts <= self._last_pts:
             raise ValueError(f"pts must increase: {pts} after {self._last_pts}")
-        vf = yuv_frame(frame, self._pix_fmt)
+        vf = yuv_frame(frame, self.coding)
         vf.pts, vf.time_base = int(pts), self.time_base
         try:
             self._container.mux(self._stream.encode(vf))
@@ -241,7 +243,7 @@ class VideoWriter:
             if self._audio:
                 self._temps.append(partial_path(self.path))
                 _remux_with_audio([self._temps[0]], self._audio_from, self._audio, self._temps[1], self._muxer,
-                                  self.fps)
+                                  self.fps, self._timecode)
             os.replace(self._temps[-1], self.path)
         except OSError as e:
             self.abort()
@@ -319,25 +321,31 @@ def _copied_parts(parts: list[Path], out_stream) -> Iterator[_Timed]:
 
 
 def _remux_with_audio(
-    videos: list[Path], audio_from: Path | None, plans: list[_AudioPlan], dest: Path, muxer: str, fps: Fraction
+    videos: list[Path], audio_from: Path | None, plans: list[_StreamPlan], dest: Path, muxer: str, fps: Fraction,
+    timecode: str | None = None,
 ) -> None:
     """The video packets of `videos` as they are, in order, plus every planned audio stream, interleaved by
-    time."""
+    time; the video stream carries `timecode` (a tmcd track in MOV/MP4)."""
     with ExitStack() as stack:
         first = stack.enter_context(av.open(str(videos[0])))
         options = muxer_options(muxer, first.streams.video[0].time_base)
         out = stack.enter_context(av.open(str(dest), "w", format=muxer, options=options))
-        # a copied stream has no frame rate of its own; without it Matroska writes 1/time_base
-        sources = [_copied_parts(videos, out.add_stream_from_template(first.streams.video[0], rate=fps))]
+        # a copied stream has no frame rate of its own; without it Matroska writes 1/time_base, and the MOV
+        # muxer drops a timecode it cannot count frames for (with only a log line)
+        video = out.add_stream_from_template(first.streams.video[0], rate=fps)
+        video.codec_context.framerate = fps
+        if timecode:
+            video.metadata["timecode"] = timecode
+        sources = [_copied_parts(videos, video)]
         for plan in plans:
             if audio_from is None:
-                raise ValueError("audio streams were planned without a file to take them from")
+                raise ValueError("streams were planned without a file to take them from")
             ain = stack.enter_context(open_input(audio_from))  # one demuxer per stream keeps each in order
             stream = ain.streams[plan.index]
             if plan.copy:
                 out_stream = out.add_stream_from_template(stream)
             else:
-                ctx = cast(AudioCodecContext, stream.codec_context)  # the plans hold audio streams only
+                ctx = cast(AudioCodecContext, stream.codec_context)  # only audio is transcoded
                 rate = ctx.sample_rate if ctx.sample_rate in _AAC_RATES else 48000
                 # a named layout for the channel count: AAC rejects unordered ones like "2 channels"
                 out_stream = out.add_stream("aac", rate=rate, layout=_AAC_LAYOUTS[ctx.channels])
@@ -355,10 +363,11 @@ def _remux_with_audio(
             raise InputError(audio_from, f"audio could not be copied or transcoded ({e})") from None
 
 
-def concat_videos(parts: list[Path], dest: str | Path, *, fps: Fraction, audio_from: str | Path | None = None) -> None:
-    """Join H.264 parts encoded with the same settings and size (VideoWriter's, e.g. the chunks of a sharded
-    job) by copying their packets, no re-encode, and mux audio_from's audio; dest appears atomically.
-    Each part keeps its timestamps, so the parts must cover successive times."""
+def concat_videos(parts: list[Path], dest: str | Path, *, fps: Fraction, audio_from: str | Path | None = None,
+                  timecode: str | None = None) -> None:
+    """Join parts encoded with the same settings and size (VideoWriter's, e.g. the chunks of a sharded job) by
+    copying their packets, no re-encode, and mux audio_from's audio; dest appears atomically, its video
+    starting at `timecode`. Each part keeps its timestamps, so the parts must cover successive times."""
     dest = Path(dest)
     output_check(dest)
     if not parts:
@@ -379,7 +388,8 @@ def concat_videos(parts: list[Path], dest: str | Path, *, fps: Fraction, audio_f
             with av.open(str(temp), "w", format=muxer) as probe_out:
                 supported = set(probe_out.supported_codecs)
             plans = _plan_audio(Path(audio_from), muxer, supported)
-        _remux_with_audio(list(parts), Path(audio_from) if audio_from else None, plans, temp, muxer, Fraction(fps))
+        _remux_with_audio(list(parts), Path(audio_from) if audio_from else None, plans, temp, muxer, Fraction(fps),
+                          timecode)
         os.replace(temp, dest)
     except OSError as e:
         raise write_failed(dest, e) from e

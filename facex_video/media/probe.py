@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 
 from ..core.errors import InputError
+from .colour import Colour
 from .container import first_video_stream, open_input
 from .frame_index import FrameIndex, scan_file
 
@@ -51,6 +52,25 @@ class VideoInfo:
     audio: tuple[AudioStreamInfo, ...]
     start_pts: int  # presentation timestamp of frame 0, in time_base
     index: FrameIndex = field(compare=False, repr=False)  # every frame's pts, from the demuxer
+    colour: Colour | None = None  # the stream's colour description, unspecified fields filled (media/colour.py)
+    timecode: str | None = None  # start timecode (a MOV/MP4 tmcd track, MXF or Matroska metadata), e.g. 01:00:00:00
+    profile: str | None = None  # the codec's profile as FFmpeg names it ("HQ" for ProRes 422 HQ), if any
+
+    @property
+    def depth(self) -> int:
+        """Bits per sample of the coded picture (8, 10, 12, 16)."""
+        return max((c.bits for c in av.VideoFormat(self.pix_fmt).components), default=8) if self.pix_fmt else 8
+
+    @property
+    def chroma(self) -> str:
+        """The chroma subsampling of the coded picture: "420", "422" or "444" (RGB-coded and grey: "444")."""
+        if not self.pix_fmt:
+            return "420"
+        fmt = av.VideoFormat(self.pix_fmt, 64, 64)
+        if fmt.is_rgb or len(fmt.components) < 3:
+            return "444"
+        w, h = fmt.components[1].width, fmt.components[1].height
+        return "444" if w == 64 else "422" if h == 64 else "420"
 
 
 def is_image_path(path: str | Path) -> bool:
@@ -145,7 +165,18 @@ def probe(path: str | Path) -> VideoInfo:
             audio=audio,
             start_pts=first_pts,
             index=index,
+            colour=Colour.read(vs.codec_context, width, height),
+            timecode=_timecode(container, vs),
+            profile=vs.codec_context.profile or None,
         )
+
+
+def _timecode(container: av.container.InputContainer, video) -> str | None:
+    """The start timecode: the video stream's, a data (tmcd) stream's, else the container's."""
+    for tags in [video.metadata, *(s.metadata for s in container.streams if s.type == "data"), container.metadata]:
+        if tags.get("timecode"):
+            return str(tags["timecode"])
+    return None
 
 
 def _tagged_duration(tag: str) -> float | None:

@@ -35,17 +35,32 @@ class Source:
             return 0.0
         return float((pts - self.video.start_pts) * self.video.time_base)
 
-    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray, int]]:
-        """(frame index, RGB uint8 frame, pts in the stream time base) for frames [start, stop), streamed."""
+    def frames(self, start: int = 0, stop: int | None = None, *, deep: bool = False
+               ) -> Iterator[tuple[int, np.ndarray, int]]:
+        """(frame index, RGB frame, pts in the stream time base) for frames [start, stop), streamed; uint8, or
+        uint16 on the full 16-bit scale when `deep` (for an output that keeps more than 8 bits)."""
         stop = self.frame_count if stop is None else min(stop, self.frame_count)
         if self.video is None:
             if start < stop:
-                yield 0, read_image(self.path), 0
+                image = read_image(self.path)
+                yield 0, (widen(image) if deep else image), 0
             return
         if not 0 <= start <= stop:
             raise ValueError(f"need 0 <= start <= stop, got start={start}, stop={stop}")
-        for index, rgb, pts in iter_frames(self.path, self.video, start, stop):
+        for index, rgb, pts in iter_frames(self.path, self.video, start, stop, deep=deep):
             yield index, rgb, int(pts)
+
+
+def widen(rgb: np.ndarray) -> np.ndarray:
+    """uint8 -> uint16 on the full 16-bit scale (x 257: 255 -> 65535), as a deep decode gives it."""
+    return rgb.astype(np.uint16) * 257
+
+
+def narrow(rgb: np.ndarray) -> np.ndarray:
+    """uint16 (full 16-bit scale) -> uint8, rounded; uint8 as it is."""
+    if rgb.dtype == np.uint8:
+        return rgb
+    return ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
 
 
 def open_source(path: str | Path) -> Source:

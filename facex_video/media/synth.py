@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 
 from ..core.atomic import atomic_path
-from .encode import FASTSTART, VIDEO_FORMATS, add_h264_stream, output_check, yuv_frame
+from .encode import FASTSTART, VIDEO_FORMATS, add_video_stream, output_check, yuv_frame
+from .formats import Encoding, coding_for
 
 AUDIO_RATE = 48000
 _ROOTS_HZ = (220.0, 246.94, 196.0, 261.63)  # A3, B3, G3, C4: a different chord after every cut
@@ -113,7 +114,8 @@ def write_clip(
     muxer = VIDEO_FORMATS[path.suffix.lower()]
     options = {} if muxer == "matroska" else FASTSTART
     with atomic_path(path) as tmp, av.open(str(tmp), "w", format=muxer, options=options) as out:
-        video = add_h264_stream(out, fps, size[0], size[1], crf=crf, preset="medium", time_base=1 / fps)
+        coding = coding_for(Encoding("h264", crf), None, size[0], size[1], muxer, set(out.supported_codecs))
+        video = add_video_stream(out, coding, fps, size[0], size[1], time_base=1 / fps)
         if audio:
             sound = out.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
             sound.bit_rate = 192_000
@@ -122,7 +124,7 @@ def write_clip(
             shot_start = round(index * samples_per_frame)
             shot_len = round((index + shot_frame_count(shot, fps)) * samples_per_frame) - shot_start
             for rgb in render_shot_frames(shot, size, fps):
-                frame = yuv_frame(rgb)
+                frame = yuv_frame(rgb, coding)
                 frame.pts = index
                 out.mux(video.encode(frame))
                 if audio:

@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..media.formats import Encoding
+
 RUNNERS = ("ray", "inline")
+WORK_SUFFIX = ".facex-work"
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """How a video task runs. chunk_seconds / overlap_seconds: the time shards (video/plan.py).
     actors / gpus_per_actor: the Ray edit pool (default: one actor per CPU; fractional GPUs allowed).
+    codec / crf / preset: the output's video coding (media/formats.Encoding).
     fresh: drop the finished shards of an earlier run. keep_work: keep the work directory after success.
     runner: "ray" by default, for the CLI and the API alike; "inline" runs every shard in this process."""
 
@@ -22,6 +26,7 @@ class RunConfig:
     overlap_seconds: float = 0.4
     crf: int = 16
     preset: str = "medium"
+    codec: str = "same"
     fresh: bool = False
     keep_work: bool = False
     progress: bool = True
@@ -40,12 +45,23 @@ class RunConfig:
                                         or self.actors < 1):
             raise OptionError("--actors", f"must be an integer, at least 1, got {self.actors!r}")
         number("--gpus-per-actor", self.gpus_per_actor, lo=0.0)
-        if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not 0 <= self.crf <= 51:
-            raise OptionError("--crf", f"must be an integer within 0 to 51, got {self.crf!r}")
+        self.encoding  # noqa: B018 (checks --codec, --crf and --preset now)
+
+    @property
+    def encoding(self) -> Encoding:
+        """The output's video coding as asked (media/formats.py)."""
+        return Encoding(self.codec, self.crf, self.preset)
 
 
 def work_dir_for(output: str | Path) -> Path:
     """The work directory of an output: beside it, hidden, named after it; absolute, because Ray workers
     do not share the driver's working directory."""
     output = Path(output).absolute()
-    return output.with_name(f".{output.name}.facex-work")
+    return output.with_name(f".{output.name}{WORK_SUFFIX}")
+
+
+def output_suffix(work_root: str | Path) -> str:
+    """The extension of the output a work directory (work_dir_for) is for: composed chunks are written in the
+    output's own container, so the codec they hold is one the output can hold."""
+    name = Path(work_root).name
+    return Path(name[:-len(WORK_SUFFIX)] if name.endswith(WORK_SUFFIX) else name).suffix or ".mp4"

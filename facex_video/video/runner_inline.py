@@ -14,7 +14,7 @@ from .shards import Shard, ShardWorker
 
 class InlineRunner:
     def __init__(self, spec: EditSpec, config: RunConfig, work_root: str):
-        self.worker = ShardWorker(spec, work_root, config.crf, config.preset, parallel=False)
+        self.worker = ShardWorker(spec, work_root, config.encoding, parallel=False)
 
     def run(self, work: list[Shard]) -> Iterator[tuple[str, str, int | list[str]]]:
         """In list order, which must put every shard after those it needs."""

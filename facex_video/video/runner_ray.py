@@ -26,6 +26,7 @@ from ray.exceptions import RayError, RayTaskError
 
 from ..core.errors import ClusterError, InputError, OutputError, ShardError
 from ..edit.spec import EditSpec
+from ..media.formats import Encoding
 from .config import RunConfig
 from .shards import Shard, ShardWorker
 
@@ -116,15 +117,15 @@ def ray_session(address: str | None, quiet: bool = False) -> Iterator[None]:
 _worker: tuple[tuple, ShardWorker] | None = None  # this Ray worker process's, kept for the job's next task
 
 
-def _shard(spec: EditSpec, work_root: str, crf: int, preset: str, shard: Shard) -> int | list[str]:
+def _shard(spec: EditSpec, work_root: str, encoding: Encoding, shard: Shard) -> int | list[str]:
     """One analyze or compose shard. Ray reuses worker processes for tasks, so the models the last task of
     the same job loaded are kept (an analysis task would otherwise spend ~1 s loading them)."""
     global _worker
-    key = (spec.digest(), work_root, crf, preset)
+    key = (spec.digest(), work_root, encoding)
     if _worker is None or _worker[0] != key:
         if _worker is not None:
             _worker[1].close()
-        _worker = (key, ShardWorker(spec, work_root, crf, preset))
+        _worker = (key, ShardWorker(spec, work_root, encoding))
     return shard.run(_worker[1])
 
 
@@ -135,8 +136,8 @@ _shard_task = ray.remote(_shard)
 class EditActor:
     """Holds the models of one job and edits track segments with them, one at a time."""
 
-    def __init__(self, spec: EditSpec, work_root: str, crf: int, preset: str):
-        self.worker = ShardWorker(spec, work_root, crf, preset)
+    def __init__(self, spec: EditSpec, work_root: str, encoding: Encoding):
+        self.worker = ShardWorker(spec, work_root, encoding)
         self.worker.task  # noqa: B018 (loads the renderer and still faces now, not on the first segment)
         # the pid, for operators (and the fault test) to find this actor's process
         (Path(work_root) / "actors" / f"{os.getpid()}.pid").write_text(str(os.getpid()))
@@ -177,8 +178,8 @@ class RayRunner:
             n = self.config.actors or self.cpus
             options = {"num_cpus": 1, "num_gpus": self.config.gpus_per_actor, "max_restarts": RETRIES,
                        "max_task_retries": RETRIES}
-            self.actors = [_EditActorClass.options(**options).remote(self.spec, self.work_root, self.config.crf,
-                                                               self.config.preset) for _ in range(n)]
+            self.actors = [_EditActorClass.options(**options).remote(self.spec, self.work_root,
+                                                               self.config.encoding) for _ in range(n)]
         return self.actors
 
     def run(self, work: list[Shard]) -> Iterator[tuple[str, str, int | list[str]]]:
@@ -205,7 +206,7 @@ class RayRunner:
                     else:
                         actor = None
                         ref = _shard_task.options(num_cpus=1, max_retries=RETRIES).remote(
-                            self.spec, self.work_root, self.config.crf, self.config.preset, shard)
+                            self.spec, self.work_root, self.config.encoding, shard)
                     running[ref] = (shard, actor)
                 if not running:
                     raise RuntimeError(f"shards wait for shards not in the job: {[s.name for s in pending]}")

@@ -26,7 +26,8 @@ from ..edit.stages import TrackingResult, track_frames
 from ..faces.analyze import FaceAnalyzer
 from ..media import VideoWriter
 from ..media.encode import concat_videos
-from ..media.source import Source
+from ..media.formats import Encoding
+from ..media.source import Source, narrow, widen
 from .plan import Chunk, ChunkFaces, Segment
 
 SEGMENT_FILES = ("frames", "crops", "alphas", "transforms")
@@ -147,11 +148,13 @@ class _SegmentReader:
 
 
 def compose_chunk(source: Source, chunk: Chunk, segments: list[Path], dest: Path, *, canvas: np.ndarray | None,
-                  crf: int, preset: str, previews: dict[int, Path] | None = None,
+                  encoding: Encoding, previews: dict[int, Path] | None = None,
                   single_thread: bool = True) -> list[str]:
     """The chunk's output frames: the canvas (the frame itself, or a still for reenact) with every segment's
-    crops pasted in track order, encoded to dest (H.264, the source's timestamps, no audio). previews:
-    frame index -> .npz path where that frame's (input, result) pair is kept for the contact sheet.
+    crops pasted in track order, encoded to dest (the input's coding unless `encoding` says otherwise, the
+    source's timestamps, no audio). A coding deeper than 8 bits composes on 16-bit frames, so the plate keeps
+    its precision outside the faces. previews: frame index -> .npz path where that frame's (input, result)
+    pair (8-bit) is kept for the contact sheet.
 
     Returns each composed frame's digest (blake2b of its RGB bytes), kept in the job manifest: the exact
     pixels the job made, comparable across runners and reruns even though x264 itself does not always give
@@ -161,7 +164,7 @@ def compose_chunk(source: Source, chunk: Chunk, segments: list[Path], dest: Path
     (measured on 2 cores: 31 -> 14.6 ms a 720p frame)."""
     readers = [_SegmentReader(p) for p in segments]
     try:
-        return _compose(source, chunk, readers, dest, canvas=canvas, crf=crf, preset=preset, previews=previews,
+        return _compose(source, chunk, readers, dest, canvas=canvas, encoding=encoding, previews=previews,
                         single_thread=single_thread)
     finally:
         for reader in readers:
@@ -169,27 +172,31 @@ def compose_chunk(source: Source, chunk: Chunk, segments: list[Path], dest: Path
 
 
 def _compose(source: Source, chunk: Chunk, readers: list[_SegmentReader], dest: Path, *,
-             canvas: np.ndarray | None, crf: int, preset: str, previews: dict[int, Path] | None,
+             canvas: np.ndarray | None, encoding: Encoding, previews: dict[int, Path] | None,
              single_thread: bool) -> list[str]:
     height, width = canvas.shape[:2] if canvas is not None else (source.height, source.width)
     info = source.video
     if info is None:
         raise ValueError(f"{source.path}: compose needs a video source")
     digests = []
-    with VideoWriter(dest, fps=info.fps, width=width, height=height, crf=crf, preset=preset,
-                     time_base=info.time_base, deterministic=single_thread) as writer:
-        for index, rgb, pts in source.frames(start=chunk.start, stop=chunk.stop):
-            out = (canvas if canvas is not None else rgb).copy()
+    with VideoWriter(dest, fps=info.fps, width=width, height=height, crf=encoding.crf, preset=encoding.preset,
+                     codec=encoding.codec, source=info, time_base=info.time_base,
+                     deterministic=single_thread) as writer:
+        deep = writer.coding.deep
+        still = None if canvas is None else widen(canvas) if deep else canvas
+        for index, rgb, pts in source.frames(start=chunk.start, stop=chunk.stop, deep=deep):
+            out = (still if still is not None else rgb).copy()
             for reader in readers:
                 reader.paste(index, out)
             writer.write(out, pts=pts)
             digests.append(hashlib.blake2b(out.tobytes(), digest_size=16).hexdigest())
             if previews and index in previews:
                 with atomic_path(previews[index]) as temp, open(temp, "wb") as f:
-                    np.savez(f, before=rgb, after=out)
+                    np.savez(f, before=narrow(rgb), after=narrow(out))
     return digests
 
 
 def concat_chunks(source: Source, chunks: list[Path], output: Path) -> None:
     """The composed chunks joined in order without re-encoding, with the source's audio; atomic."""
-    concat_videos(chunks, output, fps=source.fps, audio_from=source.path)
+    concat_videos(chunks, output, fps=source.fps, audio_from=source.path,
+                  timecode=source.video.timecode if source.video is not None else None)

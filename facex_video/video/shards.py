@@ -18,6 +18,7 @@ from ..core.allocator import keep_freed_memory
 from ..edit.face_edit import LoadedTask
 from ..edit.spec import EditSpec
 from ..faces.analyze import FaceAnalyzer
+from ..media.formats import Encoding
 from ..media.source import open_source
 from .plan import Chunk, ChunkFaces, Segment
 from .shard_stages import compose_chunk, edit_segment, track_chunk
@@ -34,8 +35,8 @@ class ShardWorker:
     on first use and keeps them. parallel: other processes run shards at the same time (Ray), so a chunk's
     encoder keeps to one thread; alone (inline), it takes the threads x264 offers."""
 
-    def __init__(self, spec: EditSpec, work_root: str, crf: int, preset: str, *, parallel: bool = True):
-        self.spec, self.layout, self.crf, self.preset = spec, WorkLayout(work_root), crf, preset
+    def __init__(self, spec: EditSpec, work_root: str, encoding: Encoding, *, parallel: bool = True):
+        self.spec, self.layout, self.encoding = spec, WorkLayout(work_root), encoding
         self.parallel = parallel
         self.source = open_source(spec.stream)
         keep_freed_memory()
@@ -65,8 +66,8 @@ class ShardWorker:
         background = self.spec.components["background"]
         canvas = still_rgb(self.spec.stills[background]) if background in self.spec.stills else None
         return compose_chunk(self.source, chunk, [self.layout.path("edit", s) for s in segments],
-                             self.layout.path("compose", chunk.name), canvas=canvas, crf=self.crf,
-                             preset=self.preset, previews={i: self.layout.preview(i) for i in previews},
+                             self.layout.path("compose", chunk.name), canvas=canvas,
+                             encoding=self.encoding, previews={i: self.layout.preview(i) for i in previews},
                              single_thread=self.parallel)
 
     def close(self) -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 from ..core.atomic import write_text_atomic
 from ..core.fingerprint import input_key
 from ..edit.spec import EditSpec
-from .config import RunConfig, work_dir_for
+from .config import RunConfig, output_suffix, work_dir_for
 from .plan import Chunk
 
 log = logging.getLogger("facex_video")
 
-KINDS = {"analyze": ".npz", "edit": "", "compose": ".mp4"}  # shard kind -> suffix of its result
+KINDS = {"analyze": ".npz", "edit": "", "compose": None}  # shard kind -> suffix of its result (None: the output's)
 
 
 class WorkLayout:
@@ -24,9 +24,10 @@ class WorkLayout:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self.suffixes = {**KINDS, "compose": output_suffix(self.root)}
 
     def path(self, kind: str, name: str) -> Path:
-        return self.root / kind / f"{name}{KINDS[kind]}"
+        return self.root / kind / f"{name}{self.suffixes[kind]}"
 
     def preview(self, index: int) -> Path:
         return self.root / "preview" / f"frame-{index:06d}.npz"
@@ -44,7 +45,7 @@ class JobWork(WorkLayout):
         # everything that changes a shard's content: the inputs and spec, the chunking, the encoder settings
         self.key = {"input": input_key(spec.stream), "spec": spec.digest(),
                     "chunks": [[c.start, c.stop, c.lead_start] for c in chunks],
-                    "encoder": [config.crf, config.preset]}
+                    "encoder": [config.codec, config.crf, config.preset]}
         fresh = config.fresh
         manifest = self.root / "manifest.json"
         before = json.loads(manifest.read_text()) if manifest.is_file() else None
