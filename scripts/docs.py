@@ -57,8 +57,8 @@ def guide_images(guide: Path = GUIDE) -> list[str]:
 
 def prepare_inputs(folder: Path, *, size: tuple[int, int] = (640, 360), fps: int = 12, seconds: float = 1.0) -> None:
     """The files the guide's commands name: the shipped photos as PNGs, `clip.mp4` (Grace Hopper's portrait,
-    a hard cut, then a pan over t1.jpg's six faces) and `driving.mp4` (Grace Hopper's portrait rolling her
-    head and zooming in)."""
+    a hard cut, then a pan over t1.jpg's six faces), `driving.mp4` (Grace Hopper's portrait rolling her
+    head and zooming in) and `plate.mov` (the portrait as a ProRes 422 HQ plate starting at 01:00:00:00)."""
     from facex_video.media import write_image
     from facex_video.media.samples import demo_shots, load_sample
     from facex_video.media.synth import Shot, write_clip
@@ -74,6 +74,7 @@ def prepare_inputs(folder: Path, *, size: tuple[int, int] = (640, 360), fps: int
     driving = Shot(load_sample("grace_hopper"), seconds=seconds, zoom=(1.0, 0.8), pan=((0.5, 0.4), (0.5, 0.38)),
                    rotate=(-12.0, 12.0))
     write_clip(folder / "driving.mp4", [driving], size=(size[1] // 2 * 2, size[1] // 2 * 2), fps=Fraction(fps))
+    write_clip(folder / "plate.mov", [grace], size=size, fps=Fraction(fps), codec="prores", timecode="01:00:00:00")
 
 
 @contextmanager

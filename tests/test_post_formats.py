@@ -180,3 +180,42 @@ def test_a_rec709_clip_keeps_its_tags_and_its_colours(tmp_path, tagged):
     delta = [float(np.linalg.norm(lab[0][cell] - lab[1][cell], axis=-1).mean()) for cell in cells]
     print("delta E per patch, output against input:", np.round(delta, 2).tolist())
     assert np.mean(delta) < 1.0
+
+
+@pytest.fixture(scope="module")
+def small_clip(tmp_path_factory, grace_hopper) -> Path:
+    from facex_video.media.synth import Shot, write_clip
+
+    path = tmp_path_factory.mktemp("small") / "clip.mp4"
+    return write_clip(path, [Shot(grace_hopper, seconds=0.5, zoom=(1.0, 0.9))], size=(320, 180), fps=FPS)
+
+
+@pytest.mark.parametrize("codec, suffix, coded", [
+    ("h264", ".mp4", ("h264", "yuv420p")), ("h265", ".mp4", ("hevc", "yuv420p")),
+    ("prores", ".mov", ("prores", "yuv422p10le")), ("dnxhr", ".mov", ("dnxhd", "yuv422p")),
+    ("ffv1", ".mkv", ("ffv1", "yuv420p")),
+])
+def test_every_codec_choice_writes_that_codec_frame_for_frame(tmp_path, small_clip, codec, suffix, coded):
+    out = tmp_path / f"out{suffix}"
+    api.passthrough(small_clip, out, codec=codec, progress=False)
+    got = probe(out)
+    assert (got.codec, got.pix_fmt) == coded
+    assert got.frame_count == probe(small_clip).frame_count and got.fps == FPS
+    from facex_video.media import iter_chunks
+
+    before, after = (np.concatenate([c.frames for c in iter_chunks(p)]) for p in (small_clip, out))
+    mse = np.mean((before.astype(np.float64) - after) ** 2)
+    assert 10 * np.log10(255.0**2 / mse) > 35
+
+
+def test_a_codec_the_container_cannot_hold_is_refused_or_replaced(tmp_path, plate, capsys):
+    from facex_video.cli import main
+
+    assert main(["passthrough", str(plate), "-o", str(tmp_path / "asked.mp4"), "--codec", "prores", "--quiet"]) == 2
+    assert "mp4 cannot hold prores video" in capsys.readouterr().err
+    assert not (tmp_path / "asked.mp4").exists()
+    out = tmp_path / "same.mp4"  # same: ProRes has no place in MP4, so H.264 at the plate's depth and chroma
+    assert main(["passthrough", str(plate), "-o", str(out), "--quiet"]) == 0
+    assert "mp4 cannot hold prores; writing H.264" in capsys.readouterr().err
+    got = probe(out)
+    assert (got.codec, got.pix_fmt, got.timecode) == ("h264", "yuv422p10le", TIMECODE)

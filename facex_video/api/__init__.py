@@ -17,6 +17,7 @@ from ..edit.stages import TrackingResult, passthrough_frame, sample_indices, tra
 from ..faces.analyze import FaceAnalyzer
 from ..faces.preview import ContactSheet, save_sheet
 from ..media import VideoWriter, image_output_check, is_image_path, output_check, write_image
+from ..media.encode import plan_coding
 from ..media.formats import Encoding
 from ..media.source import Source, open_source
 from .task import TaskRequest, edit_spec, run, run_request, run_task
@@ -80,13 +81,15 @@ def passthrough(
     colour, timecode) unless `codec` says otherwise; a deep plate is cropped and pasted at 16 bits. Returns
     the same summary as `tracks`.
     """
-    Encoding(codec, crf, preset)  # an OptionError naming the flag before anything is read
+    encoding = Encoding(codec, crf, preset)  # an OptionError naming the flag before anything is read
     check_outputs({"input": input}, output, preview)
     source = open_source(input)
     if source.is_image != is_image_path(output):
         kind = "an image" if source.is_image else "a video"
         raise OutputError(output, f"input {source.path.name} is {kind}; give an output of the same kind")
     (image_output_check if source.is_image else output_check)(output)
+    if not source.is_image:  # decided now: a codec the container cannot hold fails before the tracking
+        codec = plan_coding(output, encoding, source.video, source.width, source.height).codec
     sheet = _sheet_for(source, preview)
     result = TrackingResult(source)
     with output_lock(output), FaceAnalyzer(detector_model=detector_model) as analyzer:

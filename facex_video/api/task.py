@@ -16,6 +16,7 @@ from ..edit.spec import EditSpec
 from ..faces.analyze import FaceAnalyzer
 from ..faces.preview import TaskSheet, save_sheet
 from ..media import image_output_check, is_image_path, output_check, write_image
+from ..media.encode import plan_coding
 from ..media.source import Source, open_source
 from ..render.registry import backend as record_backend
 from ..render.registry import option_files, with_absolute_files
@@ -88,10 +89,13 @@ def run(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: str |
     while written), a video as the sharded job of video/job.py on `config`'s runner. analyzer: one the
     checks already loaded, reused for an image. Returns the track summary: "tracks" found, "edited" (the ids
     edited) and, for a video, the shard counts."""
-    if not open_source(spec.stream).is_image:
+    stream = open_source(spec.stream)
+    if not stream.is_image:
         from ..video.job import run_job
 
-        return run_job(spec, output, config, preview=preview)
+        # the output's codec decided once, now: a container that cannot hold it fails before any work
+        coding = plan_coding(output, config.encoding, stream.video, stream.width, stream.height)
+        return run_job(spec, output, replace(config, codec=coding.codec), preview=preview)
     with output_lock(output):
         return _run_image_task(spec, output, preview=preview, progress=config.progress,
                                analyzer=analyzer.get() if analyzer is not None else None)

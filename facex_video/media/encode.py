@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import io
 import itertools
 import logging
 import os
@@ -72,6 +73,17 @@ def muxer_options(muxer: str, time_base: Fraction | None) -> dict[str, str]:
 def output_check(path: str | Path) -> None:
     """Raise OutputError now if the video could not be written later (extension, folder, permissions)."""
     check_output_path(Path(path), VIDEO_FORMATS, "video")
+
+
+def plan_coding(path: str | Path, encoding: Encoding, source: VideoInfo | None, width: int, height: int
+                ) -> VideoCoding:
+    """The coding a video written to `path` will get (media/formats.coding_for), worked out before any frame
+    is made: an OutputError (a codec its container cannot hold) fails the run at its start, and a job decides
+    `same` once, for every chunk (and says so once)."""
+    muxer = VIDEO_FORMATS[Path(path).suffix.lower()]
+    with av.open(io.BytesIO(), "w", format=muxer) as container:
+        supported = set(container.supported_codecs)
+    return coding_for(encoding, source, width, height, muxer, supported, output=str(path))
 
 
 def add_video_stream(container: av.container.OutputContainer, coding: VideoCoding, fps: Fraction, width: int,

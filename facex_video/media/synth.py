@@ -101,8 +101,12 @@ def write_clip(
     fps: Fraction = Fraction(25),
     audio: bool = True,
     crf: int = 16,
+    codec: str = "h264",
+    timecode: str | None = None,
 ) -> Path:
-    """Render shots with hard cuts into one H.264 clip (+ AAC 48 kHz stereo as long as the video), atomically."""
+    """Render shots with hard cuts into one clip (+ AAC 48 kHz stereo as long as the video), atomically: H.264
+    8-bit 4:2:0, or `codec` as media/formats.py codes fresh frames (ProRes: 422 HQ 10-bit), starting at
+    `timecode` when given."""
     path = Path(path)
     output_check(path)
     fps = Fraction(fps)
@@ -114,8 +118,8 @@ def write_clip(
     muxer = VIDEO_FORMATS[path.suffix.lower()]
     options = {} if muxer == "matroska" else FASTSTART
     with atomic_path(path) as tmp, av.open(str(tmp), "w", format=muxer, options=options) as out:
-        coding = coding_for(Encoding("h264", crf), None, size[0], size[1], muxer, set(out.supported_codecs))
-        video = add_video_stream(out, coding, fps, size[0], size[1], time_base=1 / fps)
+        coding = coding_for(Encoding(codec, crf), None, size[0], size[1], muxer, set(out.supported_codecs))
+        video = add_video_stream(out, coding, fps, size[0], size[1], time_base=1 / fps, timecode=timecode)
         if audio:
             sound = out.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
             sound.bit_rate = 192_000
