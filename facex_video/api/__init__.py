@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,10 +17,12 @@ from ..core.outputs import check_outputs, output_lock
 from ..edit.stages import TrackingResult, passthrough_frame, sample_indices, track_frames, track_summary
 from ..faces.analyze import FaceAnalyzer
 from ..faces.preview import ContactSheet, save_sheet
-from ..media import VideoWriter, image_output_check, is_image_path, output_check, write_image
+from ..media import image_output_check, is_image_path, write_image
 from ..media.encode import plan_coding
 from ..media.formats import Encoding
+from ..media.sequence import is_sequence_path
 from ..media.source import Source, open_source
+from ..media.writers import frame_writer, moving_output_check
 from .task import TaskRequest, edit_spec, run, run_request, run_task
 
 __all__ = ["AnalysisModels", "TaskRequest", "analyze", "edit_spec", "passthrough", "run", "run_request", "run_task",
@@ -71,6 +74,7 @@ def passthrough(
     crf: int = 16,
     preset: str = "medium",
     codec: str = "same",
+    fps: Fraction | None = None,
     detector_model: str | Path | None = None,
     progress: bool = True,
 ) -> dict:
@@ -83,13 +87,14 @@ def passthrough(
     """
     encoding = Encoding(codec, crf, preset)  # an OptionError naming the flag before anything is read
     check_outputs({"input": input}, output, preview)
-    source = open_source(input)
+    source = open_source(input, fps)
     if source.is_image != is_image_path(output):
         kind = "an image" if source.is_image else "a video"
         raise OutputError(output, f"input {source.path.name} is {kind}; give an output of the same kind")
-    (image_output_check if source.is_image else output_check)(output)
-    if not source.is_image:  # decided now: a codec the container cannot hold fails before the tracking
-        codec = plan_coding(output, encoding, source.video, source.width, source.height).codec
+    (image_output_check if source.is_image else moving_output_check)(output)
+    if not source.is_image and not is_sequence_path(output):  # decided now: a codec the container cannot
+        encoding = Encoding(plan_coding(output, encoding, source.video, source.width, source.height).codec,
+                            crf, preset)  # hold fails before the tracking
     sheet = _sheet_for(source, preview)
     result = TrackingResult(source)
     with output_lock(output), FaceAnalyzer(detector_model=detector_model) as analyzer:
@@ -101,12 +106,9 @@ def passthrough(
                 if sheet:
                     sheet.offer(frame.index, frame.rgb, frame.faces, frame.cut)
         else:
-            with VideoWriter(
-                output, fps=info.fps, width=info.width, height=info.height, crf=crf, preset=preset, codec=codec,
-                source=info, time_base=info.time_base, audio_from=source.path,
-            ) as writer:
+            with frame_writer(Path(output), source, encoding, audio=True) as writer:
                 # a deep plate is decoded a second time at 16 bits, in step with the 8-bit frames tracked
-                deep = (rgb for _, rgb, _ in source.frames(deep=True)) if writer.coding.deep else None
+                deep = (rgb for _, rgb, _ in source.frames(deep=True)) if writer.deep else None
                 for frame in frames:
                     writer.write(passthrough_frame(frame, None if deep is None else next(deep)), pts=frame.pts)
                     if sheet:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
@@ -15,9 +16,11 @@ from ..core.outputs import check_outputs, output_lock
 from ..edit.spec import EditSpec
 from ..faces.analyze import FaceAnalyzer
 from ..faces.preview import TaskSheet, save_sheet
-from ..media import image_output_check, is_image_path, output_check, write_image
+from ..media import image_output_check, is_image_path, write_image
 from ..media.encode import plan_coding
+from ..media.sequence import is_sequence_path
 from ..media.source import Source, open_source
+from ..media.writers import moving_output_check
 from ..render.registry import backend as record_backend
 from ..render.registry import option_files, with_absolute_files
 from ..video.config import RunConfig
@@ -46,6 +49,7 @@ class TaskRequest:
     backend_options: Any = None
     identity_model: str | Path | None = None
     detector_model: str | Path | None = None
+    fps: Fraction | None = None  # an image sequence's frame rate (--fps)
 
     def inputs(self) -> dict[str, str | Path]:
         """Every file the run reads, by what it is (for messages): no output may be one of them."""
@@ -89,13 +93,14 @@ def run(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: str |
     while written), a video as the sharded job of video/job.py on `config`'s runner. analyzer: one the
     checks already loaded, reused for an image. Returns the track summary: "tracks" found, "edited" (the ids
     edited) and, for a video, the shard counts."""
-    stream = open_source(spec.stream)
+    stream = open_source(spec.stream, spec.stream_fps)
     if not stream.is_image:
         from ..video.job import run_job
 
-        # the output's codec decided once, now: a container that cannot hold it fails before any work
-        coding = plan_coding(output, config.encoding, stream.video, stream.width, stream.height)
-        return run_job(spec, output, replace(config, codec=coding.codec), preview=preview)
+        if not is_sequence_path(output):  # the codec decided once, now: a container that cannot hold it fails
+            coding = plan_coding(output, config.encoding, stream.video, stream.width, stream.height)
+            config = replace(config, codec=coding.codec)
+        return run_job(spec, output, config, preview=preview)
     with output_lock(output):
         return _run_image_task(spec, output, preview=preview, progress=config.progress,
                                analyzer=analyzer.get() if analyzer is not None else None)
@@ -162,7 +167,7 @@ def edit_spec(request: TaskRequest, output: str | Path, *, preview: str | Path |
     check_outputs(request.inputs(), output, preview)
     if preview is not None:
         image_output_check(preview)
-    stream = open_source(stream_path)
+    stream = open_source(stream_path, r.fps)
     stills: dict[str, str] = {}
     if the_task.takes_components:
         try:
@@ -186,7 +191,7 @@ def edit_spec(request: TaskRequest, output: str | Path, *, preview: str | Path |
     if video_out != (not is_image_path(output)):
         raise OutputError(output, f"the {stream_role} {stream.path.name} is {'a video' if video_out else 'an image'}; "
                                   "give an output of the same kind")
-    (output_check if video_out else image_output_check)(output)
+    (moving_output_check if video_out else image_output_check)(output)
     if the_task.takes_mask and inpaint_region is None and inpaint_mask is None:
         raise OutputError(output, "inpaint needs --region NAME or --mask MASK.png")
     if inpaint_mask is not None:
@@ -210,7 +215,7 @@ def edit_spec(request: TaskRequest, output: str | Path, *, preview: str | Path |
                     faces=frozenset(faces) if faces is not None else None, inpaint_region=inpaint_region,
                     inpaint_mask=_absolute(inpaint_mask), backend=request.backend,
                     backend_options=with_absolute_files(options), identity_model=_absolute(identity_model),
-                    detector_model=_absolute(detector_model))
+                    detector_model=_absolute(detector_model), stream_fps=stream.fps if stream.sequence else None)
 
 
 def _check_mask(mask: str | Path, stream: Source) -> None:
@@ -252,7 +257,7 @@ def _run_image_task(spec: EditSpec, output: str | Path, *, preview: str | Path |
     from ..edit.face_edit import build_task, edit_frames, plan_tracks
     from ..video.plan import selected_tracks
 
-    stream = open_source(spec.stream)
+    stream = open_source(spec.stream, spec.stream_fps)
     sheet = TaskSheet({0}, float(stream.fps)) if preview is not None else None
     with contextlib.ExitStack() as stack:
         if analyzer is None:

@@ -93,7 +93,7 @@ def run_parsed(args: argparse.Namespace) -> int:
     else:
         summary = api.passthrough(
             args.input, args.output, preview=args.preview, crf=args.crf, preset=args.preset, codec=args.codec,
-            detector_model=args.detector_model, progress=progress,
+            fps=args.fps, detector_model=args.detector_model, progress=progress,
         )
     print(f"{args.input}: {len(summary['tracks'])} face track(s), {len(summary['shot_starts'])} shot(s) "
           f"-> {args.output}")

@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from ..core.errors import OptionError
@@ -94,13 +95,31 @@ def crf(text: str) -> int:
     return value
 
 
-# the output's video coding, for every command that writes a video (media/formats.py)
+NTSC_RATES = {"23.976": Fraction(24000, 1001), "29.97": Fraction(30000, 1001), "47.952": Fraction(48000, 1001),
+              "59.94": Fraction(60000, 1001), "119.88": Fraction(120000, 1001)}  # as editors write them
+
+
+def frame_rate(text: str) -> Fraction:
+    """--fps: a positive rate, as a fraction (24000/1001), a number, or an NTSC rate's usual decimal (23.976)."""
+    try:
+        rate = NTSC_RATES.get(text.strip()) or Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise OptionError("--fps", f"expected a rate such as 24, 25, 23.976 or 24000/1001, got {text!r}") from None
+    if not 0 < rate <= 1000:
+        raise OptionError("--fps", f"must be above 0 and at most 1000, got {text}")
+    return rate
+
+
+# the output's video coding, for every command that writes a video (media/formats.py), and the rate an image
+# sequence (whose files carry none) plays at
 ENCODE_FLAGS = [
     Flag("codec", "output video codec: same (the input's codec family, bit depth, chroma and colour; H.264 where "
                   "no encoder or the container cannot hold it), h264, h265, prores, dnxhr, ffv1 (default same)",
          default="same", choices=CODECS),
     Flag("crf", "H.264/H.265 quality 0-51, lower is better (default 16)", parse=crf, default=16),
     Flag("preset", "x264/x265 preset (default medium)", default="medium", choices=X264_PRESETS),
+    Flag("fps", "frame rate of an image sequence input (default 24): 24, 25, 23.976, 24000/1001, ...",
+         parse=frame_rate, metavar="RATE"),
 ]
 
 
@@ -357,7 +376,8 @@ def task_run(task: Task, values: Mapping[str, Any]) -> tuple[Any, RunConfig]:
         task.name, source=values.get("source"), target=values.get("target"), driving=values.get("driving"),
         take=values.get("take"), edits=edits, faces=set(values["face"]) if values["face"] else None,
         inpaint_region=values.get("region"), inpaint_mask=values.get("mask"), backend=entry.name,
-        backend_options=options, identity_model=values["identity_model"], detector_model=values["detector_model"])
+        backend_options=options, identity_model=values["identity_model"], detector_model=values["detector_model"],
+        fps=values["fps"])
     config = RunConfig(runner=values["runner"], actors=values["actors"], gpus_per_actor=values["gpus_per_actor"],
                        chunk_seconds=values["chunk_seconds"], overlap_seconds=values["overlap_seconds"],
                        crf=values["crf"], preset=values["preset"], codec=values["codec"], fresh=values["fresh"],

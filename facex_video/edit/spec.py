@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from ..core.fingerprint import input_key
+from ..media.source import content_key
 from ..tasks.assemble import Edits
 from ..tasks.table import TABLE, Task
 
@@ -36,6 +38,7 @@ class EditSpec:
     identity_model: str | None = None
     detector_model: str | None = None
     identity_weight: float = 0.5
+    stream_fps: Fraction | None = None  # an image sequence's frame rate (--fps); a video has its own
 
     @property
     def record(self) -> Task:
@@ -68,7 +71,7 @@ class EditSpec:
             files = set(option_files(self.backend_options).values())
             settings["backend_options"] = {k: v for k, v in settings["backend_options"].items() if str(v) not in files}
         # a weights folder (diffusers layout, a FaceX checkpoint) is keyed by its files' keys
-        content = {p: input_key(p) if not Path(p).is_dir() else
+        content = {p: content_key(p) if not Path(p).is_dir() else
                    "+".join(input_key(f) for f in sorted(Path(p).rglob("*")) if f.is_file()) for p in self.files()}
         doc = {"settings": settings, "stills": {r: content[p] for r, p in sorted(self.stills.items())},
                "stream": content[self.stream], "files": sorted(content.values())}

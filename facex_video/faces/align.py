@@ -97,7 +97,8 @@ def paste_face(
     alpha: (size, size) float in [0, 1] in crop coordinates (e.g. a renderer's face mask); it is
     multiplied by the feathered border so the crop's square edge never shows. Only the region the crop
     covers is resampled, so the cost scales with the face, not the frame. A uint16 frame (a deep plate on the
-    full 16-bit scale) takes a uint8 crop scaled to it: outside the face its values stay as they are.
+    full 16-bit scale) or a float one (an EXR sequence, sRGB-encoded, 1.0 = white, brighter values allowed)
+    takes a uint8 crop scaled to it: outside the face its values stay as they are.
     """
     size = crop.shape[0]
     weight = feather_mask(size) if alpha is None else feather_mask(size) * np.asarray(alpha, np.float32)
@@ -121,6 +122,9 @@ def paste_face(
     patch = cv2.warpAffine(crop, roi_inv, roi_size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     a = cv2.warpAffine(weight, roi_inv, roi_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
     roi = frame[y0:y1, x0:x1].astype(np.float32)
+    if np.issubdtype(frame.dtype, np.floating):  # no rounding, no ceiling: over-white values stay
+        frame[y0:y1, x0:x1] = roi + a * (patch.astype(np.float32) / np.iinfo(crop.dtype).max - roi)
+        return frame
     top = float(np.iinfo(frame.dtype).max)
     scale = top / np.iinfo(crop.dtype).max
     patch = patch.astype(np.float32) * scale if scale != 1 else patch.astype(np.float32)

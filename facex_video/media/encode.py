@@ -212,6 +212,11 @@ class VideoWriter:
             self.abort()
             raise
 
+    @property
+    def deep(self) -> bool:
+        """Whether frames should come at more than 8 bits (uint16)."""
+        return self.coding.deep
+
     def __enter__(self) -> VideoWriter:
         return self
 

@@ -15,6 +15,7 @@ from ..core.errors import InputError
 from .colour import Colour
 from .container import first_video_stream, open_input
 from .frame_index import FrameIndex, scan_file
+from .sequence import is_sequence_path
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
@@ -74,8 +75,9 @@ class VideoInfo:
 
 
 def is_image_path(path: str | Path) -> bool:
-    """True for still-image extensions; callers route those to read_image instead of probe."""
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+    """True for still-image extensions (not an image sequence's pattern, shot.%04d.png); callers route those to
+    read_image instead of probe."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS and not is_sequence_path(path)
 
 
 def _pick_fps(stream: av.video.stream.VideoStream) -> Fraction | None:

@@ -1,7 +1,9 @@
-"""One view of an input, image or video: its geometry and timing, and its frames streamed in order."""
+"""One view of an input, image, video or image sequence: its geometry and timing, and its frames streamed in
+order."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -10,8 +12,17 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.fingerprint import input_key
 from . import VideoInfo, is_image_path, probe, read_image
+from .colour import BT709, LIMITED, Colour
 from .decode import iter_frames
+from .frame_index import FrameIndex
+from .sequence import ImageSequence, is_sequence_path, open_sequence, read_frame, to_display8, to_working
+
+log = logging.getLogger("facex_video.media")
+
+SEQUENCE_FPS = Fraction(24)  # a sequence's frame rate when --fps does not give one (files carry none)
+SRGB_TRC = 13  # AVCOL_TRC_IEC61966_2_1
 
 
 @dataclass
@@ -23,7 +34,8 @@ class Source:
     height: int
     fps: Fraction
     frame_count: int
-    video: VideoInfo | None  # None for a still image
+    video: VideoInfo | None  # None for a still image; a sequence's timing (pts = frame index at 1 / fps)
+    sequence: ImageSequence | None = None  # the frames' files, for an image sequence
 
     @property
     def is_image(self) -> bool:
@@ -47,6 +59,16 @@ class Source:
             return
         if not 0 <= start <= stop:
             raise ValueError(f"need 0 <= start <= stop, got start={start}, stop={stop}")
+        if self.sequence is not None:
+            seq = self.sequence
+            for index in range(start, stop):
+                frame = read_frame(seq.path(index))
+                if not deep:
+                    yield index, to_display8(frame, seq.sample), index
+                else:
+                    rgb = to_working(frame, seq.sample)
+                    yield index, (widen(rgb) if rgb.dtype == np.uint8 else rgb), index
+            return
         for index, rgb, pts in iter_frames(self.path, self.video, start, stop, deep=deep):
             yield index, rgb, int(pts)
 
@@ -56,16 +78,23 @@ def widen(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.uint16) * 257
 
 
+
 def narrow(rgb: np.ndarray) -> np.ndarray:
-    """uint16 (full 16-bit scale) -> uint8, rounded; uint8 as it is."""
+    """A working frame in uint8, rounded: uint16 (full 16-bit scale), float (1.0 = white, clipped); uint8 as
+    it is."""
     if rgb.dtype == np.uint8:
         return rgb
+    if np.issubdtype(rgb.dtype, np.floating):
+        return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
 
 
-def open_source(path: str | Path) -> Source:
-    """Probe an input; raises InputError naming the file for anything unreadable."""
+def open_source(path: str | Path, fps: Fraction | None = None) -> Source:
+    """Probe an input; raises InputError naming the file for anything unreadable. fps: an image sequence's
+    frame rate (default SEQUENCE_FPS); a video's own rate is never overridden."""
     path = Path(path)
+    if is_sequence_path(path):
+        return _sequence_source(path, fps)
     if not path.exists():
         raise InputError(path, "no such file")
     if is_image_path(path):
@@ -73,3 +102,28 @@ def open_source(path: str | Path) -> Source:
         return Source(path, image.shape[1], image.shape[0], Fraction(1), 1, None)
     info = probe(path)
     return Source(path, info.width, info.height, info.fps, info.frame_count, info)
+
+
+def _sequence_source(pattern: Path, fps: Fraction | None) -> Source:
+    """An image sequence as a video source: frame i is file number first + i, at pts i in a 1 / fps time base;
+    its pixels are sRGB (Rec. 709 primaries), which a video output is encoded from."""
+    seq = open_sequence(pattern)
+    if fps is None:
+        log.info("%s: an image sequence has no frame rate; taken as %s fps (--fps sets it)", pattern, SEQUENCE_FPS)
+    rate = Fraction(fps) if fps is not None else SEQUENCE_FPS
+    pts = np.arange(seq.count, dtype=np.int64)
+    info = VideoInfo(
+        path=pattern, container="image2", codec=pattern.suffix.lower().lstrip("."), width=seq.width,
+        height=seq.height, fps=rate, time_base=1 / rate, frame_count=seq.count, duration=float(seq.count / rate),
+        rotation=0, pix_fmt="rgb48le" if seq.deep else "rgb24", audio=(), start_pts=0,
+        index=FrameIndex(pts=pts, key_frames=pts, key_seek=pts, exact=True, packets=seq.count),
+        colour=Colour(BT709, SRGB_TRC, BT709, LIMITED))
+    return Source(pattern, seq.width, seq.height, rate, seq.count, info, seq)
+
+
+def content_key(path: str | Path) -> str:
+    """An input named by its content (core/fingerprint.input_key): a sequence by all of its frames' files."""
+    if is_sequence_path(path):
+        seq = open_sequence(path)
+        return "+".join(input_key(seq.path(i)) for i in range(seq.count))
+    return input_key(path)

@@ -60,8 +60,9 @@ def work_dir_for(output: str | Path) -> Path:
     return output.with_name(f".{output.name}{WORK_SUFFIX}")
 
 
-def output_suffix(work_root: str | Path) -> str:
-    """The extension of the output a work directory (work_dir_for) is for: composed chunks are written in the
-    output's own container, so the codec they hold is one the output can hold."""
-    name = Path(work_root).name
-    return Path(name[:-len(WORK_SUFFIX)] if name.endswith(WORK_SUFFIX) else name).suffix or ".mp4"
+def output_of(work_root: str | Path) -> Path:
+    """The output a work directory (work_dir_for) is for: composed chunks are written in the output's own
+    container (so the codec they hold is one the output can hold), or as its sequence's files."""
+    root = Path(work_root)
+    name = root.name[1:-len(WORK_SUFFIX)] if root.name.endswith(WORK_SUFFIX) else root.name
+    return root.with_name(name)

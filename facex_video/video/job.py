@@ -65,7 +65,7 @@ def run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: s
 
 
 def _run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: str | Path | None) -> dict:
-    source = open_source(spec.stream)
+    source = open_source(spec.stream, spec.stream_fps)
     chunks = plan_job(source, config)
     work = JobWork(output, spec, config, chunks)
     runner = _runner(spec, config, work)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import shutil
 from pathlib import Path
 from typing import BinaryIO
@@ -24,11 +25,14 @@ from ..core.atomic import atomic_path, naming_full_disk, partial_path
 from ..edit.face_edit import EditedFace, LoadedTask, TrackEdit, edit_face
 from ..edit.stages import TrackingResult, track_frames
 from ..faces.analyze import FaceAnalyzer
-from ..media import VideoWriter
 from ..media.encode import concat_videos
 from ..media.formats import Encoding
+from ..media.sequence import is_sequence_path
 from ..media.source import Source, narrow, widen
+from ..media.writers import frame_writer, publish
 from .plan import Chunk, ChunkFaces, Segment
+
+log = logging.getLogger("facex_video")
 
 SEGMENT_FILES = ("frames", "crops", "alphas", "transforms")
 
@@ -148,13 +152,14 @@ class _SegmentReader:
 
 
 def compose_chunk(source: Source, chunk: Chunk, segments: list[Path], dest: Path, *, canvas: np.ndarray | None,
-                  encoding: Encoding, previews: dict[int, Path] | None = None,
+                  encoding: Encoding, output: Path, previews: dict[int, Path] | None = None,
                   single_thread: bool = True) -> list[str]:
     """The chunk's output frames: the canvas (the frame itself, or a still for reenact) with every segment's
     crops pasted in track order, encoded to dest (the input's coding unless `encoding` says otherwise, the
-    source's timestamps, no audio). A coding deeper than 8 bits composes on 16-bit frames, so the plate keeps
-    its precision outside the faces. previews: frame index -> .npz path where that frame's (input, result)
-    pair (8-bit) is kept for the contact sheet.
+    source's timestamps, no audio), or, for an image sequence `output`, as its frame files in the folder
+    `dest` (published by concat_chunks). A coding deeper than 8 bits composes on 16-bit frames (an EXR
+    sequence on its float ones), so the plate keeps its precision outside the faces. previews: frame index ->
+    .npz path where that frame's (input, result) pair (8-bit) is kept for the contact sheet.
 
     Returns each composed frame's digest (blake2b of its RGB bytes), kept in the job manifest: the exact
     pixels the job made, comparable across runners and reruns even though x264 itself does not always give
@@ -164,25 +169,24 @@ def compose_chunk(source: Source, chunk: Chunk, segments: list[Path], dest: Path
     (measured on 2 cores: 31 -> 14.6 ms a 720p frame)."""
     readers = [_SegmentReader(p) for p in segments]
     try:
-        return _compose(source, chunk, readers, dest, canvas=canvas, encoding=encoding, previews=previews,
-                        single_thread=single_thread)
+        return _compose(source, chunk, readers, dest, canvas=canvas, encoding=encoding, output=output,
+                        previews=previews, single_thread=single_thread)
     finally:
         for reader in readers:
             reader.close()
 
 
 def _compose(source: Source, chunk: Chunk, readers: list[_SegmentReader], dest: Path, *,
-             canvas: np.ndarray | None, encoding: Encoding, previews: dict[int, Path] | None,
+             canvas: np.ndarray | None, encoding: Encoding, output: Path, previews: dict[int, Path] | None,
              single_thread: bool) -> list[str]:
-    height, width = canvas.shape[:2] if canvas is not None else (source.height, source.width)
     info = source.video
     if info is None:
         raise ValueError(f"{source.path}: compose needs a video source")
     digests = []
-    with VideoWriter(dest, fps=info.fps, width=width, height=height, crf=encoding.crf, preset=encoding.preset,
-                     codec=encoding.codec, source=info, time_base=info.time_base,
-                     deterministic=single_thread) as writer:
-        deep = writer.coding.deep
+    still_size = (canvas.shape[1], canvas.shape[0]) if canvas is not None else None
+    with frame_writer(output, source, encoding, dest=dest, start_index=chunk.start, still=still_size,
+                      deterministic=single_thread) as writer:
+        deep = writer.deep
         still = None if canvas is None else widen(canvas) if deep else canvas
         for index, rgb, pts in source.frames(start=chunk.start, stop=chunk.stop, deep=deep):
             out = (still if still is not None else rgb).copy()
@@ -197,6 +201,12 @@ def _compose(source: Source, chunk: Chunk, readers: list[_SegmentReader], dest: 
 
 
 def concat_chunks(source: Source, chunks: list[Path], output: Path) -> None:
-    """The composed chunks joined in order without re-encoding, with the source's audio; atomic."""
-    concat_videos(chunks, output, fps=source.fps, audio_from=source.path,
+    """The composed chunks joined in order without re-encoding, with the source's audio; atomic. An image
+    sequence's chunk folders are published as its files."""
+    if is_sequence_path(output):
+        if source.video is not None and source.video.audio:
+            log.warning("%s: the audio of %s is not carried: an image sequence has none", output, source.path.name)
+        publish(chunks, output)
+        return
+    concat_videos(chunks, output, fps=source.fps, audio_from=source.path if source.sequence is None else None,
                   timecode=source.video.timecode if source.video is not None else None)

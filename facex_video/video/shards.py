@@ -38,7 +38,7 @@ class ShardWorker:
     def __init__(self, spec: EditSpec, work_root: str, encoding: Encoding, *, parallel: bool = True):
         self.spec, self.layout, self.encoding = spec, WorkLayout(work_root), encoding
         self.parallel = parallel
-        self.source = open_source(spec.stream)
+        self.source = open_source(spec.stream, spec.stream_fps)
         keep_freed_memory()
         self._faces: tuple[int, ChunkFaces] | None = None
 
@@ -67,7 +67,8 @@ class ShardWorker:
         canvas = still_rgb(self.spec.stills[background]) if background in self.spec.stills else None
         return compose_chunk(self.source, chunk, [self.layout.path("edit", s) for s in segments],
                              self.layout.path("compose", chunk.name), canvas=canvas,
-                             encoding=self.encoding, previews={i: self.layout.preview(i) for i in previews},
+                             encoding=self.encoding, output=self.layout.output,
+                             previews={i: self.layout.preview(i) for i in previews},
                              single_thread=self.parallel)
 
     def close(self) -> None:

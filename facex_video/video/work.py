@@ -9,9 +9,9 @@ import shutil
 from pathlib import Path
 
 from ..core.atomic import write_text_atomic
-from ..core.fingerprint import input_key
 from ..edit.spec import EditSpec
-from .config import RunConfig, output_suffix, work_dir_for
+from ..media.source import content_key
+from .config import RunConfig, output_of, work_dir_for
 from .plan import Chunk
 
 log = logging.getLogger("facex_video")
@@ -24,7 +24,8 @@ class WorkLayout:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        self.suffixes = {**KINDS, "compose": output_suffix(self.root)}
+        self.output = output_of(self.root)
+        self.suffixes = {**KINDS, "compose": self.output.suffix or ".mp4"}
 
     def path(self, kind: str, name: str) -> Path:
         return self.root / kind / f"{name}{self.suffixes[kind]}"
@@ -43,7 +44,7 @@ class JobWork(WorkLayout):
     def __init__(self, output: str | Path, spec: EditSpec, config: RunConfig, chunks: list[Chunk]):
         super().__init__(work_dir_for(output))
         # everything that changes a shard's content: the inputs and spec, the chunking, the encoder settings
-        self.key = {"input": input_key(spec.stream), "spec": spec.digest(),
+        self.key = {"input": content_key(spec.stream), "spec": spec.digest(),
                     "chunks": [[c.start, c.stop, c.lead_start] for c in chunks],
                     "encoder": [config.codec, config.crf, config.preset]}
         fresh = config.fresh
