@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from facex_video.media.sequence import is_sequence_path
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,7 +59,9 @@ def test_every_command_quoted_in_the_guide_runs(docs, tmp_path, capsys) -> None:
     for argv in commands:
         for flag in ("-o", "--preview", "--json"):
             written = _flag(argv, flag)
-            if written:
+            if written and is_sequence_path(written):  # an image sequence: its first frame
+                assert list(tmp_path.glob(re.sub(r"%0\d+d|#+", "*", written))), f"facex {' '.join(argv)}: no {written}"
+            elif written:
                 assert (tmp_path / written).stat().st_size > 0, f"facex {' '.join(argv)}: no {written}"
     assert re.search(r"identity distance to source\s+\d", capsys.readouterr().out)
 
