@@ -50,6 +50,7 @@ class TaskRequest:
     identity_model: str | Path | None = None
     detector_model: str | Path | None = None
     fps: Fraction | None = None  # an image sequence's frame rate (--fps)
+    frames: tuple[int, int] | None = None  # only frames [start, stop) of the footage (--frames START:STOP)
 
     def inputs(self) -> dict[str, str | Path]:
         """Every file the run reads, by what it is (for messages): no output may be one of them."""
@@ -93,7 +94,7 @@ def run(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: str |
     while written), a video as the sharded job of video/job.py on `config`'s runner. analyzer: one the
     checks already loaded, reused for an image. Returns the track summary: "tracks" found, "edited" (the ids
     edited) and, for a video, the shard counts."""
-    stream = open_source(spec.stream, spec.stream_fps)
+    stream = spec.open_stream()
     if not stream.is_image:
         from ..video.job import run_job
 
@@ -168,6 +169,11 @@ def edit_spec(request: TaskRequest, output: str | Path, *, preview: str | Path |
     if preview is not None:
         image_output_check(preview)
     stream = open_source(stream_path, r.fps)
+    if r.frames is not None:
+        try:
+            stream = stream.window(*r.frames)
+        except ValueError as e:
+            raise OptionError("--frames", str(e)) from None
     stills: dict[str, str] = {}
     if the_task.takes_components:
         try:
@@ -215,7 +221,8 @@ def edit_spec(request: TaskRequest, output: str | Path, *, preview: str | Path |
                     faces=frozenset(faces) if faces is not None else None, inpaint_region=inpaint_region,
                     inpaint_mask=_absolute(inpaint_mask), backend=request.backend,
                     backend_options=with_absolute_files(options), identity_model=_absolute(identity_model),
-                    detector_model=_absolute(detector_model), stream_fps=stream.fps if stream.sequence else None)
+                    detector_model=_absolute(detector_model), stream_fps=stream.fps if stream.sequence else None,
+                    frames=r.frames)
 
 
 def _check_mask(mask: str | Path, stream: Source) -> None:
@@ -257,7 +264,7 @@ def _run_image_task(spec: EditSpec, output: str | Path, *, preview: str | Path |
     from ..edit.face_edit import build_task, edit_frames, plan_tracks
     from ..video.plan import selected_tracks
 
-    stream = open_source(spec.stream, spec.stream_fps)
+    stream = spec.open_stream()
     sheet = TaskSheet({0}, float(stream.fps)) if preview is not None else None
     with contextlib.ExitStack() as stack:
         if analyzer is None:

@@ -20,6 +20,16 @@ range, an output or preview outside the output root (`--output-root`, default: t
 and absolute paths elsewhere are refused), two items writing one file, or an output that is one of the item's
 own inputs.
 
+A timeline (an OpenTimelineIO .otio file, or a CMX 3600 .edl) can stand for the items (cli/timeline.py):
+
+    timeline: cut.otio          # one item per clip: the clip's media cut to its source range (--frames)
+    task: swap                  # what every clip's item does, with its options
+    source: faces/lead.jpg
+    output_dir: out             # each output named after its clip, with its media's extension (or output_ext)
+    results: cut.results.otio   # default <batch>.results.otio: the timeline relinked to the outputs
+
+`facex batch cut.otio` runs a timeline directly, its task and options taken from its metadata under "facex".
+
 Each item runs as `facex TASK --OPTION VALUE ...` would: its options are read by the same table as the
 command line's (cli/flags.py) into the same TaskRequest and RunConfig. One failing item (e.g. an unreadable input) is
 recorded (its error in the status file) and the batch goes on. The status file (default: beside the YAML,
@@ -46,6 +56,7 @@ from ..core.outputs import check_not_input
 from ..tasks.table import TABLE
 from ..video.config import RunConfig
 from .flags import task_flags, task_run, values_from_mapping
+from .timeline import TIMELINE_EXTENSIONS, timeline_defaults, timeline_items, write_results
 
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 
@@ -60,6 +71,7 @@ class ItemStatus:
 
 
 SCALARS = (str, int, float, bool)
+TIMELINE_KEYS = ("timeline", "output_dir", "output_ext", "results")  # a timeline batch's keys, not task options
 INPUT_KEYS = tuple(sorted({f.dest for t in TABLE.values() for f in task_flags(t) if f.path}))
 OUTPUT_KEYS = ("output", "preview")
 
@@ -75,7 +87,8 @@ def load_items(path: Path, *, output_root: str | Path | None = None) -> list[dic
     under `output_root` (default: the YAML's folder) and written by no other item, and no output one of the
     item's own inputs. InputError naming the file and the item."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = ({**timeline_defaults(path), "timeline": path.name} if path.suffix.lower() in TIMELINE_EXTENSIONS
+               else yaml.safe_load(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     except IsADirectoryError:
@@ -84,13 +97,17 @@ def load_items(path: Path, *, output_root: str | Path | None = None) -> list[dic
         raise InputError(path, f"not UTF-8 text ({e.reason})") from None
     except yaml.YAMLError as e:
         raise InputError(path, f"not valid YAML ({' '.join(str(e).split())})") from None
+    if isinstance(doc, dict) and doc.get("timeline"):  # one item per clip, before any written ones
+        timeline = timeline_path(path, doc)
+        defaults = {k: v for k, v in doc.items() if k not in ("items", *TIMELINE_KEYS)}
+        doc["items"] = [*timeline_items(timeline, {**defaults, **doc}), *(doc.get("items") or [])]
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list) or not doc["items"]:
-        raise InputError(path, "expected a mapping with a non-empty 'items' list")
+        raise InputError(path, "expected a mapping with a non-empty 'items' list (or a 'timeline')")
     root = Path(output_root) if output_root is not None else path.absolute().parent
     if not root.is_dir():
         raise InputError(root, "no such folder (the batch's --output-root)")
     real_root = os.path.realpath(root)
-    defaults = {k: v for k, v in doc.items() if k != "items"}
+    defaults = {k: v for k, v in doc.items() if k not in ("items", *TIMELINE_KEYS)}
     items: list[dict] = []
     names: dict[str, int] = {}  # item name -> item number
     written: dict[str, str] = {}  # real output path -> which item's which output
@@ -143,6 +160,11 @@ def load_items(path: Path, *, output_root: str | Path | None = None) -> list[dic
     return items
 
 
+def timeline_path(path: Path, doc: dict) -> Path:
+    """The timeline a batch names ('timeline:', relative to the batch file's folder)."""
+    return path.parent / Path(str(doc["timeline"])).expanduser()
+
+
 def _check_types(path: Path, label: str, item: dict) -> None:
     """Every option a plain value (a list of them repeats the flag); `take` a mapping of component to file."""
     for key, value in item.items():
@@ -183,6 +205,7 @@ def run_batch(path: str | Path, *, status_path: str | Path | None = None,
     output_root: where every output and preview must lie (default: the batch file's folder)."""
     path = Path(path)
     items = load_items(path, output_root=output_root)
+    timeline = _timeline_of(path)
     status_path = Path(status_path) if status_path else path.with_name(f"{path.stem}.status.json")
     before = json.loads(status_path.read_text()) if status_path.is_file() else {}
     statuses: dict[str, ItemStatus] = {}
@@ -197,7 +220,20 @@ def run_batch(path: str | Path, *, status_path: str | Path | None = None,
             write_text_atomic(status_path, json.dumps(
                 {n: {**asdict(s), "status": DONE if s.status == SKIPPED else s.status} for n, s in statuses.items()},
                 indent=1))
+    if timeline is not None:  # the clips' items come first, in clip order
+        write_results(timeline[0], [item["output"] for item in items], timeline[1])
     return statuses
+
+
+def _timeline_of(path: Path) -> tuple[Path, Path] | None:
+    """(the timeline a batch runs, where its results timeline goes: 'results:', default <batch>.results.otio
+    beside the batch file), or None for a plain batch."""
+    if path.suffix.lower() in TIMELINE_EXTENSIONS:
+        return path, path.with_name(f"{path.stem}.results.otio")
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))  # load_items read it already: it is valid
+    if not doc.get("timeline"):
+        return None
+    return timeline_path(path, doc), path.parent / str(doc.get("results") or f"{path.stem}.results.otio")
 
 
 def _run_item(item: dict, digest: str) -> ItemStatus:

@@ -110,6 +110,17 @@ def frame_rate(text: str) -> Fraction:
     return rate
 
 
+def frame_range(text: str) -> tuple[int, int]:
+    """--frames START:STOP: frame indices from 0, STOP excluded (Python's slice)."""
+    try:
+        start, stop = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise OptionError("--frames", f"expected START:STOP frame indices, e.g. 48:120, got {text!r}") from None
+    if not 0 <= start < stop:
+        raise OptionError("--frames", f"needs 0 <= START < STOP, got {text}")
+    return start, stop
+
+
 # the output's video coding, for every command that writes a video (media/formats.py), and the rate an image
 # sequence (whose files carry none) plays at
 ENCODE_FLAGS = [
@@ -232,6 +243,8 @@ def task_flags(task: Task) -> list[Flag]:
              default="geometric", choices=tuple(BACKENDS)),
         *_backend_flags(),
         Flag("identity-model", "ArcFace ONNX instead of dlib", metavar="ARCFACE.onnx", path=True),
+        Flag("frames", "edit only frames START:STOP of the footage (indices from 0, STOP excluded); the output "
+                       "is that clip, its audio and timecode cut to it", parse=frame_range, metavar="START:STOP"),
         *ENCODE_FLAGS,
         Flag("runner", "ray: shards on the Ray cluster of --address / RAY_ADDRESS, else a local one (default); "
                        "inline: one process, for debugging", default=RunConfig.runner, choices=RUNNERS,
@@ -377,7 +390,7 @@ def task_run(task: Task, values: Mapping[str, Any]) -> tuple[Any, RunConfig]:
         take=values.get("take"), edits=edits, faces=set(values["face"]) if values["face"] else None,
         inpaint_region=values.get("region"), inpaint_mask=values.get("mask"), backend=entry.name,
         backend_options=options, identity_model=values["identity_model"], detector_model=values["detector_model"],
-        fps=values["fps"])
+        fps=values["fps"], frames=values["frames"])
     config = RunConfig(runner=values["runner"], actors=values["actors"], gpus_per_actor=values["gpus_per_actor"],
                        chunk_seconds=values["chunk_seconds"], overlap_seconds=values["overlap_seconds"],
                        crf=values["crf"], preset=values["preset"], codec=values["codec"], fresh=values["fresh"],

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.fingerprint import input_key
-from ..media.source import content_key
+from ..media.source import Source, content_key, open_source
 from ..tasks.assemble import Edits
 from ..tasks.table import TABLE, Task
 
@@ -39,6 +39,12 @@ class EditSpec:
     detector_model: str | None = None
     identity_weight: float = 0.5
     stream_fps: Fraction | None = None  # an image sequence's frame rate (--fps); a video has its own
+    frames: tuple[int, int] | None = None  # only frames [start, stop) of the stream, as a clip of their own
+
+    def open_stream(self) -> Source:
+        """The footage as this task sees it: the stream at its rate, cut to `frames`."""
+        stream = open_source(self.stream, self.stream_fps)
+        return stream.window(*self.frames) if self.frames is not None else stream
 
     @property
     def record(self) -> Task:

@@ -49,6 +49,8 @@ _COPY_AUDIO: dict[str, frozenset[str] | None] = {
     "matroska": None,
 }
 _AAC_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+_LOSSLESS = frozenset({"pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_s32le", "pcm_s32be", "pcm_f32le",
+                       "pcm_f32be", "flac", "alac"})  # audio a window re-encodes without loss
 _AAC_RATES = frozenset({96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350})
 FASTSTART = {"movflags": "+faststart"}  # index up front so players can start before the download ends
 
@@ -317,6 +319,33 @@ def _transcoded(container: av.container.InputContainer, stream, out_stream) -> I
         yield _timed(out)
 
 
+def _windowed(container: av.container.InputContainer, stream, out_stream, span: tuple[Fraction, Fraction]
+              ) -> Iterator[_Timed]:
+    """The samples of seconds [start, end) of the file's timeline, decoded, cut to the sample and re-encoded
+    from time 0 (a window of a clip, media/source.Source.window): packets cannot be cut inside, and a copied
+    packet would put the sound up to a packet (~21 ms) off the pictures."""
+    rate = cast(AudioCodecContext, stream.codec_context).sample_rate
+    first, last = round(span[0] * rate), round(span[1] * rate)
+    written = 0
+    for packet in container.demux(stream):
+        for frame in packet.decode():
+            at = round(frame.pts * frame.time_base * rate) if frame.pts is not None else first + written
+            a, b = max(first - at, 0), min(last - at, frame.samples)
+            if b <= a:
+                continue
+            samples = frame.to_ndarray()
+            cut = samples[:, a:b] if frame.format.is_planar else samples[:, a * len(frame.layout.channels):
+                                                                         b * len(frame.layout.channels)]
+            piece = av.AudioFrame.from_ndarray(np.ascontiguousarray(cut), format=frame.format.name,
+                                               layout=frame.layout.name)
+            piece.sample_rate, piece.pts, piece.time_base = rate, written, Fraction(1, rate)
+            written += b - a
+            for out in out_stream.encode(piece):
+                yield _timed(out)
+    for out in out_stream.encode(None):
+        yield _timed(out)
+
+
 def _copied_parts(parts: list[Path], out_stream) -> Iterator[_Timed]:
     """The video packets of each part in turn. Each keeps its pts (parts cover successive times); a decode
     timestamp is moved just past the previous one where two parts overlap: the encoder starts each part's dts
@@ -339,10 +368,12 @@ def _copied_parts(parts: list[Path], out_stream) -> Iterator[_Timed]:
 
 def _remux_with_audio(
     videos: list[Path], audio_from: Path | None, plans: list[_StreamPlan], dest: Path, muxer: str, fps: Fraction,
-    timecode: str | None = None,
+    timecode: str | None = None, span: tuple[Fraction, Fraction] | None = None,
 ) -> None:
     """The video packets of `videos` as they are, in order, plus every planned audio stream, interleaved by
-    time; the video stream carries `timecode` (a tmcd track in MOV/MP4)."""
+    time; the video stream carries `timecode` (a tmcd track in MOV/MP4). span: the videos are a window of
+    `audio_from` (seconds [start, end) of its timeline): its audio is cut to it, re-encoded in the same codec
+    where an encoder ships (PCM, FLAC, ALAC: lossless), else AAC; subtitles are not carried into a window."""
     with ExitStack() as stack:
         first = stack.enter_context(av.open(str(videos[0])))
         options = muxer_options(muxer, first.streams.video[0].time_base)
@@ -359,7 +390,15 @@ def _remux_with_audio(
                 raise ValueError("streams were planned without a file to take them from")
             ain = stack.enter_context(open_input(audio_from))  # one demuxer per stream keeps each in order
             stream = ain.streams[plan.index]
-            if plan.copy:
+            if span is not None and stream.type != "audio":
+                log.warning("%s: subtitle stream %d is not carried into a window of the clip", audio_from.name,
+                            stream.index)
+                continue
+            out_stream: av.stream.Stream
+            if span is not None and _codec_id(stream) in _LOSSLESS and _codec_id(stream) in out.supported_codecs:
+                ctx = cast(AudioCodecContext, stream.codec_context)
+                out_stream = out.add_stream(_codec_id(stream), rate=ctx.sample_rate, layout=ctx.layout.name)
+            elif plan.copy and span is None:
                 out_stream = out.add_stream_from_template(stream)
             else:
                 ctx = cast(AudioCodecContext, stream.codec_context)  # only audio is transcoded
@@ -368,7 +407,10 @@ def _remux_with_audio(
                 out_stream = out.add_stream("aac", rate=rate, layout=_AAC_LAYOUTS[ctx.channels])
                 out_stream.bit_rate = max(128_000, 64_000 * ctx.channels)
             out_stream.metadata.update(stream.metadata)
-            sources.append((_copied if plan.copy else _transcoded)(ain, stream, out_stream))
+            if span is not None:
+                sources.append(_windowed(ain, stream, out_stream, span))
+            else:
+                sources.append((_copied if plan.copy else _transcoded)(ain, stream, out_stream))
         try:
             for _, _, packet in heapq.merge(*sources):
                 out.mux(packet)
@@ -381,10 +423,11 @@ def _remux_with_audio(
 
 
 def concat_videos(parts: list[Path], dest: str | Path, *, fps: Fraction, audio_from: str | Path | None = None,
-                  timecode: str | None = None) -> None:
+                  timecode: str | None = None, span: tuple[Fraction, Fraction] | None = None) -> None:
     """Join parts encoded with the same settings and size (VideoWriter's, e.g. the chunks of a sharded job) by
-    copying their packets, no re-encode, and mux audio_from's audio; dest appears atomically, its video
-    starting at `timecode`. Each part keeps its timestamps, so the parts must cover successive times."""
+    copying their packets, no re-encode, and mux audio_from's audio (seconds `span` of it when the parts are a
+    window of it); dest appears atomically, its video starting at `timecode`. Each part keeps its timestamps, so
+    the parts must cover successive times."""
     dest = Path(dest)
     output_check(dest)
     if not parts:
@@ -406,7 +449,7 @@ def concat_videos(parts: list[Path], dest: str | Path, *, fps: Fraction, audio_f
                 supported = set(probe_out.supported_codecs)
             plans = _plan_audio(Path(audio_from), muxer, supported)
         _remux_with_audio(list(parts), Path(audio_from) if audio_from else None, plans, temp, muxer, Fraction(fps),
-                          timecode)
+                          timecode, span)
         os.replace(temp, dest)
     except OSError as e:
         raise write_failed(dest, e) from e

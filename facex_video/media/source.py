@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from .colour import BT709, LIMITED, Colour
 from .decode import iter_frames
 from .frame_index import FrameIndex
 from .sequence import ImageSequence, is_sequence_path, open_sequence, read_frame, to_display8, to_working
+from .timecode import shift_timecode
 
 log = logging.getLogger("facex_video.media")
 
@@ -36,6 +37,31 @@ class Source:
     frame_count: int
     video: VideoInfo | None  # None for a still image; a sequence's timing (pts = frame index at 1 / fps)
     sequence: ImageSequence | None = None  # the frames' files, for an image sequence
+    offset: int = 0  # frame 0 here is frame `offset` of the file (a window of it, see `window`)
+    full: VideoInfo | None = None  # the whole file's description, which a window decodes with
+
+    def window(self, start: int, stop: int) -> Source:
+        """Frames [start, stop) of this video as a clip of their own: indices from 0, pts from 0, the start
+        timecode moved to the window's first frame; decoding still checks every frame against the file's index.
+        ValueError for a range outside the clip."""
+        info = self.video
+        if info is None or not 0 <= start < stop <= self.frame_count:
+            raise ValueError(f"frames {start}:{stop} are not within the clip's 0:{self.frame_count}")
+        pts = info.index.pts[start:stop] - info.index.pts[start]
+        index = FrameIndex(pts=pts, key_frames=np.zeros(1, np.int64), key_seek=np.zeros(1, np.int64),
+                           exact=info.index.exact, packets=len(pts))
+        clip = replace(info, frame_count=len(pts), start_pts=0, index=index, audio=info.audio,
+                       duration=float(pts[-1] * info.time_base + 1 / info.fps),
+                       timecode=shift_timecode(info.timecode, start, info.fps))
+        return replace(self, frame_count=len(pts), video=clip, offset=self.offset + start, full=self.full or info)
+
+    @property
+    def span(self) -> tuple[Fraction, Fraction] | None:
+        """A window's (start, end) in seconds of the file's timeline (its audio is cut to it); None: the whole."""
+        if self.full is None or self.video is None:
+            return None
+        start = Fraction(int(self.full.index.pts[self.offset]) - self.full.start_pts) * self.full.time_base
+        return start, start + Fraction(self.frame_count) / self.fps
 
     @property
     def is_image(self) -> bool:
@@ -62,12 +88,18 @@ class Source:
         if self.sequence is not None:
             seq = self.sequence
             for index in range(start, stop):
-                frame = read_frame(seq.path(index))
+                frame = read_frame(seq.path(self.offset + index))
                 if not deep:
                     yield index, to_display8(frame, seq.sample), index
                 else:
                     rgb = to_working(frame, seq.sample)
                     yield index, (widen(rgb) if rgb.dtype == np.uint8 else rgb), index
+            return
+        if self.full is not None:  # a window: decoded and checked as the file's frames, renumbered
+            base = int(self.full.index.pts[self.offset])
+            for index, rgb, pts in iter_frames(self.path, self.full, self.offset + start, self.offset + stop,
+                                               deep=deep):
+                yield index - self.offset, rgb, int(pts) - base
             return
         for index, rgb, pts in iter_frames(self.path, self.video, start, stop, deep=deep):
             yield index, rgb, int(pts)

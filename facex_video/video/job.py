@@ -21,7 +21,7 @@ from ..core.outputs import output_lock
 from ..edit.spec import EditSpec
 from ..edit.stages import min_track_frames, sample_indices
 from ..faces.preview import TaskSheet, save_sheet
-from ..media.source import Source, open_source
+from ..media.source import Source
 from .config import RunConfig, work_dir_for
 from .plan import Chunk, ChunkFaces, JobPlan, link_tracks, plan_chunks, selected_tracks
 from .shard_stages import concat_chunks
@@ -65,7 +65,7 @@ def run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: s
 
 
 def _run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: str | Path | None) -> dict:
-    source = open_source(spec.stream, spec.stream_fps)
+    source = spec.open_stream()
     chunks = plan_job(source, config)
     work = JobWork(output, spec, config, chunks)
     runner = _runner(spec, config, work)

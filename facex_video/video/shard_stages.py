@@ -209,4 +209,4 @@ def concat_chunks(source: Source, chunks: list[Path], output: Path) -> None:
         publish(chunks, output)
         return
     concat_videos(chunks, output, fps=source.fps, audio_from=source.path if source.sequence is None else None,
-                  timecode=source.video.timecode if source.video is not None else None)
+                  timecode=source.video.timecode if source.video is not None else None, span=source.span)

@@ -38,7 +38,7 @@ class ShardWorker:
     def __init__(self, spec: EditSpec, work_root: str, encoding: Encoding, *, parallel: bool = True):
         self.spec, self.layout, self.encoding = spec, WorkLayout(work_root), encoding
         self.parallel = parallel
-        self.source = open_source(spec.stream, spec.stream_fps)
+        self.source = spec.open_stream()
         keep_freed_memory()
         self._faces: tuple[int, ChunkFaces] | None = None
 
