@@ -75,6 +75,12 @@ CASES: dict[str, ClipCase] = {c.name: c for c in [
              audio="libopus"),
     ClipCase("prores_mov", ".mov", "ProRes 422 HQ 10-bit 4:2:2 in MOV with PCM audio", "prores_ks", Fraction(25), 24,
              pix_fmt="yuv422p10le", options={"profile": "3"}, audio="pcm_s16le"),
+    ClipCase("dnxhr_hqx_mov", ".mov", "DNxHR HQX 10-bit 4:2:2 in MOV (the Avid intermediate), PCM", "dnxhd",
+             Fraction(25), 24, pix_fmt="yuv422p10le", options={"profile": "dnxhr_hqx"}, audio="pcm_s16le"),
+    ClipCase("ffv1_10bit_mkv", ".mkv", "FFV1 10-bit 4:2:2 lossless in Matroska (archive masters), FLAC", "ffv1",
+             Fraction(25), 24, pix_fmt="yuv422p10le", options={"level": "3"}, audio="flac"),
+    ClipCase("h264_422_10bit_mov", ".mov", "H.264 High 4:2:2 10-bit with B-frames in MOV (camera codecs), PCM",
+             "libx264", Fraction(25), 24, pix_fmt="yuv422p10le", options=_x264(12), audio="pcm_s16le"),
     ClipCase("vp9_webm", ".webm", "VP9 in WebM with alt-ref frames enabled, Opus", "libvpx-vp9", Fraction(25), 24,
              options={"deadline": "good", "cpu-used": "8", "crf": "32", "b": "0", "lag-in-frames": "10",
                       "auto-alt-ref": "1", "g": "12", "threads": "1"}, audio="libopus"),
@@ -132,7 +138,7 @@ def _audio(out: av.container.OutputContainer, codec: str, seconds: float, start:
     two-tone chord into it, from `start` seconds on (where the video starts)."""
     rate = 44100 if codec == "libmp3lame" else 48000
     stream = out.add_stream(codec, rate=rate, layout="stereo")
-    fmt = "s16" if codec in ("pcm_s16le", "mp2") else ("s16p" if codec == "libmp3lame" else "fltp")
+    fmt = "s16" if codec in ("pcm_s16le", "mp2", "flac") else ("s16p" if codec == "libmp3lame" else "fltp")
 
     offset = round(start * rate)
 

@@ -162,6 +162,53 @@ def test_every_output_container_keeps_the_timing(suffix, matrix, tmp_path, analy
     _check("mpeg4_bframes_avi", matrix, out, analyzer)
 
 
+# the new formats of the post-production issue: each output coding, from the clip it suits
+OUTPUT_CODINGS = [("prores_mov", "same", ".mov", "prores"), ("dnxhr_hqx_mov", "same", ".mov", "dnxhd"),
+                  ("ffv1_10bit_mkv", "same", ".mkv", "ffv1"), ("h264_422_10bit_mov", "h265", ".mp4", "hevc"),
+                  ("h264_longgop_mp4", "prores", ".mov", "prores")]
+
+
+@pytest.mark.parametrize("name, codec, suffix, coded", OUTPUT_CODINGS)
+def test_every_output_coding_is_frame_exact(name, codec, suffix, coded, matrix, tmp_path, analyzer):
+    out = tmp_path / f"out{suffix}"
+    api.passthrough(build_clip(name, matrix), out, codec=codec, progress=False)
+    assert probe(out).codec == coded
+    _check(name, matrix, out, analyzer)
+
+
+def _sequence(pattern: Path) -> list[np.ndarray]:
+    """An image sequence's frames in number order, as 8-bit RGB (its own 16 bits rounded)."""
+    files = sorted(pattern.parent.glob(pattern.name.replace("%04d", "*")))
+    frames = [cv2.cvtColor(cv2.imread(str(f), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGB) for f in files]
+    return [((f.astype(np.uint32) + 128) // 257).astype(np.uint8) if f.dtype == np.uint16 else f for f in frames]
+
+
+@pytest.mark.parametrize("runner", ["inline", pytest.param("ray", marks=pytest.mark.ray)])
+def test_a_swap_into_an_image_sequence_is_frame_exact(runner, matrix, tmp_path, analyzer, source_face, request):
+    """Each frame file is its input frame (by the burnt-in number and outside the faces), 16-bit from 10-bit."""
+    if runner == "ray":
+        request.getfixturevalue("ray_address")
+    name = "prores_mov"
+    out = tmp_path / "out.%04d.png"
+    api.run_task("swap", out, source=source_face, target=build_clip(name, matrix),
+                 config=RunConfig(runner=runner, chunk_seconds=CHUNK_SECONDS, overlap_seconds=OVERLAP_SECONDS,
+                               progress=False))
+    assert cv2.imread(str(tmp_path / "out.0001.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    src = decode(build_clip(name, matrix))
+    frames = np.stack(_sequence(out))
+    assert_same_frames(src, Decoded(frames, src.seconds, src.rate, src.duration, src.audio), analyzer)
+
+
+@pytest.mark.ray
+def test_ray_swap_keeps_a_prores_plate_prores_and_frame_exact(matrix, tmp_path, analyzer, source_face, ray_address):
+    out = tmp_path / "out.mov"
+    api.run_task("swap", out, source=source_face, target=build_clip("prores_mov", matrix),
+                 config=RunConfig(runner="ray", chunk_seconds=CHUNK_SECONDS, overlap_seconds=OVERLAP_SECONDS,
+                               progress=False))
+    assert (probe(out).codec, probe(out).pix_fmt) == ("prores", "yuv422p10le")
+    _check("prores_mov", matrix, out, analyzer)
+
+
 @pytest.mark.parametrize("name", SWAPPED)
 def test_inline_swap_is_frame_exact(name, matrix, tmp_path, analyzer, source_face):
     out = tmp_path / "out.mp4"
