@@ -138,3 +138,15 @@ def test_a_sequence_becomes_a_video_at_the_rate_given_and_a_video_a_sequence(tmp
     names = sorted(p.name for p in back.parent.iterdir())
     assert names == [f"f.{i:03d}.png" for i in range(1, COUNT + 1)]
     assert _png(back.parent / names[0]).dtype == np.uint16  # a 10-bit video comes out 16-bit
+
+
+def test_a_window_of_a_sequence_keeps_its_frame_numbers_and_matte(tmp_path, png16):
+    source = tmp_path / "tom.png"
+    write_image(source, load_sample("tom_hanks"))
+    out = tmp_path / "win.%04d.png"
+    api.run_task("swap", out, source=source, target=png16, frames=(2, 5),
+                 config=RunConfig(runner="inline", progress=False))
+    assert sorted(p.name for p in tmp_path.glob("win.*.png")) == [f"win.{FIRST + i:04d}.png" for i in (2, 3, 4)]
+    for i in (2, 3, 4):
+        before, after = _png(png16.parent / f"plate.{FIRST + i:04d}.png"), _png(tmp_path / f"win.{FIRST + i:04d}.png")
+        assert np.array_equal(after[..., 3], before[..., 3])

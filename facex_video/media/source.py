@@ -50,7 +50,7 @@ class Source:
         pts = info.index.pts[start:stop] - info.index.pts[start]
         index = FrameIndex(pts=pts, key_frames=np.zeros(1, np.int64), key_seek=np.zeros(1, np.int64),
                            exact=info.index.exact, packets=len(pts))
-        clip = replace(info, frame_count=len(pts), start_pts=0, index=index, audio=info.audio,
+        clip = replace(info, frame_count=len(pts), start_pts=0, index=index,
                        duration=float(pts[-1] * info.time_base + 1 / info.fps),
                        timecode=shift_timecode(info.timecode, start, info.fps))
         return replace(self, frame_count=len(pts), video=clip, offset=self.offset + start, full=self.full or info)

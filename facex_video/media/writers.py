@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -153,7 +154,9 @@ def frame_writer(output: Path, source: Source, encoding: Encoding, *, dest: Path
     if info is None:
         raise ValueError(f"{source.path}: an image has no frames to write as a video")
     if is_sequence_path(output):
-        seq = source.sequence
+        # a sequence's frames keep their numbers (a window's too); a video's are numbered from 1
+        seq = replace(source.sequence, first=source.sequence.first + source.offset,
+                      count=source.frame_count) if source.sequence is not None else None
         if audio and info.audio:
             log.warning("%s: the audio of %s is not carried: an image sequence has none", output, source.path.name)
         return SequenceWriter(output, first_number=seq.first if seq else 1, start_index=start_index, folder=dest,
