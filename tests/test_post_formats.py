@@ -151,8 +151,9 @@ def _chart() -> tuple[np.ndarray, list[tuple[slice, slice]]]:
     return frame, cells
 
 
-@pytest.mark.parametrize("tagged", [True, False], ids=["tagged_709", "untagged_hd"])
-def test_a_rec709_clip_keeps_its_tags_and_its_colours(tmp_path, tagged):
+@pytest.mark.parametrize("tagged, colour_range", [(True, LIMITED), (True, FULL), (False, LIMITED)],
+                         ids=["tagged_709", "tagged_709_full_range", "untagged_hd"])
+def test_a_rec709_clip_keeps_its_tags_and_its_colours(tmp_path, tagged, colour_range):
     """Tagged Rec. 709, or HD with no tags (which players take as 709): the output says 709 and its colours,
     read with the 709 matrix as the input's are, match the input's (mean CIE76 delta E under 1; a 601/709 mix-up
     moves these patches by several units)."""
@@ -161,22 +162,23 @@ def test_a_rec709_clip_keeps_its_tags_and_its_colours(tmp_path, tagged):
     with av.open(str(clip), "w") as out:
         video = out.add_stream("libx264", rate=FPS, options={"crf": "4"})
         video.width, video.height, video.pix_fmt = 1280, 720, "yuv420p"
+        sws_range = "JPEG" if colour_range == FULL else "MPEG"
         if tagged:
             ctx = video.codec_context
             ctx.color_primaries = ctx.color_trc = ctx.colorspace = BT709
-            ctx.color_range = LIMITED
+            ctx.color_range = colour_range
         for i in range(6):
             frame = av.VideoFrame.from_ndarray(chart, format="rgb24").reformat(
-                format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+                format="yuv420p", dst_colorspace="ITU709", dst_color_range=sws_range)
             frame.pts = i
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
     result = tmp_path / "out.mp4"
     api.passthrough(clip, result, progress=False)
     colour = probe(result).colour
-    assert (colour.primaries, colour.transfer, colour.matrix, colour.range) == (BT709, BT709, BT709, LIMITED)
-    assert colour.range != FULL
-    lab = [cv2.cvtColor(decode16(path)[2].astype(np.float32) / 65535.0, cv2.COLOR_RGB2Lab) for path in (clip, result)]
+    assert (colour.primaries, colour.transfer, colour.matrix, colour.range) == (BT709, BT709, BT709, colour_range)
+    lab = [cv2.cvtColor(decode16(path, colour_range=sws_range)[2].astype(np.float32) / 65535.0, cv2.COLOR_RGB2Lab)
+           for path in (clip, result)]
     delta = [float(np.linalg.norm(lab[0][cell] - lab[1][cell], axis=-1).mean()) for cell in cells]
     print("delta E per patch, output against input:", np.round(delta, 2).tolist())
     assert np.mean(delta) < 1.0
