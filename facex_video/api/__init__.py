@@ -20,6 +20,7 @@ from ..faces.preview import ContactSheet, save_sheet
 from ..media import image_output_check, is_image_path, write_image
 from ..media.encode import plan_coding
 from ..media.formats import Encoding
+from ..media.marks import EditMark
 from ..media.sequence import is_sequence_path
 from ..media.source import Source, open_source
 from ..media.writers import frame_writer, moving_output_check
@@ -66,6 +67,8 @@ def tracks(
     return summary
 
 
+PASSTHROUGH = EditMark("passthrough", synthetic=False)  # faces cropped and pasted back unchanged: marked, not edited
+
 def passthrough(
     input: str | Path,
     output: str | Path,
@@ -102,11 +105,11 @@ def passthrough(
         info = source.video
         if info is None:  # a still image
             for frame in frames:
-                write_image(output, passthrough_frame(frame))
+                write_image(output, passthrough_frame(frame), mark=PASSTHROUGH)
                 if sheet:
                     sheet.offer(frame.index, frame.rgb, frame.faces, frame.cut)
         else:
-            with frame_writer(Path(output), source, encoding, audio=True) as writer:
+            with frame_writer(Path(output), source, encoding, audio=True, mark=PASSTHROUGH) as writer:
                 # a deep plate is decoded a second time at 16 bits, in step with the 8-bit frames tracked
                 deep = (rgb for _, rgb, _ in source.frames(deep=True)) if writer.deep else None
                 for frame in frames:

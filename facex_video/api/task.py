@@ -18,6 +18,7 @@ from ..faces.analyze import FaceAnalyzer
 from ..faces.preview import TaskSheet, save_sheet
 from ..media import image_output_check, is_image_path, write_image
 from ..media.encode import plan_coding
+from ..media.marks import EditMark
 from ..media.sequence import is_sequence_path
 from ..media.source import Source, open_source
 from ..media.writers import moving_output_check
@@ -276,8 +277,9 @@ def _run_image_task(spec: EditSpec, output: str | Path, *, preview: str | Path |
         frames = edit_frames(task, stream, analyzer, plan, progress=progress)
         if sheet is not None:
             frames = _sampled(frames, sheet)
+        mark = EditMark(spec.task, spec.backend, tuple((face, 0, 1) for face in sorted(edited)))
         for _, result in frames:
-            write_image(output, result)
+            write_image(output, result, mark=mark)
     if sheet is not None and preview is not None:  # a sheet exists only for a preview
         save_sheet(preview, sheet.render({role: face.rgb for role, face in task.stills.items()}, task.stream_role))
     return {"task": spec.task, "tracks": sorted(present), "edited": edited}

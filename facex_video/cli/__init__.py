@@ -51,6 +51,20 @@ def _run_task(args: argparse.Namespace) -> dict:
     return api.run_request(request, args.output, config, preview=args.preview)
 
 
+def _verify(path: str) -> int:
+    """`facex verify FILE`: the edit mark's record in words (exit 0), or that there is none (exit 1)."""
+    from ..media.marks import read_mark
+
+    mark = read_mark(path)
+    if mark is None:
+        print(f"{path}: no FaceX edit mark found (metadata)")
+        return 1
+    print(f"{path}: marked (metadata): {mark.comment()}")
+    print(f"  tool {mark.tool} {mark.version}; task {mark.task}; backend {mark.backend or '-'}; "
+          f"faces synthesised: {'yes' if mark.synthetic else 'no'}")
+    return 0
+
+
 def run_parsed(args: argparse.Namespace) -> int:
     """Run one parsed `facex` command (also each item of `facex batch`); FacexError for what a user can fix."""
     from .. import api
@@ -72,6 +86,8 @@ def run_parsed(args: argparse.Namespace) -> int:
         return 0
     if args.command == "eval":
         return _run_eval(args)
+    if args.command == "verify":
+        return _verify(args.file)
     progress = not args.quiet
     if args.command in TASK_HELP:
         summary = _run_task(args)

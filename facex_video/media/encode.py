@@ -29,6 +29,7 @@ from ..core.errors import InputError
 from ._output import check_output_path
 from .container import open_input
 from .formats import Encoding, VideoCoding, coding_for
+from .marks import EditMark
 from .probe import VideoInfo
 
 log = logging.getLogger("facex_video.media")
@@ -70,7 +71,9 @@ def muxer_options(muxer: str, time_base: Fraction | None) -> dict[str, str]:
     timescale = Fraction(time_base).denominator
     while timescale < 10000:
         timescale *= 2
-    return {**FASTSTART, "video_track_timescale": str(timescale), "movie_timescale": str(timescale)}
+    # use_metadata_tags: MP4/MOV keep the edit mark's custom key (media/marks.py), which they drop otherwise
+    return {"movflags": FASTSTART["movflags"] + "+use_metadata_tags", "video_track_timescale": str(timescale),
+            "movie_timescale": str(timescale)}
 
 def output_check(path: str | Path) -> None:
     """Raise OutputError now if the video could not be written later (extension, folder, permissions)."""
@@ -181,6 +184,7 @@ class VideoWriter:
         time_base: Fraction | None = None,
         audio_from: str | Path | None = None,
         deterministic: bool = False,
+        mark: EditMark | None = None,
     ):
         self.path = Path(path)
         output_check(self.path)
@@ -193,6 +197,7 @@ class VideoWriter:
         self._muxer = VIDEO_FORMATS[self.path.suffix.lower()]
         self._audio_from = Path(audio_from) if audio_from is not None else None
         self._timecode = source.timecode if source is not None else None
+        self._mark = mark
         self._temps: list[Path] = [partial_path(self.path)]
         self._count = 0
         self._last_pts: int | None = None
@@ -208,6 +213,8 @@ class VideoWriter:
             self._audio = _plan_audio(self._audio_from, self._muxer, supported) if self._audio_from else []
             # exact timing in the temp too: the remux with audio copies the timestamps it reads back
             self._container.options.update(muxer_options(self._muxer, self.time_base))
+            if mark is not None:
+                self._container.metadata.update(mark.tags())
             self._stream = add_video_stream(self._container, self.coding, fps, width, height,
                                             time_base=self.time_base, timecode=self._timecode)
         except BaseException:
@@ -262,7 +269,7 @@ class VideoWriter:
             if self._audio:
                 self._temps.append(partial_path(self.path))
                 _remux_with_audio([self._temps[0]], self._audio_from, self._audio, self._temps[1], self._muxer,
-                                  self.fps, self._timecode)
+                                  self.fps, self._timecode, mark=self._mark)
             os.replace(self._temps[-1], self.path)
         except OSError as e:
             self.abort()
@@ -368,7 +375,7 @@ def _copied_parts(parts: list[Path], out_stream) -> Iterator[_Timed]:
 
 def _remux_with_audio(
     videos: list[Path], audio_from: Path | None, plans: list[_StreamPlan], dest: Path, muxer: str, fps: Fraction,
-    timecode: str | None = None, span: tuple[Fraction, Fraction] | None = None,
+    timecode: str | None = None, span: tuple[Fraction, Fraction] | None = None, mark: EditMark | None = None,
 ) -> None:
     """The video packets of `videos` as they are, in order, plus every planned audio stream, interleaved by
     time; the video stream carries `timecode` (a tmcd track in MOV/MP4). span: the videos are a window of
@@ -378,6 +385,8 @@ def _remux_with_audio(
         first = stack.enter_context(av.open(str(videos[0])))
         options = muxer_options(muxer, first.streams.video[0].time_base)
         out = stack.enter_context(av.open(str(dest), "w", format=muxer, options=options))
+        if mark is not None:  # before the first packet: the muxer writes its header then
+            out.metadata.update(mark.tags())
         # a copied stream has no frame rate of its own; without it Matroska writes 1/time_base, and the MOV
         # muxer drops a timecode it cannot count frames for (with only a log line)
         video = out.add_stream_from_template(first.streams.video[0], rate=fps)
@@ -423,7 +432,8 @@ def _remux_with_audio(
 
 
 def concat_videos(parts: list[Path], dest: str | Path, *, fps: Fraction, audio_from: str | Path | None = None,
-                  timecode: str | None = None, span: tuple[Fraction, Fraction] | None = None) -> None:
+                  timecode: str | None = None, span: tuple[Fraction, Fraction] | None = None,
+                  mark: EditMark | None = None) -> None:
     """Join parts encoded with the same settings and size (VideoWriter's, e.g. the chunks of a sharded job) by
     copying their packets, no re-encode, and mux audio_from's audio (seconds `span` of it when the parts are a
     window of it); dest appears atomically, its video starting at `timecode`. Each part keeps its timestamps, so
@@ -449,7 +459,7 @@ def concat_videos(parts: list[Path], dest: str | Path, *, fps: Fraction, audio_f
                 supported = set(probe_out.supported_codecs)
             plans = _plan_audio(Path(audio_from), muxer, supported)
         _remux_with_audio(list(parts), Path(audio_from) if audio_from else None, plans, temp, muxer, Fraction(fps),
-                          timecode, span)
+                          timecode, span, mark)
         os.replace(temp, dest)
     except OSError as e:
         raise write_failed(dest, e) from e

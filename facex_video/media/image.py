@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,11 @@ from ..core.atomic import atomic_path
 from ..core.errors import InputError, OutputError
 from ._output import check_output_path
 from .container import check_file
+from .marks import KEY, EditMark, jpeg_with_mark
 from .probe import IMAGE_EXTENSIONS
+from .tags import png_with_text
+
+log = logging.getLogger("facex_video.media")
 
 _ENCODE_PARAMS = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}
 
@@ -35,8 +40,10 @@ def image_output_check(path: str | Path) -> None:
     check_output_path(Path(path), IMAGE_EXTENSIONS, "image")
 
 
-def write_image(path: str | Path, rgb: np.ndarray) -> None:
-    """Encode by extension (JPEG at quality 95) and rename into place, so no half-written image appears."""
+def write_image(path: str | Path, rgb: np.ndarray, mark: EditMark | None = None) -> None:
+    """Encode by extension (JPEG at quality 95) and rename into place, so no half-written image appears; with
+    the edit `mark` in a PNG's iTXt chunk or a JPEG's XMP (BMP, WebP and TIFF from here carry none: said in a
+    line)."""
     path = Path(path)
     image_output_check(path)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
@@ -45,5 +52,13 @@ def write_image(path: str | Path, rgb: np.ndarray) -> None:
                             _ENCODE_PARAMS.get(path.suffix.lower(), []))
     if not ok:
         raise OutputError(path, f"OpenCV cannot encode {path.suffix} images")
+    encoded = data.tobytes()
+    if mark is not None:
+        if path.suffix.lower() == ".png":
+            encoded = png_with_text(png_with_text(encoded, KEY, mark.to_json()), "comment", mark.comment())
+        elif path.suffix.lower() in (".jpg", ".jpeg"):
+            encoded = jpeg_with_mark(encoded, mark)
+        else:
+            log.warning("%s: %s images carry no edit mark here; write .png or .jpg to keep it", path, path.suffix)
     with atomic_path(path) as tmp:
-        tmp.write_bytes(data.tobytes())
+        tmp.write_bytes(encoded)

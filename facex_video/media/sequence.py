@@ -8,6 +8,7 @@ cv2 build has no EXR support).
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import tifffile
 from ..core.atomic import atomic_path
 from ..core.errors import InputError
 from .container import check_file
+from .tags import png_with_text
 
 SEQUENCE_EXTENSIONS = frozenset({".png", ".tif", ".tiff", ".exr"})
 SAMPLES = ("uint8", "uint16", "half", "float")  # how a frame's samples are stored
@@ -245,8 +247,10 @@ def _check(frame: np.ndarray, sample: str) -> None:
                          f"got {frame.dtype} {frame.shape}")
 
 
-def write_frame(path: Path, frame: np.ndarray, sample: str) -> None:
-    """Write (H, W, 3|4) frame as `sample` (float32 in for half and float), renamed into place when whole."""
+def write_frame(path: Path, frame: np.ndarray, sample: str, tags: dict[str, str] | None = None) -> None:
+    """Write (H, W, 3|4) frame as `sample` (float32 in for half and float), renamed into place when whole;
+    `tags` (text by key) go into a PNG's iTXt chunks, an EXR's header, a TIFF's ImageDescription (as JSON)."""
+    tags = tags or {}
     ext = path.suffix.lower()
     if sample not in _EXT_SAMPLES.get(ext, ()):
         raise ValueError(f"{path}: cannot write {sample} samples to {ext or 'no extension'}; "
@@ -259,15 +263,32 @@ def write_frame(path: Path, frame: np.ndarray, sample: str) -> None:
             ok, data = cv2.imencode(".png", bgr)
             if not ok:
                 raise ValueError(f"{path}: OpenCV could not encode the frame as PNG")
-            tmp.write_bytes(data.tobytes())
+            png = data.tobytes()
+            for key, text in tags.items():
+                png = png_with_text(png, key, text)
+            tmp.write_bytes(png)
         elif ext == ".exr":
             pixels = np.ascontiguousarray(frame, np.float16 if sample == "half" else np.float32)
-            header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+            header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage, **tags}
             with OpenEXR.File(header, {"RGBA" if alpha else "RGB": pixels}) as f:
                 f.write(str(tmp))
         else:
             tifffile.imwrite(tmp, frame, photometric="rgb", extrasamples=["unassalpha"] if alpha else None,
-                             compression="zlib")
+                             compression="zlib", description=json.dumps(tags) if tags else None, metadata=None)
+
+
+def read_attributes(path: Path) -> dict[str, str]:
+    """The text attributes write_frame's `tags` put into an EXR header or a TIFF's ImageDescription."""
+    if path.suffix.lower() == ".exr":
+        with OpenEXR.File(str(path), header_only=True) as f:
+            return {k: v for k, v in f.header().items() if isinstance(v, str)}
+    with tifffile.TiffFile(path) as tif:
+        description = getattr(tif.pages[0], "description", "") or ""
+    try:
+        doc = json.loads(description)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in doc.items()} if isinstance(doc, dict) else {}
 
 
 # The pipeline works on RGB in a "working" form: uint8/uint16 as stored (display-referred), and EXR's linear

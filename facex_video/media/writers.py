@@ -22,6 +22,7 @@ from ..core.atomic import check_writable_dir
 from ..core.errors import OutputError
 from .encode import VideoWriter, output_check
 from .formats import Encoding
+from .marks import KEY, EditMark
 from .sequence import (
     SEQUENCE_EXTENSIONS,
     ImageSequence,
@@ -83,10 +84,11 @@ class SequenceWriter:
     hidden folder beside the destination, published by close()."""
 
     def __init__(self, pattern: str | Path, *, first_number: int, sample: str, start_index: int = 0,
-                 alpha_from: ImageSequence | None = None, folder: Path | None = None):
+                 alpha_from: ImageSequence | None = None, folder: Path | None = None, mark: EditMark | None = None):
         self.pattern = Path(pattern)
         sequence_output_check(self.pattern)
         self.first_number, self.sample, self.alpha_from = first_number, sample, alpha_from
+        self.tags = {KEY: mark.to_json(), "comment": mark.comment()} if mark is not None else None  # in every frame
         self.index = start_index
         self.publish_on_close = folder is None
         self.folder = folder if folder is not None else self.pattern.parent / f".{self.pattern.name}.partial-" \
@@ -114,7 +116,7 @@ class SequenceWriter:
             alpha = read_frame(self.alpha_from.path(self.index))[..., 3:]
             out = np.concatenate([out, _alpha_as(alpha, self.sample).astype(out.dtype)], axis=-1)
         name = sequence_frame_path(self.pattern, self.first_number + self.index).name
-        write_frame(self.folder / name, out, self.sample)
+        write_frame(self.folder / name, out, self.sample, self.tags)
         self.index += 1
 
     def close(self) -> None:
@@ -144,12 +146,13 @@ def publish(folders: list[Path], pattern: Path) -> None:
 
 
 def frame_writer(output: Path, source: Source, encoding: Encoding, *, dest: Path | None = None, start_index: int = 0,
-                 still: tuple[int, int] | None = None, audio: bool = False, deterministic: bool = False
-                 ) -> VideoWriter | SequenceWriter:
+                 still: tuple[int, int] | None = None, audio: bool = False, deterministic: bool = False,
+                 mark: EditMark | None = None) -> VideoWriter | SequenceWriter:
     """The writer of `source`'s frames (from `start_index` on) as `output`: its files (into `dest`, a sharded
     job's chunk folder, when given), or the video `dest` (default: `output` itself). still: the (width, height)
     of a still canvas the frames are made on (reenact), which has no alpha to carry; audio: mux the source's
-    audio (a whole video)."""
+    audio (a whole video); mark: what the run did, carried by the output (a sharded job's chunks carry none:
+    the joined video gets it, media/encode.concat_videos; a sequence's files carry it themselves)."""
     info = source.video
     if info is None:
         raise ValueError(f"{source.path}: an image has no frames to write as a video")
@@ -161,9 +164,9 @@ def frame_writer(output: Path, source: Source, encoding: Encoding, *, dest: Path
             log.warning("%s: the audio of %s is not carried: an image sequence has none", output, source.path.name)
         return SequenceWriter(output, first_number=seq.first if seq else 1, start_index=start_index, folder=dest,
                               sample=output_sample(output, seq, deep=info.depth > 8),
-                              alpha_from=seq if seq is not None and seq.alpha and still is None else None)
+                              alpha_from=seq if seq is not None and seq.alpha and still is None else None, mark=mark)
     width, height = still or (source.width, source.height)
     return VideoWriter(dest or output, fps=info.fps, width=width, height=height, crf=encoding.crf,
                        preset=encoding.preset, codec=encoding.codec, source=info, time_base=info.time_base,
                        audio_from=source.path if audio and source.sequence is None else None,
-                       deterministic=deterministic)
+                       deterministic=deterministic, mark=mark)

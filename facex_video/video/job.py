@@ -21,6 +21,7 @@ from ..core.outputs import output_lock
 from ..edit.spec import EditSpec
 from ..edit.stages import min_track_frames, sample_indices
 from ..faces.preview import TaskSheet, save_sheet
+from ..media.marks import EditMark
 from ..media.source import Source
 from .config import RunConfig, work_dir_for
 from .plan import Chunk, ChunkFaces, JobPlan, link_tracks, plan_chunks, selected_tracks
@@ -78,6 +79,7 @@ def _run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: 
         except OptionError:
             shutil.rmtree(work.root, ignore_errors=True)  # a refused request leaves nothing behind
             raise
+        mark = _mark(spec, plan, edited)
         previews = sample_indices(source.frame_count, PREVIEW_FRAMES) if preview is not None else []
         compose = [c for c in chunks if not work.skip_if_finished("compose", c.name)]
         selected = {c.index: [s for s in plan.chunk_segments(c.index) if s.track in edited] for c in chunks}
@@ -87,18 +89,28 @@ def _run_job(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: 
         bar.set_description(f"{spec.task} edit+compose")
         # one stage: a chunk is composed once its segments are edited, beside the edits still running
         _run_stage(runner, work, [*edits, *(ComposeShard(c, [s.name for s in selected[c.index]],
-                                                         [i for i in previews if c.start <= i < c.stop])
+                                                         [i for i in previews if c.start <= i < c.stop], mark)
                                             for c in compose)], bar)
     finally:
         bar.close()
         runner.close()
-    concat_chunks(source, [work.path("compose", c.name) for c in chunks], Path(output))
+    concat_chunks(source, [work.path("compose", c.name) for c in chunks], Path(output), mark)
     if preview is not None:
         _write_preview(preview, spec, source, work, previews)
     summary = {**_summary(spec, plan, work, chunks), "edited": edited}
     if not config.keep_work:
         shutil.rmtree(work.root, ignore_errors=True)
     return summary
+
+
+def _mark(spec: EditSpec, plan: JobPlan, edited: list[int]) -> EditMark:
+    """The output's edit mark (media/marks.py): the task, the backend, each edited track's frames."""
+    spans: dict[int, tuple[int, int]] = {}
+    for s in plan.segments:
+        if s.track in edited:
+            a, b = spans.get(s.track, (s.start, s.stop))
+            spans[s.track] = (min(a, s.start), max(b, s.stop))
+    return EditMark(spec.task, spec.backend, tuple((t, a, b) for t, (a, b) in sorted(spans.items())))
 
 
 def _runner(spec: EditSpec, config: RunConfig, work: JobWork) -> Runner:

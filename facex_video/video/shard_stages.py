@@ -27,6 +27,7 @@ from ..edit.stages import TrackingResult, track_frames
 from ..faces.analyze import FaceAnalyzer
 from ..media.encode import concat_videos
 from ..media.formats import Encoding
+from ..media.marks import EditMark
 from ..media.sequence import is_sequence_path
 from ..media.source import Source, narrow, widen
 from ..media.writers import frame_writer, publish
@@ -153,7 +154,7 @@ class _SegmentReader:
 
 def compose_chunk(source: Source, chunk: Chunk, segments: list[Path], dest: Path, *, canvas: np.ndarray | None,
                   encoding: Encoding, output: Path, previews: dict[int, Path] | None = None,
-                  single_thread: bool = True) -> list[str]:
+                  single_thread: bool = True, mark: EditMark | None = None) -> list[str]:
     """The chunk's output frames: the canvas (the frame itself, or a still for reenact) with every segment's
     crops pasted in track order, encoded to dest (the input's coding unless `encoding` says otherwise, the
     source's timestamps, no audio), or, for an image sequence `output`, as its frame files in the folder
@@ -170,7 +171,7 @@ def compose_chunk(source: Source, chunk: Chunk, segments: list[Path], dest: Path
     readers = [_SegmentReader(p) for p in segments]
     try:
         return _compose(source, chunk, readers, dest, canvas=canvas, encoding=encoding, output=output,
-                        previews=previews, single_thread=single_thread)
+                        previews=previews, single_thread=single_thread, mark=mark)
     finally:
         for reader in readers:
             reader.close()
@@ -178,14 +179,14 @@ def compose_chunk(source: Source, chunk: Chunk, segments: list[Path], dest: Path
 
 def _compose(source: Source, chunk: Chunk, readers: list[_SegmentReader], dest: Path, *,
              canvas: np.ndarray | None, encoding: Encoding, output: Path, previews: dict[int, Path] | None,
-             single_thread: bool) -> list[str]:
+             single_thread: bool, mark: EditMark | None) -> list[str]:
     info = source.video
     if info is None:
         raise ValueError(f"{source.path}: compose needs a video source")
     digests = []
     still_size = (canvas.shape[1], canvas.shape[0]) if canvas is not None else None
     with frame_writer(output, source, encoding, dest=dest, start_index=chunk.start, still=still_size,
-                      deterministic=single_thread) as writer:
+                      deterministic=single_thread, mark=mark) as writer:
         deep = writer.deep
         still = None if canvas is None else widen(canvas) if deep else canvas
         for index, rgb, pts in source.frames(start=chunk.start, stop=chunk.stop, deep=deep):
@@ -200,13 +201,14 @@ def _compose(source: Source, chunk: Chunk, readers: list[_SegmentReader], dest: 
     return digests
 
 
-def concat_chunks(source: Source, chunks: list[Path], output: Path) -> None:
-    """The composed chunks joined in order without re-encoding, with the source's audio; atomic. An image
-    sequence's chunk folders are published as its files."""
+def concat_chunks(source: Source, chunks: list[Path], output: Path, mark: EditMark | None = None) -> None:
+    """The composed chunks joined in order without re-encoding, with the source's audio and the edit `mark`;
+    atomic. An image sequence's chunk folders (their files marked already) are published as its files."""
     if is_sequence_path(output):
         if source.video is not None and source.video.audio:
             log.warning("%s: the audio of %s is not carried: an image sequence has none", output, source.path.name)
         publish(chunks, output)
         return
     concat_videos(chunks, output, fps=source.fps, audio_from=source.path if source.sequence is None else None,
-                  timecode=source.video.timecode if source.video is not None else None, span=source.span)
+                  timecode=source.video.timecode if source.video is not None else None, span=source.span,
+                  mark=mark)

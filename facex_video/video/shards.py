@@ -19,6 +19,7 @@ from ..edit.face_edit import LoadedTask
 from ..edit.spec import EditSpec
 from ..faces.analyze import FaceAnalyzer
 from ..media.formats import Encoding
+from ..media.marks import EditMark
 from ..media.source import open_source
 from .plan import Chunk, ChunkFaces, Segment
 from .shard_stages import compose_chunk, edit_segment, track_chunk
@@ -62,14 +63,15 @@ class ShardWorker:
         return edit_segment(self.task, self.source, self._faces[1], segment, neutral,
                             self.layout.path("edit", segment.name))
 
-    def compose(self, chunk: Chunk, segments: list[str], previews: list[int]) -> list[str]:
+    def compose(self, chunk: Chunk, segments: list[str], previews: list[int], mark: EditMark | None = None
+                ) -> list[str]:
         background = self.spec.components["background"]
         canvas = still_rgb(self.spec.stills[background]) if background in self.spec.stills else None
         return compose_chunk(self.source, chunk, [self.layout.path("edit", s) for s in segments],
                              self.layout.path("compose", chunk.name), canvas=canvas,
                              encoding=self.encoding, output=self.layout.output,
                              previews={i: self.layout.preview(i) for i in previews},
-                             single_thread=self.parallel)
+                             single_thread=self.parallel, mark=mark)
 
     def close(self) -> None:
         if "analyzer" in self.__dict__:
@@ -126,6 +128,7 @@ class ComposeShard:
     chunk: Chunk
     segments: list[str] = field(default_factory=list)
     previews: list[int] = field(default_factory=list)
+    mark: EditMark | None = None  # what the job did, for the output's frames to carry (media/marks.py)
     kind: ClassVar[str] = "compose"
     on_actor: ClassVar[bool] = False
 
@@ -143,7 +146,7 @@ class ComposeShard:
         return tuple(f"edit/{s}" for s in self.segments)
 
     def run(self, worker: ShardWorker) -> list[str]:
-        return worker.compose(self.chunk, self.segments, self.previews)
+        return worker.compose(self.chunk, self.segments, self.previews, self.mark)
 
 
 Shard = AnalyzeShard | EditShard | ComposeShard
