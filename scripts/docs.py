@@ -99,7 +99,7 @@ def run_commands(commands: list[list[str]], folder: Path) -> None:
 
 
 def _takes_quiet(argv: list[str]) -> bool:
-    return argv[0] not in ("eval", "models") and "--quiet" not in argv
+    return argv[0] not in ("eval", "models", "verify") and "--quiet" not in argv
 
 
 def _flag(argv: list[str], name: str) -> str | None:
