@@ -82,3 +82,53 @@ def test_every_task_marks_its_image_and_video_outputs(tmp_path, inputs, task):
         api.run_task(task, out, config=INLINE, **_request(task, inputs, footage))
         mark = read_mark(out)
         assert mark is not None and mark.task == task and mark.synthetic and mark.edited, (task, out.name)
+
+
+def _c2pa(path: Path, anchors: Path) -> tuple[str, dict]:
+    """c2pa's own reading of a file: validation state against `anchors`, and the active manifest."""
+    import json
+
+    import c2pa
+
+    settings = c2pa.Settings.from_dict({"trust": {"user_anchors": anchors.read_text()},
+                                        "verify": {"verify_trust": True}})
+    mime = {".mp4": "video/mp4", ".png": "image/png"}[path.suffix]
+    with open(path, "rb") as f, c2pa.Reader(mime, f, context=c2pa.Context(settings)) as reader:
+        doc = json.loads(reader.json())
+        return str(reader.get_validation_state()), doc["manifests"][doc["active_manifest"]]
+
+
+@pytest.mark.parametrize("name, footage", [("swap.mp4", "clip"), ("swap.png", "grace")])
+def test_content_credentials_signed_with_a_test_certificate_validate_and_a_modified_file_fails(
+        tmp_path, inputs, name, footage, capsys):
+    from certs import make_chain
+
+    chain, key, ca = make_chain(tmp_path)
+    out = tmp_path / name
+    assert main(["swap", "--source", str(inputs["tom"]), "--target", str(inputs[footage]), "-o", str(out),
+                 "--runner", "inline", "--sign-cert", str(chain), "--sign-key", str(key), "--quiet"]) == 0
+    assert "signed with C2PA Content Credentials" in capsys.readouterr().out
+    state, manifest = _c2pa(out, ca)
+    assert state.endswith("Trusted")
+    actions = next(a["data"]["actions"] for a in manifest["assertions"] if a["label"].startswith("c2pa.actions"))
+    edited = next(a for a in actions if a["action"] == "c2pa.edited")
+    assert edited["digitalSourceType"].endswith("/algorithmicMedia")  # the geometric renderer: no training data
+    assert read_mark(out) == EditMark("swap", "geometric", ((0, 0, 4 if footage == "clip" else 1),))  # both kept
+    assert main(["verify", str(out), "--trust", str(ca)]) == 0
+    data = bytearray(out.read_bytes())
+    at = data.find(b"mdat" if name.endswith(".mp4") else b"IDAT") + 400  # inside the pictures
+    data[at] ^= 0xFF
+    tampered = tmp_path / f"tampered{out.suffix}"
+    tampered.write_bytes(bytes(data))
+    assert _c2pa(tampered, ca)[0].endswith("Invalid")
+    assert main(["verify", str(tampered), "--trust", str(ca)]) == 1
+
+
+def test_an_unsigned_run_says_so_and_half_a_key_is_refused(tmp_path, inputs, capsys):
+    out = tmp_path / "swap.png"
+    assert main(["swap", "--source", str(inputs["tom"]), "--target", str(inputs["grace"]), "-o", str(out),
+                 "--quiet"]) == 0
+    assert "marked in its metadata, not signed" in capsys.readouterr().out
+    assert main(["swap", "--source", str(inputs["tom"]), "--target", str(inputs["grace"]), "-o", str(out),
+                 "--sign-cert", str(inputs["tom"]), "--quiet"]) == 2
+    assert "--sign-key" in capsys.readouterr().err

@@ -17,8 +17,9 @@ from ..edit.spec import EditSpec
 from ..faces.analyze import FaceAnalyzer
 from ..faces.preview import TaskSheet, save_sheet
 from ..media import image_output_check, is_image_path, write_image
+from ..media.credentials import SigningKey, sign
 from ..media.encode import plan_coding
-from ..media.marks import EditMark
+from ..media.marks import EditMark, read_mark
 from ..media.sequence import is_sequence_path
 from ..media.source import Source, open_source
 from ..media.writers import moving_output_check
@@ -94,7 +95,23 @@ def run(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: str |
     """Run a checked task (edit_spec) and write `output` atomically: an image in process (the output locked
     while written), a video as the sharded job of video/job.py on `config`'s runner. analyzer: one the
     checks already loaded, reused for an image. Returns the track summary: "tracks" found, "edited" (the ids
-    edited) and, for a video, the shard counts."""
+    edited), for a video the shard counts, and "signed": whether C2PA Content Credentials, signed with
+    `config`'s certificate, were embedded (the edit mark in the metadata is always there)."""
+    key = SigningKey.load(config.sign_cert, config.sign_key)  # a wrong flag fails before any work
+    summary = _run(spec, output, config, preview=preview, analyzer=analyzer)
+    summary["signed"] = key is not None and sign(Path(output), Path(spec.stream), _written_mark(output), key)
+    return summary
+
+
+def _written_mark(output: str | Path) -> EditMark:
+    mark = read_mark(output)
+    if mark is None:  # every writer of a task's output marks it
+        raise RuntimeError(f"{output}: written without its edit mark")
+    return mark
+
+
+def _run(spec: EditSpec, output: str | Path, config: RunConfig, *, preview: str | Path | None,
+         analyzer: SharedAnalyzer | None) -> dict:
     stream = spec.open_stream()
     if not stream.is_image:
         from ..video.job import run_job

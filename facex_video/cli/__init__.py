@@ -51,18 +51,35 @@ def _run_task(args: argparse.Namespace) -> dict:
     return api.run_request(request, args.output, config, preview=args.preview)
 
 
-def _verify(path: str) -> int:
-    """`facex verify FILE`: the edit mark's record in words (exit 0), or that there is none (exit 1)."""
+def _verify(path: str, trust: str | None) -> int:
+    """`facex verify FILE`: the edit mark's record and the Content Credentials' validation in words; exit 0
+    when marked, 1 when not marked or when its credentials do not validate (a modified file)."""
+    from pathlib import Path
+
+    from ..core.errors import InputError
+    from ..media.credentials import read_credentials
     from ..media.marks import read_mark
 
     mark = read_mark(path)
-    if mark is None:
-        print(f"{path}: no FaceX edit mark found (metadata)")
+    try:
+        anchors = Path(trust).read_bytes() if trust else None
+    except OSError as e:
+        raise InputError(trust or "", f"cannot read ({e.strerror})") from None
+    credentials = read_credentials(Path(path), anchors)
+    if mark is None and credentials is None:
+        print(f"{path}: no FaceX edit mark (metadata) and no Content Credentials found")
         return 1
-    print(f"{path}: marked (metadata): {mark.comment()}")
-    print(f"  tool {mark.tool} {mark.version}; task {mark.task}; backend {mark.backend or '-'}; "
-          f"faces synthesised: {'yes' if mark.synthetic else 'no'}")
-    return 0
+    if mark is not None:
+        print(f"{path}: marked (metadata): {mark.comment()}")
+        print(f"  tool {mark.tool} {mark.version}; task {mark.task}; backend {mark.backend or '-'}; "
+              f"faces synthesised: {'yes' if mark.synthetic else 'no'}")
+    if credentials is None:
+        print("  Content Credentials (C2PA): none")
+        return 0
+    print(f"  Content Credentials (C2PA): {credentials.state}; signed by {credentials.signer or 'unknown'}; "
+          f"actions {', '.join(credentials.actions) or '-'}"
+          + (f"; failures: {', '.join(credentials.failures)}" if credentials.failures else ""))
+    return 1 if credentials.state == "Invalid" else 0
 
 
 def run_parsed(args: argparse.Namespace) -> int:
@@ -87,7 +104,7 @@ def run_parsed(args: argparse.Namespace) -> int:
     if args.command == "eval":
         return _run_eval(args)
     if args.command == "verify":
-        return _verify(args.file)
+        return _verify(args.file, args.trust)
     progress = not args.quiet
     if args.command in TASK_HELP:
         summary = _run_task(args)
@@ -95,7 +112,9 @@ def run_parsed(args: argparse.Namespace) -> int:
         if "computed" in summary:
             shards = (f" ({sum(summary['computed'].values())} shards computed, "
                       f"{sum(summary['skipped'].values())} skipped from an earlier run)")
-        print(f"{args.command}: {len(summary['edited'])} face track(s) edited -> {args.output}{shards}")
+        signed = ("; signed with C2PA Content Credentials" if summary.get("signed") else
+                  "; marked in its metadata, not signed (--sign-cert and --sign-key sign it)")
+        print(f"{args.command}: {len(summary['edited'])} face track(s) edited -> {args.output}{shards}{signed}")
         return 0
     if args.command == "tracks":
         summary = api.tracks(

@@ -243,6 +243,10 @@ def task_flags(task: Task) -> list[Flag]:
              default="geometric", choices=tuple(BACKENDS)),
         *_backend_flags(),
         Flag("identity-model", "ArcFace ONNX instead of dlib", metavar="ARCFACE.onnx", path=True),
+        Flag("sign-cert", "sign C2PA Content Credentials with this certificate chain (PEM, yours first; default: "
+                          "FACEX_SIGN_CERT)", metavar="CHAIN.pem", path=True),
+        Flag("sign-key", "the certificate's private key (PEM; default: FACEX_SIGN_KEY)", metavar="KEY.pem",
+             path=True),
         Flag("frames", "edit only frames START:STOP of the footage (indices from 0, STOP excluded); the output "
                        "is that clip, its audio and timecode cut to it", parse=frame_range, metavar="START:STOP"),
         *ENCODE_FLAGS,
@@ -394,5 +398,6 @@ def task_run(task: Task, values: Mapping[str, Any]) -> tuple[Any, RunConfig]:
     config = RunConfig(runner=values["runner"], actors=values["actors"], gpus_per_actor=values["gpus_per_actor"],
                        chunk_seconds=values["chunk_seconds"], overlap_seconds=values["overlap_seconds"],
                        crf=values["crf"], preset=values["preset"], codec=values["codec"], fresh=values["fresh"],
+                       sign_cert=values["sign_cert"], sign_key=values["sign_key"],
                        keep_work=values["keep_work"], progress=not values["quiet"], address=values["address"])
     return request, config

@@ -59,9 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--status", metavar="STATUS.json", help="status file (default: EDITS.status.json)")
     batch.add_argument("--output-root", metavar="DIR", help="every item's output and preview must lie under this "
                                                             "folder (default: the batch file's folder)")
-    verify = sub.add_parser("verify", help="say whether a file carries FaceX's edit mark and what it records "
-                                           "(exit 0: marked, 1: not marked, 2: unreadable)")
+    verify = sub.add_parser("verify", help="say whether a file carries FaceX's edit mark and C2PA Content "
+                                           "Credentials, and what they record (exit 0: marked, 1: not marked or "
+                                           "its credentials invalid, 2: unreadable)")
     verify.add_argument("file", help="a video, image or image sequence (shot.%%04d.png)")
+    verify.add_argument("--trust", metavar="CA.pem", help="certificates (PEM) whose signatures count as trusted")
     _add_eval(sub)
     return parser
 

@@ -27,6 +27,8 @@ class RunConfig:
     crf: int = 16
     preset: str = "medium"
     codec: str = "same"
+    sign_cert: str | None = None  # C2PA signing certificate chain (PEM) and key: media/credentials.py
+    sign_key: str | None = None
     fresh: bool = False
     keep_work: bool = False
     progress: bool = True
