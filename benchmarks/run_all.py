@@ -42,7 +42,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-BENCHMARKS = ["passthrough", "swap", "memory", "quality", "ray_runner", "facex_renderer"]
+BENCHMARKS = ["passthrough", "swap", "memory", "quality", "ray_runner", "facex_renderer", "marking"]
 
 
 def machine() -> dict[str, str]:
