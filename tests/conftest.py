@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -78,10 +80,31 @@ def faces(tmp_path_factory, astronaut, grace_hopper) -> dict:
     return out
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB of two uint8 images (inf when identical)."""
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+    """Peak signal-to-noise ratio in dB of two images whose full scale is `peak` (inf when identical)."""
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+    return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
+
+
+def outside_face(rgb8: np.ndarray, analyzer) -> np.ndarray:
+    """bool per pixel: outside the largest face's box grown by half its size on each side (hair, the blend)."""
+    from facex_video.eval.metrics import largest_face
+
+    keep = np.ones(rgb8.shape[:2], bool)
+    x0, y0, x1, y1 = largest_face(rgb8, analyzer).box[:4]
+    grow = 0.5 * max(x1 - x0, y1 - y0)
+    keep[max(int(y0 - grow), 0):int(y1 + grow), max(int(x0 - grow), 0):int(x1 + grow)] = False
+    return keep
+
+
+@pytest.fixture(scope="session")
+def tom_hanks_png(tmp_path_factory) -> Path:
+    """Tom Hanks' portrait as a PNG file: the source face of the format tests' swaps."""
+    from facex_video.media import write_image
+
+    path = tmp_path_factory.mktemp("tom") / "tom.png"
+    write_image(path, load_sample("tom_hanks"))
+    return path
 
 
 @pytest.fixture(scope="module")

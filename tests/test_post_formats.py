@@ -15,12 +15,11 @@ import av
 import cv2
 import numpy as np
 import pytest
+from conftest import outside_face, psnr
 
 from facex_video import api
-from facex_video.eval.metrics import largest_face
-from facex_video.media import probe, write_image
+from facex_video.media import probe
 from facex_video.media.colour import BT709, FULL, LIMITED
-from facex_video.media.samples import load_sample
 from facex_video.video.config import RunConfig
 
 FPS = Fraction(24)
@@ -83,11 +82,6 @@ def decode16(path: Path, matrix: str = "ITU709", colour_range: str = "MPEG") -> 
                          for f in c.decode(video=0)])
 
 
-def psnr16(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(65535.0**2 / max(mse, 1e-12))
-
-
 @pytest.fixture(scope="module")
 def plate(tmp_path_factory, grace_hopper) -> Path:
     path = tmp_path_factory.mktemp("plate") / "plate.mov"
@@ -96,13 +90,8 @@ def plate(tmp_path_factory, grace_hopper) -> Path:
 
 
 def _outside_faces(frames16: np.ndarray, analyzer) -> np.ndarray:
-    """bool per pixel of each frame: outside the largest face's box grown by half its size on each side."""
-    keep = np.ones(frames16.shape[:3], bool)
-    for i, f in enumerate(frames16):
-        x0, y0, x1, y1 = largest_face((f // 257).astype(np.uint8), analyzer).box[:4]
-        grow = 0.5 * max(x1 - x0, y1 - y0)
-        keep[i, max(int(y0 - grow), 0):int(y1 + grow), max(int(x0 - grow), 0):int(x1 + grow)] = False
-    return keep
+    """bool per pixel of each frame: outside its largest face (conftest.outside_face)."""
+    return np.stack([outside_face((f // 257).astype(np.uint8), analyzer) for f in frames16])
 
 
 def _check_plate_kept(plate: Path, out: Path, analyzer) -> None:
@@ -116,7 +105,7 @@ def _check_plate_kept(plate: Path, out: Path, analyzer) -> None:
         assert [a.codec_context.name for a in c.streams.audio] == ["pcm_s24le"] * 2
     before, after = decode16(plate), decode16(out)
     outside = _outside_faces(before, analyzer)
-    quality = psnr16(before[outside], after[outside])
+    quality = psnr(before[outside], after[outside], 65535.0)
     print(f"{out.name}: PSNR outside the face at 16 bits {quality:.1f} dB")
     assert quality >= 50.0
 
@@ -128,11 +117,9 @@ def test_a_10bit_prores_plate_passes_through_as_itself(tmp_path, plate, analyzer
 
 
 @pytest.mark.slow
-def test_a_10bit_prores_plate_is_swapped_into_its_own_format(tmp_path, plate, analyzer):
-    source = tmp_path / "tom.png"
-    write_image(source, load_sample("tom_hanks"))
+def test_a_10bit_prores_plate_is_swapped_into_its_own_format(tmp_path, plate, analyzer, tom_hanks_png):
     out = tmp_path / "swap.mov"
-    api.run_task("swap", out, source=source, target=plate, config=RunConfig(runner="inline", progress=False))
+    api.run_task("swap", out, source=tom_hanks_png, target=plate, config=RunConfig(runner="inline", progress=False))
     _check_plate_kept(plate, out, analyzer)
 
 

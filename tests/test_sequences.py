@@ -15,11 +15,10 @@ import cv2
 import numpy as np
 import OpenEXR
 import pytest
+from conftest import outside_face, psnr
 
 from facex_video import api
-from facex_video.eval.metrics import largest_face
-from facex_video.media import probe, write_image
-from facex_video.media.samples import load_sample
+from facex_video.media import probe
 from facex_video.video.config import RunConfig
 
 FIRST = 1001
@@ -81,19 +80,6 @@ def _exr(path: Path) -> np.ndarray:
             [channels[c].pixels for c in "RGB"], axis=-1)
 
 
-def _outside_face(rgb8: np.ndarray, analyzer) -> np.ndarray:
-    keep = np.ones(rgb8.shape[:2], bool)
-    x0, y0, x1, y1 = largest_face(rgb8, analyzer).box[:4]
-    grow = 0.5 * max(x1 - x0, y1 - y0)
-    keep[max(int(y0 - grow), 0):int(y1 + grow), max(int(x0 - grow), 0):int(x1 + grow)] = False
-    return keep
-
-
-def _psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(peak**2 / max(mse, 1e-20))
-
-
 def test_a_16bit_png_sequence_from_1001_comes_back_numbered_deep_and_with_its_alpha(tmp_path, png16, analyzer):
     out = tmp_path / "out.%04d.png"
     api.passthrough(png16, out, progress=False)
@@ -104,24 +90,22 @@ def test_a_16bit_png_sequence_from_1001_comes_back_numbered_deep_and_with_its_al
         before, after = _png(png16.parent / f"plate.{FIRST + i:04d}.png"), _png(tmp_path / names[i])
         assert after.dtype == np.uint16 and after.shape == before.shape == (SIZE[1], SIZE[0], 4)
         assert np.array_equal(after[..., 3], before[..., 3])  # the matte, untouched
-        keep = _outside_face((before[..., :3] // 257).astype(np.uint8), analyzer)
-        worst = min(worst, _psnr(before[..., :3][keep], after[..., :3][keep], 65535.0))
+        keep = outside_face((before[..., :3] // 257).astype(np.uint8), analyzer)
+        worst = min(worst, psnr(before[..., :3][keep], after[..., :3][keep], 65535.0))
     print(f"16-bit PNG passthrough: PSNR outside the face, worst frame {worst:.1f} dB")
     assert worst >= 50.0
 
 
 @pytest.mark.slow
-def test_a_half_float_exr_sequence_is_swapped_into_a_half_float_exr_sequence(tmp_path, exr, analyzer):
-    source = tmp_path / "tom.png"
-    write_image(source, load_sample("tom_hanks"))
+def test_a_half_float_exr_sequence_is_swapped_into_a_half_float_exr_sequence(tmp_path, exr, analyzer, tom_hanks_png):
     out = tmp_path / "swap.####.exr"
-    api.run_task("swap", out, source=source, target=exr, config=RunConfig(runner="inline", progress=False))
+    api.run_task("swap", out, source=tom_hanks_png, target=exr, config=RunConfig(runner="inline", progress=False))
     for i in range(COUNT):
         before, after = _exr(exr.parent / f"plate.{FIRST + i:04d}.exr"), _exr(tmp_path / f"swap.{FIRST + i:04d}.exr")
         assert after.dtype == np.float16 and after.shape == before.shape
         display = np.clip(before.astype(np.float32) / 1.6, 0, 1) ** (1 / 2.2)
-        keep = _outside_face((display * 255).astype(np.uint8), analyzer)
-        quality = _psnr(before[keep], after[keep], float(before.max()))
+        keep = outside_face((display * 255).astype(np.uint8), analyzer)
+        quality = psnr(before[keep], after[keep], float(before.max()))
         changed = np.abs(after.astype(np.float32) - before)[~keep].max()
         print(f"frame {FIRST + i}: PSNR outside the face {quality:.1f} dB; largest change in the face {changed:.2f}")
         assert quality >= 50.0 and changed > 0.05  # untouched around the face, the face swapped
@@ -140,11 +124,9 @@ def test_a_sequence_becomes_a_video_at_the_rate_given_and_a_video_a_sequence(tmp
     assert _png(back.parent / names[0]).dtype == np.uint16  # a 10-bit video comes out 16-bit
 
 
-def test_a_window_of_a_sequence_keeps_its_frame_numbers_and_matte(tmp_path, png16):
-    source = tmp_path / "tom.png"
-    write_image(source, load_sample("tom_hanks"))
+def test_a_window_of_a_sequence_keeps_its_frame_numbers_and_matte(tmp_path, png16, tom_hanks_png):
     out = tmp_path / "win.%04d.png"
-    api.run_task("swap", out, source=source, target=png16, frames=(2, 5),
+    api.run_task("swap", out, source=tom_hanks_png, target=png16, frames=(2, 5),
                  config=RunConfig(runner="inline", progress=False))
     assert sorted(p.name for p in tmp_path.glob("win.*.png")) == [f"win.{FIRST + i:04d}.png" for i in (2, 3, 4)]
     for i in (2, 3, 4):

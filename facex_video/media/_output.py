@@ -1,4 +1,4 @@
-"""Up-front output checks and temp names shared by the video and image writers."""
+"""Up-front output checks and the whole-or-nothing protocol shared by the video, sequence and image writers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,26 @@ from pathlib import Path
 
 from ..core.atomic import check_writable_dir
 from ..core.errors import OutputError
+
+
+class WholeOrNothing:
+    """`with writer:` closes (publishes) the output when the block ends normally and aborts it (nothing at the
+    destination) when it raises; subclasses define close() and abort()."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
 
 
 def check_output_path(path: Path, extensions: Iterable[str], kind: str) -> None:

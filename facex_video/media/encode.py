@@ -26,7 +26,7 @@ from av.audio.codeccontext import AudioCodecContext
 
 from ..core.atomic import partial_path, write_failed
 from ..core.errors import InputError
-from ._output import check_output_path
+from ._output import WholeOrNothing, check_output_path
 from .container import open_input
 from .formats import Encoding, VideoCoding, coding_for
 from .marks import EditMark
@@ -162,7 +162,7 @@ def _plan_audio(source: Path, muxer: str, supported: set[str]) -> list[_StreamPl
     return plans
 
 
-class VideoWriter:
+class VideoWriter(WholeOrNothing):
     """Encode RGB frames with the source's exact frame rate, timestamps and size, in the input's coding
     (media/formats.py: codec family, depth, chroma, colour; `codec` chooses another) with its start timecode.
 
@@ -225,15 +225,6 @@ class VideoWriter:
     def deep(self) -> bool:
         """Whether frames should come at more than 8 bits (uint16)."""
         return self.coding.deep
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def write(self, frame: np.ndarray, pts: int | None = None) -> None:
         """Encode one RGB (H, W, 3) frame, uint8 or uint16 (16-bit scale: `self.coding.deep` keeps more than 8

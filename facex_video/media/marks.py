@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import struct
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import av
@@ -39,7 +39,6 @@ class EditMark:
     synthetic: bool = True
     tool: str = TOOL
     version: str = __version__
-    extra: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)

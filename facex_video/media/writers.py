@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core.atomic import check_writable_dir
 from ..core.errors import OutputError
+from ._output import WholeOrNothing
 from .encode import VideoWriter, output_check
 from .formats import Encoding
 from .marks import KEY, EditMark
@@ -77,7 +78,7 @@ def _alpha_as(alpha: np.ndarray, sample: str) -> np.ndarray:
     return unit
 
 
-class SequenceWriter:
+class SequenceWriter(WholeOrNothing):
     """Writes working RGB frames (media/sequence.to_working's representation) as files of `pattern`, frame
     index i numbered `first_number + i`; with `alpha_from`, each frame takes the alpha of the input frame of
     the same index. `folder`: where the files go (the sharded job's chunk folder, published later); None: a
@@ -100,15 +101,6 @@ class SequenceWriter:
         """Whether frames should come at more than 8 bits (uint16, or float for EXR)."""
         return self.sample != "uint8"
 
-    def __enter__(self) -> SequenceWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
     def write(self, frame: np.ndarray, pts: int | None = None) -> None:
         """The next frame (pts is not needed: files are numbered by index)."""
         out = from_working(frame, self.sample)
@@ -126,6 +118,12 @@ class SequenceWriter:
     def abort(self) -> None:
         if self.publish_on_close:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def say_audio_dropped(output: Path, source: Source) -> None:
+    """One line when a source's audio cannot go where its frames go (an image sequence has none)."""
+    if source.video is not None and source.video.audio:
+        log.warning("%s: the audio of %s is not carried: an image sequence has none", output, source.path.name)
 
 
 def publish(folders: list[Path], pattern: Path) -> None:
@@ -160,8 +158,8 @@ def frame_writer(output: Path, source: Source, encoding: Encoding, *, dest: Path
         # a sequence's frames keep their numbers (a window's too); a video's are numbered from 1
         seq = replace(source.sequence, first=source.sequence.first + source.offset,
                       count=source.frame_count) if source.sequence is not None else None
-        if audio and info.audio:
-            log.warning("%s: the audio of %s is not carried: an image sequence has none", output, source.path.name)
+        if audio:
+            say_audio_dropped(output, source)
         return SequenceWriter(output, first_number=seq.first if seq else 1, start_index=start_index, folder=dest,
                               sample=output_sample(output, seq, deep=info.depth > 8),
                               alpha_from=seq if seq is not None and seq.alpha and still is None else None, mark=mark)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import shutil
 from pathlib import Path
 from typing import BinaryIO
@@ -30,10 +29,8 @@ from ..media.formats import Encoding
 from ..media.marks import EditMark
 from ..media.sequence import is_sequence_path
 from ..media.source import Source, narrow, widen
-from ..media.writers import frame_writer, publish
+from ..media.writers import frame_writer, publish, say_audio_dropped
 from .plan import Chunk, ChunkFaces, Segment
-
-log = logging.getLogger("facex_video")
 
 SEGMENT_FILES = ("frames", "crops", "alphas", "transforms")
 
@@ -205,8 +202,7 @@ def concat_chunks(source: Source, chunks: list[Path], output: Path, mark: EditMa
     """The composed chunks joined in order without re-encoding, with the source's audio and the edit `mark`;
     atomic. An image sequence's chunk folders (their files marked already) are published as its files."""
     if is_sequence_path(output):
-        if source.video is not None and source.video.audio:
-            log.warning("%s: the audio of %s is not carried: an image sequence has none", output, source.path.name)
+        say_audio_dropped(output, source)
         publish(chunks, output)
         return
     concat_videos(chunks, output, fps=source.fps, audio_from=source.path if source.sequence is None else None,
