@@ -53,6 +53,7 @@ class TaskRequest:
     detector_model: str | Path | None = None
     fps: Fraction | None = None  # an image sequence's frame rate (--fps)
     frames: tuple[int, int] | None = None  # only frames [start, stop) of the footage (--frames START:STOP)
+    watermark: bool = True  # the invisible watermark in edited faces (faces/watermark.py; --no-watermark)
 
     def inputs(self) -> dict[str, str | Path]:
         """Every file the run reads, by what it is (for messages): no output may be one of them."""
@@ -240,7 +241,7 @@ def edit_spec(request: TaskRequest, output: str | Path, *, preview: str | Path |
                     inpaint_mask=_absolute(inpaint_mask), backend=request.backend,
                     backend_options=with_absolute_files(options), identity_model=_absolute(identity_model),
                     detector_model=_absolute(detector_model), stream_fps=stream.fps if stream.sequence else None,
-                    frames=r.frames)
+                    frames=r.frames, watermark=r.watermark)
 
 
 def _check_mask(mask: str | Path, stream: Source) -> None:
@@ -294,7 +295,8 @@ def _run_image_task(spec: EditSpec, output: str | Path, *, preview: str | Path |
         frames = edit_frames(task, stream, analyzer, plan, progress=progress)
         if sheet is not None:
             frames = _sampled(frames, sheet)
-        mark = EditMark(spec.task, spec.backend, tuple((face, 0, 1) for face in sorted(edited)))
+        mark = EditMark(spec.task, spec.backend, tuple((face, 0, 1) for face in sorted(edited)),
+                        watermark=spec.watermark)
         for _, result in frames:
             write_image(output, result, mark=mark)
     if sheet is not None and preview is not None:  # a sheet exists only for a preview

@@ -52,10 +52,12 @@ def _run_task(args: argparse.Namespace) -> dict:
 
 
 def _verify(path: str, trust: str | None) -> int:
-    """`facex verify FILE`: the edit mark's record and the Content Credentials' validation in words; exit 0
-    when marked, 1 when not marked or when its credentials do not validate (a modified file)."""
+    """`facex verify FILE`: the edit mark's record, the Content Credentials' validation and the invisible
+    watermark of sampled frames, in words; exit 0 when marked by any of them, 1 when not marked or when its
+    credentials do not validate (a modified file)."""
     from pathlib import Path
 
+    from ..api.verify import read_watermark
     from ..core.errors import InputError
     from ..media.credentials import read_credentials
     from ..media.marks import read_mark
@@ -66,13 +68,24 @@ def _verify(path: str, trust: str | None) -> int:
     except OSError as e:
         raise InputError(trust or "", f"cannot read ({e.strerror})") from None
     credentials = read_credentials(Path(path), anchors)
-    if mark is None and credentials is None:
-        print(f"{path}: no FaceX edit mark (metadata) and no Content Credentials found")
+    try:
+        reading = read_watermark(path)
+        pixels = reading.summary()
+    except InputError as e:  # e.g. pictures damaged after signing: the metadata still says what it can
+        if mark is None and credentials is None:
+            raise
+        reading, pixels = None, f"not read: {e.problem}"
+    if mark is None and credentials is None and not (reading and reading.marked):
+        print(f"{path}: not marked: no FaceX edit mark (metadata), no Content Credentials, no watermark "
+              f"({pixels})")
         return 1
+    print(f"{path}: marked" + ("" if mark is not None else " (no metadata mark)")
+          + (f" (metadata): {mark.comment()}" if mark is not None else ""))
     if mark is not None:
-        print(f"{path}: marked (metadata): {mark.comment()}")
         print(f"  tool {mark.tool} {mark.version}; task {mark.task}; backend {mark.backend or '-'}; "
-              f"faces synthesised: {'yes' if mark.synthetic else 'no'}")
+              f"faces synthesised: {'yes' if mark.synthetic else 'no'}; watermark embedded: "
+              f"{'yes' if mark.watermark else 'no'}")
+    print(f"  watermark: {pixels}")
     if credentials is None:
         print("  Content Credentials (C2PA): none")
         return 0

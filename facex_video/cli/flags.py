@@ -247,6 +247,9 @@ def task_flags(task: Task) -> list[Flag]:
                           "FACEX_SIGN_CERT)", metavar="CHAIN.pem", path=True),
         Flag("sign-key", "the certificate's private key (PEM; default: FACEX_SIGN_KEY)", metavar="KEY.pem",
              path=True),
+        Flag("no-watermark", "no invisible watermark in the edited faces (for deliveries that must keep their "
+                             "pixels; the metadata still says the faces were synthesised, and that it is off)",
+             parse=None),
         Flag("frames", "edit only frames START:STOP of the footage (indices from 0, STOP excluded); the output "
                        "is that clip, its audio and timecode cut to it", parse=frame_range, metavar="START:STOP"),
         *ENCODE_FLAGS,
@@ -394,7 +397,7 @@ def task_run(task: Task, values: Mapping[str, Any]) -> tuple[Any, RunConfig]:
         take=values.get("take"), edits=edits, faces=set(values["face"]) if values["face"] else None,
         inpaint_region=values.get("region"), inpaint_mask=values.get("mask"), backend=entry.name,
         backend_options=options, identity_model=values["identity_model"], detector_model=values["detector_model"],
-        fps=values["fps"], frames=values["frames"])
+        fps=values["fps"], frames=values["frames"], watermark=not values["no_watermark"])
     config = RunConfig(runner=values["runner"], actors=values["actors"], gpus_per_actor=values["gpus_per_actor"],
                        chunk_seconds=values["chunk_seconds"], overlap_seconds=values["overlap_seconds"],
                        crf=values["crf"], preset=values["preset"], codec=values["codec"], fresh=values["fresh"],

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..core.constants import CROP_SIZE
 from ..core.errors import InputError
+from ..faces import watermark
 from ..faces.align import align_face, paste_face
 from ..faces.analyze import FaceAnalyzer
 from ..faces.types import TrackedFace
@@ -90,6 +91,7 @@ class LoadedTask:
     inpaint_region: str | None = None  # a FORD region name (e.g. "eyes") to regenerate
     inpaint_mask: np.ndarray | None = None  # or a bool mask in stream-frame pixels
     encoder: IdentityEncoder | None = None  # embeds each stream track once (renderers that condition on identity)
+    watermark: bool = True  # the invisible watermark in every edited face (faces/watermark.py)
 
     def inpaint_crop_mask(self, rep: FacialRepresentation) -> np.ndarray | None:
         """The area to regenerate in the face's aligned crop, for the inpaint task."""
@@ -117,7 +119,7 @@ def build_task(spec: EditSpec, analyzer: FaceAnalyzer) -> LoadedTask:
     return LoadedTask(spec.record, dict(spec.components), stills, spec.stream_role, renderer, edits=spec.edits,
                     faces=set(spec.faces) if spec.faces is not None else None, identity_weight=spec.identity_weight,
                     inpaint_region=spec.inpaint_region, inpaint_mask=mask,
-                    encoder=encoder if renderer.needs_identity else None)
+                    encoder=encoder if renderer.needs_identity else None, watermark=spec.watermark)
 
 
 def _track_identity(encoder: IdentityEncoder | None, rgb: np.ndarray, face: TrackedFace,
@@ -131,25 +133,29 @@ def _track_identity(encoder: IdentityEncoder | None, rgb: np.ndarray, face: Trac
 
 @dataclass
 class EditedFace:
-    """One rendered face: the crop (RGB uint8), its alpha and the crop transform (frame -> crop)."""
+    """One rendered face: the crop (RGB uint8), its alpha, the crop transform (frame -> crop) and where its
+    watermark lies (faces/watermark.py; None: unmarked)."""
 
     crop: np.ndarray
     alpha: np.ndarray
     transform: np.ndarray
+    mark: watermark.Stamp | None = None
 
     def paste(self, frame: np.ndarray) -> np.ndarray:
-        return paste_face(frame, self.crop, self.transform, self.alpha)
+        return paste_face(frame, self.crop, self.transform, self.alpha, self.mark.grain if self.mark else None)
 
 
 @dataclass
 class TrackEdit:
     """The edit loop's memory of one track (or track segment): the stream face's identity, embedded once, its
     ShotRegions from the last keyframe (detect_interval frames apart, counted from the segment's first
-    frame), and the renderer's own TrackState."""
+    frame), the renderer's own TrackState, and the watermark's tile scale (kept along the track, so the grain
+    moves with the face)."""
 
     state: TrackState
     identity: Identity | None = None
     shot: ShotRegions | None = None
+    mark: float | None = None
 
     @classmethod
     def start(cls, track: int) -> TrackEdit:
@@ -188,7 +194,11 @@ def edit_face(spec: LoadedTask, source: Source, rgb: np.ndarray, pts: int, face:
     )
     crop, alpha = spec.renderer.render(assembled, track.state)
     track.state.frames += 1
-    return EditedFace(crop, alpha, assembled.crop_transform)
+    stamp = None
+    if spec.watermark:
+        stamp = watermark.face_stamp(track.mark, assembled.crop_transform, assembled.landmarks)
+        track.mark = stamp.level
+    return EditedFace(crop, alpha, assembled.crop_transform, stamp)
 
 
 def edit_frames(

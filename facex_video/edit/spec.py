@@ -40,6 +40,7 @@ class EditSpec:
     identity_weight: float = 0.5
     stream_fps: Fraction | None = None  # an image sequence's frame rate (--fps); a video has its own
     frames: tuple[int, int] | None = None  # only frames [start, stop) of the stream, as a clip of their own
+    watermark: bool = True  # the invisible watermark in every edited face (faces/watermark.py)
 
     def open_stream(self) -> Source:
         """The footage as this task sees it: the stream at its rate, cut to `frames`."""

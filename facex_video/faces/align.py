@@ -10,6 +10,7 @@ unchanged crop returns the frame up to resampling error.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -17,6 +18,9 @@ import numpy as np
 
 from ..core.constants import CROP_SIZE
 from .blend import window
+
+# a watermark's luma offsets (float32, 8-bit scale) for the frame region of this origin (x, y) and size (w, h)
+Grain = Callable[[tuple[int, int], tuple[int, int]], np.ndarray]
 
 # eye centres (subject's right eye first = image left), nose tip, mouth corners, at 512 x 512
 TEMPLATE_512 = np.array(
@@ -90,7 +94,7 @@ def feather_mask(size: int = CROP_SIZE, margin: float = 0.06) -> np.ndarray:
 
 
 def paste_face(
-    frame: np.ndarray, crop: np.ndarray, m: np.ndarray, alpha: np.ndarray | None = None
+    frame: np.ndarray, crop: np.ndarray, m: np.ndarray, alpha: np.ndarray | None = None, mark: Grain | None = None
 ) -> np.ndarray:
     """Blend `crop` back into `frame` (in place, returned) through the inverse of `m`.
 
@@ -99,6 +103,8 @@ def paste_face(
     covers is resampled, so the cost scales with the face, not the frame. A uint16 frame (a deep plate on the
     full 16-bit scale) or a float one (an EXR sequence, sRGB-encoded, 1.0 = white, brighter values allowed)
     takes a uint8 crop scaled to it: outside the face its values stay as they are.
+    mark: a synthesised face's watermark grain (faces/watermark.Stamp.grain), added where the face is pasted,
+    in frame pixels (a large face's crop is coarser than the frame and could not hold the grain).
     """
     size = crop.shape[0]
     weight = feather_mask(size) if alpha is None else feather_mask(size) * np.asarray(alpha, np.float32)
@@ -122,11 +128,14 @@ def paste_face(
     patch = cv2.warpAffine(crop, roi_inv, roi_size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     a = cv2.warpAffine(weight, roi_inv, roi_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
     roi = frame[y0:y1, x0:x1].astype(np.float32)
+    face = patch.astype(np.float32)
+    if mark is not None:
+        face += mark((int(x0), int(y0)), roi_size)[..., None] * np.float32(np.iinfo(crop.dtype).max / 255)
     if np.issubdtype(frame.dtype, np.floating):  # no rounding, no ceiling: over-white values stay
-        frame[y0:y1, x0:x1] = roi + a * (patch.astype(np.float32) / np.iinfo(crop.dtype).max - roi)
+        frame[y0:y1, x0:x1] = roi + a * (face / np.iinfo(crop.dtype).max - roi)
         return frame
     top = float(np.iinfo(frame.dtype).max)
     scale = top / np.iinfo(crop.dtype).max
-    patch = patch.astype(np.float32) * scale if scale != 1 else patch.astype(np.float32)
-    frame[y0:y1, x0:x1] = np.clip(roi + a * (patch - roi) + 0.5, 0, top).astype(frame.dtype)
+    face = face * scale if scale != 1 else face
+    frame[y0:y1, x0:x1] = np.clip(roi + a * (face - roi) + 0.5, 0, top).astype(frame.dtype)
     return frame

@@ -15,6 +15,20 @@ NOSE_TIP = 1
 MOUTH_CORNERS = (61, 291)
 
 
+def five_points(landmarks: np.ndarray) -> np.ndarray:
+    """(5, 2) float64 eye centres, nose tip and mouth corners of (478, 2+) MediaPipe landmarks."""
+    lm = landmarks
+    return np.stack(
+        [
+            lm[list(RIGHT_EYE_CORNERS), :2].mean(axis=0),
+            lm[list(LEFT_EYE_CORNERS), :2].mean(axis=0),
+            lm[NOSE_TIP, :2],
+            lm[MOUTH_CORNERS[0], :2],
+            lm[MOUTH_CORNERS[1], :2],
+        ]
+    ).astype(np.float64)
+
+
 @dataclass
 class FaceDetection:
     """One face in one frame, in frame pixel coordinates.
@@ -34,16 +48,7 @@ class FaceDetection:
 
     def five_points(self, landmarks: np.ndarray | None = None) -> np.ndarray:
         """(5, 2) eye centres, nose tip, mouth corners; from `landmarks` (e.g. smoothed) if given."""
-        lm = self.landmarks if landmarks is None else landmarks
-        return np.stack(
-            [
-                lm[list(RIGHT_EYE_CORNERS), :2].mean(axis=0),
-                lm[list(LEFT_EYE_CORNERS), :2].mean(axis=0),
-                lm[NOSE_TIP, :2],
-                lm[MOUTH_CORNERS[0], :2],
-                lm[MOUTH_CORNERS[1], :2],
-            ]
-        ).astype(np.float64)
+        return five_points(self.landmarks if landmarks is None else landmarks)
 
 
 @dataclass

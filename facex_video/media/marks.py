@@ -31,12 +31,14 @@ _XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 class EditMark:
     """What a run did to a file. edited: (track id, first frame, end frame) per edited face track of a video,
     (face index, 0, 1) per face of an image; synthetic: whether any face was synthesised (False for a
-    passthrough, which crops and pastes faces back unchanged)."""
+    passthrough, which crops and pastes faces back unchanged); watermark: whether the synthesised faces carry
+    the invisible watermark (off with --no-watermark)."""
 
     task: str
     backend: str | None = None
     edited: tuple[tuple[int, int, int], ...] = ()
     synthetic: bool = True
+    watermark: bool = False
     tool: str = TOOL
     version: str = __version__
 
@@ -55,7 +57,8 @@ class EditMark:
             return f"Passed through {self.tool} {self.version}; no face was altered."
         how = f"{self.task}, {self.backend} backend" if self.backend else self.task
         spans = ", ".join(f"track {t} frames {a}-{b - 1}" for t, a, b in self.edited) or "no face found"
-        return f"Faces synthesised by {self.tool} {self.version} ({how}): {spans}."
+        marked = "; an invisible watermark in the faces" if self.watermark else "; no watermark in the pixels"
+        return f"Faces synthesised by {self.tool} {self.version} ({how}): {spans}{marked}."
 
     def tags(self) -> dict[str, str]:
         """Container metadata (MP4/MOV/Matroska) holding the mark."""

@@ -53,3 +53,23 @@ def demo_shots() -> list:
         Shot(load_sample("astronaut"), seconds=3.0, zoom=(0.8, 0.7), pan=((0.45, 0.35), (0.5, 0.3)),
              rotate=(-4.0, 4.0)),
     ]
+
+
+def lfw_shots(seconds: float = 3.0) -> list:
+    """Eight people of Labeled Faces in the Wild (scikit-image's subset: 25 px grey crops, upscaled to 150 px,
+    blurred as upscaled footage is) side by side as a wide shot of small faces under a slow push-in, then one
+    of them large while the camera rolls. None of them was looked at while tuning anything (docs/tuning.md)."""
+    import cv2
+    from skimage import data
+
+    from .synth import Shot
+
+    people = []
+    for face in data.lfw_subset()[:8]:  # the first 100 of the subset are faces
+        face = cv2.resize(np.round(face * 255).astype(np.uint8), (150, 150), interpolation=cv2.INTER_CUBIC)
+        face = cv2.copyMakeBorder(face, 85, 85, 85, 85, cv2.BORDER_CONSTANT, value=int(face.mean()))
+        people.append(np.repeat(face[..., None], 3, axis=2))
+    wide = np.concatenate([np.concatenate(people[:4], axis=1), np.concatenate(people[4:], axis=1)], axis=0)
+    return [Shot(wide, seconds=seconds / 2, zoom=(1.0, 0.95), pan=((0.5, 0.5), (0.51, 0.49))),
+            Shot(people[2], seconds=seconds / 2, zoom=(0.8, 0.7), pan=((0.5, 0.45), (0.52, 0.42)),
+                 rotate=(-4.0, 4.0))]

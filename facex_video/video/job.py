@@ -110,7 +110,8 @@ def _mark(spec: EditSpec, plan: JobPlan, edited: list[int]) -> EditMark:
         if s.track in edited:
             a, b = spans.get(s.track, (s.start, s.stop))
             spans[s.track] = (min(a, s.start), max(b, s.stop))
-    return EditMark(spec.task, spec.backend, tuple((t, a, b) for t, (a, b) in sorted(spans.items())))
+    return EditMark(spec.task, spec.backend, tuple((t, a, b) for t, (a, b) in sorted(spans.items())),
+                    watermark=spec.watermark)
 
 
 def _runner(spec: EditSpec, config: RunConfig, work: JobWork) -> Runner:

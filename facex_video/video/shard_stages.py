@@ -24,6 +24,7 @@ from ..core.atomic import atomic_path, naming_full_disk, partial_path
 from ..edit.face_edit import EditedFace, LoadedTask, TrackEdit, edit_face
 from ..edit.stages import TrackingResult, track_frames
 from ..faces.analyze import FaceAnalyzer
+from ..faces.watermark import Stamp
 from ..media.encode import concat_videos
 from ..media.formats import Encoding
 from ..media.marks import EditMark
@@ -32,7 +33,7 @@ from ..media.source import Source, narrow, widen
 from ..media.writers import frame_writer, publish, say_audio_dropped
 from .plan import Chunk, ChunkFaces, Segment
 
-SEGMENT_FILES = ("frames", "crops", "alphas", "transforms")
+SEGMENT_FILES = ("frames", "crops", "alphas", "transforms", "marks")
 
 
 def track_chunk(source: Source, chunk: Chunk, analyzer: FaceAnalyzer, dest: Path) -> int:
@@ -112,7 +113,8 @@ def edit_segment(task: LoadedTask, source: Source, faces: ChunkFaces, segment: S
                 edited = edit_face(task, source, rgb, pts, face, final=segment.track, neutral=neutral, track=track)
                 if index >= segment.start:
                     row = {"frames": np.int64(index), "crops": edited.crop, "alphas": edited.alpha.astype(np.float32),
-                           "transforms": edited.transform.astype(np.float64)}
+                           "transforms": edited.transform.astype(np.float64),
+                           "marks": edited.mark.to_row() if edited.mark else np.zeros(7)}
                     for name in SEGMENT_FILES:
                         if name not in files:  # created on the first face: its arrays give the row shapes
                             files[name] = _RowFile.create(temp / f"{name}.npy", count, np.asarray(row[name]))
@@ -142,7 +144,8 @@ class _SegmentReader:
         k = self.row.get(index)
         if k is not None:
             f = self.files
-            EditedFace(f["crops"].read(k), f["alphas"].read(k), f["transforms"].read(k)).paste(frame)
+            EditedFace(f["crops"].read(k), f["alphas"].read(k), f["transforms"].read(k),
+                       Stamp.from_row(f["marks"].read(k))).paste(frame)
 
     def close(self) -> None:
         for f in self.files.values():
