@@ -21,6 +21,7 @@ from facex_video.faces.align import alignment_matrix, feather_mask, invert, past
 from facex_video.media import write_clip
 from facex_video.media.marks import read_mark
 from facex_video.media.samples import lfw_shots
+from facex_video.media.synth import Shot
 from facex_video.video.config import RunConfig
 
 INLINE = RunConfig(runner="inline", progress=False)
@@ -134,3 +135,16 @@ def test_samples_spread_over_the_whole_file():
     assert sample_frames(5) == [0, 1, 2, 3, 4]
     picked = sample_frames(1000, 24)
     assert len(picked) == 24 and picked[0] == 0 and picked[-1] == 999
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["swap.mov", "swap.####.exr"])
+def test_deep_outputs_carry_it_too(tmp_path, tom_hanks_png, grace_hopper, name):
+    """A 10-bit ProRes plate composes on 16-bit frames, an EXR sequence on float ones: the grain is scaled to
+    each (paste_face) and read back from both."""
+    plate = write_clip(tmp_path / "plate.mov", [Shot(grace_hopper, seconds=0.5, zoom=(1.0, 0.9))], size=(640, 360),
+                       fps=Fraction(12), codec="prores")
+    out = tmp_path / name
+    api.run_task("swap", out, source=tom_hanks_png, target=plate, config=INLINE)
+    reading = read_watermark(out, samples=100)
+    assert reading.found == reading.with_faces == 6, reading.summary()
