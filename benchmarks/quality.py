@@ -142,7 +142,9 @@ def run(mode: str = "full") -> dict:
                   "are scored against the target plus the asked change (`facex eval --yaw 10`). Graders: identity "
                   "and landmarks by dlib; pose and gaze twice, by MediaPipe (the model the renderer reads) and by "
                   "dlib+PnP / dlib+iris, which share no model with it (docs/tuning.md has the held-out edits "
-                  "and the reenacted head turn)."),
+                  "and the reenacted head turn). The outputs are the default ones, invisible watermark included: "
+                  "its grain raises dlib's identity distances a little (+0.01 to +0.09 on small held-out faces, "
+                  "docs/tuning.md)."),
         "tables": [{
             "title": f"facex eval of each task, faces {label}: {' and '.join(names)}",
             "columns": headers,
