@@ -2,22 +2,24 @@
 
 What it is: a keyed, periodic noise tile (TILE px square, band-passed to grains of ~1-3 px) added to the luma
 of the pasted face, weighted by the paste's alpha, so only edited face pixels change. The tile is laid on the
-face's own crop coordinates (frame -> crop transform), scaled so that one tile pixel is about one frame pixel:
-it moves, zooms and turns with the face, as H.264's motion compensation expects. (Laid on the frame's grid, a
-zooming face's P-frames carried a shifted copy and detection after a CRF 28 re-encode fell from z ~20 to ~4
-within half a second: measured in the prototype of this module.) The scale is one of LEVELS_PER_OCTAVE steps
-per octave, kept along a track while the face's size stays within a quarter octave of it (`track_level`), so
-the lattice does not jump from frame to frame.
+rendered face's own aligned coordinates (its five points' frame -> crop transform), scaled so that one tile
+pixel is about one frame pixel: it moves, zooms and turns with the face, as H.264's motion compensation
+expects. (Laid on the frame's grid, a zooming face's P-frames carried a shifted copy and detection after a CRF
+28 re-encode fell from z ~20 to ~4 within half a second: measured in the prototype of this module.) The scale
+is one of LEVELS_PER_OCTAVE steps per octave, kept along a track while the face's size stays within 1.5 steps
+of it (`track_level`), so the lattice does not jump from frame to frame.
 
-Found by: the face's landmarks in the frame give the crop transform again; for the scale levels near it and a
-few small scale/rotation corrections (a swapped face's five points are not the target's), the whitened luma
-inside the face is resampled on the tile's grid, folded modulo TILE (every repeat of the tile averaged into
-one) and cross-correlated with the tile circularly (any translation); the peak's height over the spread of
-the correlation surface is the score. THRESHOLD was set on unedited faces (docs/tuning.md).
+Found by: the face's landmarks in the frame give its aligned transform again; for the scale levels near it and
+a few small scale/rotation corrections (landmarks read on the result are not the ones it was drawn with), the
+whitened luma inside the face (and, for a hair swap, the head) is resampled on the tile's grid, folded modulo
+TILE (every repeat of the tile averaged into one) and cross-correlated with the tile circularly (any
+translation); the peak's height over the spread of the correlation surface is the score. THRESHOLD was set on
+unedited faces (docs/tuning.md).
 
-Written here rather than taken from `invisible-watermark` (diffusers' SDXL mark): its DWT-DCT mark was found in
-0 of 20 frames after an H.264 encode at CRF 28 (measured), and it knows nothing of faces moving under a codec.
-The key is public: this mark says "edited", it is not a secret and not proof against a determined remover.
+Written here rather than taken from `invisible-watermark` (diffusers' SDXL mark): its DWT-DCT mark was found
+in 0 of 20 frames after an H.264 encode at CRF 28 (measured), and it knows nothing of faces moving under a
+codec. The key is public: this mark says "edited", it is not a secret and not proof against a determined
+remover.
 """
 
 from __future__ import annotations
@@ -39,18 +41,19 @@ AMPLITUDE = 3.0  # std of the luma offset on the 8-bit scale where alpha is 1, a
 LEVELS_PER_OCTAVE = 4
 WHITEN = 1.5  # sigma (frame px) of the low-pass the detector subtracts from luma
 # the whitened luma is divided by its local spread (Gaussian window of this sigma, frame px) plus a floor
-# (8-bit levels), so textured skin, lashes and lips count less than smooth cheeks: small faces' scores
-# rose 6.4 -> 10.1 (CRF 16) and 4.9 -> 7.5 (CRF 28), unedited faces' stayed at or below 5.3
+# (8-bit levels), so textured skin, lashes and lips count less than smooth cheeks: Tom Hanks' 112 px face,
+# swapped and grained at twice AMPLITUDE, read 6.4 -> 10.1 (CRF 16) and 4.9 -> 7.5 (CRF 28); unedited faces
+# stayed at or below 5.3
 LOCAL_SPREAD = (2.0, 0.5)
 # the search the detector runs around the landmarks' transform: levels within 3/8 octave, these relative
 # scales and rotations (radians)
 SEARCH_LEVELS = 3
 SEARCH_SCALES = (0.96, 0.98, 1.0, 1.02, 1.04)
 SEARCH_ROTATIONS = (-0.03, 0.0, 0.03)
-REFINE_STEPS = (0.01, 0.005)
+REFINE_STEPS = (0.01, 0.005)  # relative scale steps of the refinement (rotation: 1.5x in radians)
 # where the detector looks, as (grow, lift) of the landmarks' hull: the face; the head with its hair (a hair
 # swap edits no face pixel)
-REGIONS = ((1.0, 0.0), (1.7, 0.25))  # relative scale steps of the refinement (rotation: 1.5x in radians)
+REGIONS = ((1.0, 0.0), (1.7, 0.25))
 THRESHOLD = 7.0  # score above which a face is marked (see module docstring)
 
 
@@ -147,10 +150,6 @@ class Score:
 
     score: float
     level: float
-
-    @property
-    def marked(self) -> bool:
-        return self.score > THRESHOLD
 
 
 def whiten(rgb: np.ndarray) -> np.ndarray:
