@@ -14,8 +14,9 @@ import pytest
 from clip_matrix import CASES, build_clip
 
 from facex_video import api
-from facex_video.api.verify import read_watermark, sample_frames
+from facex_video.api.verify import read_watermark
 from facex_video.cli import main
+from facex_video.edit.stages import sample_indices
 from facex_video.faces import watermark
 from facex_video.faces.align import alignment_matrix, feather_mask, invert, paste_face
 from facex_video.media import write_clip
@@ -132,8 +133,8 @@ def test_unedited_faces_of_the_conformance_clips_are_not_found(tmp_path):
 
 
 def test_samples_spread_over_the_whole_file():
-    assert sample_frames(5) == [0, 1, 2, 3, 4]
-    picked = sample_frames(1000, 24)
+    assert sample_indices(5) == [0, 1, 2, 3, 4]
+    picked = sample_indices(1000, 24)
     assert len(picked) == 24 and picked[0] == 0 and picked[-1] == 999
 
 

@@ -7,8 +7,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
+from ..edit.stages import sample_indices
 from ..faces import watermark
 from ..faces.align import alignment_matrix
 from ..faces.analyze import FaceAnalyzer
@@ -60,13 +59,6 @@ class WatermarkReading:
                 f"{watermark.THRESHOLD:g} marks a face; best per frame: {per_frame})")
 
 
-def sample_frames(count: int, samples: int = SAMPLES) -> list[int]:
-    """`samples` frame indices spread evenly over `count` frames (all of them when fewer)."""
-    if count <= samples:
-        return list(range(count))
-    return sorted({int(i) for i in np.linspace(0, count - 1, samples).round()})
-
-
 def read_watermark(path: str | Path, *, samples: int = SAMPLES, analyzer: FaceAnalyzer | None = None
                    ) -> WatermarkReading:
     """Score every face of `samples` frames of an image, video or image sequence."""
@@ -75,7 +67,7 @@ def read_watermark(path: str | Path, *, samples: int = SAMPLES, analyzer: FaceAn
     analyzer = analyzer or FaceAnalyzer()
     readings = []
     try:
-        for index in sample_frames(source.frame_count, samples):
+        for index in sample_indices(source.frame_count, samples):
             for _, rgb, _ in source.frames(start=index, stop=index + 1):
                 frame = narrow(rgb)
                 residual = watermark.whiten(frame)

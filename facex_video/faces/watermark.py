@@ -130,9 +130,9 @@ def grain(m: np.ndarray, level: float, origin: tuple[int, int], size: tuple[int,
     a = _tile_transform(m, level)
     a[:, 2] += a[:, :2] @ np.asarray(origin, np.float64)
     a[:, 2] -= np.floor(a[:, 2] / TILE) * TILE  # near the tile, so wrapped coordinates stay small
-    out = cv2.warpAffine(tile(), a, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                         borderMode=cv2.BORDER_WRAP)
-    return out * np.float32(amplitude(level))
+    # the 64 px tile scaled, not the face-sized result: this runs on every pasted face
+    return cv2.warpAffine(tile() * np.float32(amplitude(level)), a, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_WRAP)
 
 
 def amplitude(level: float) -> float:

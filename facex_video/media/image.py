@@ -12,7 +12,7 @@ from ..core.atomic import atomic_path
 from ..core.errors import InputError, OutputError
 from ._output import check_output_path
 from .container import check_file
-from .marks import KEY, EditMark, jpeg_with_mark
+from .marks import EditMark, jpeg_with_mark
 from .probe import IMAGE_EXTENSIONS
 from .tags import png_with_text
 
@@ -55,7 +55,8 @@ def write_image(path: str | Path, rgb: np.ndarray, mark: EditMark | None = None)
     encoded = data.tobytes()
     if mark is not None:
         if path.suffix.lower() == ".png":
-            encoded = png_with_text(png_with_text(encoded, KEY, mark.to_json()), "comment", mark.comment())
+            for key, text in mark.tags().items():
+                encoded = png_with_text(encoded, key, text)
         elif path.suffix.lower() in (".jpg", ".jpeg"):
             encoded = jpeg_with_mark(encoded, mark)
         else:

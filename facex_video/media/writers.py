@@ -23,7 +23,7 @@ from ..core.errors import OutputError
 from ._output import WholeOrNothing
 from .encode import VideoWriter, output_check
 from .formats import Encoding
-from .marks import KEY, EditMark
+from .marks import EditMark
 from .sequence import (
     SEQUENCE_EXTENSIONS,
     ImageSequence,
@@ -89,7 +89,7 @@ class SequenceWriter(WholeOrNothing):
         self.pattern = Path(pattern)
         sequence_output_check(self.pattern)
         self.first_number, self.sample, self.alpha_from = first_number, sample, alpha_from
-        self.tags = {KEY: mark.to_json(), "comment": mark.comment()} if mark is not None else None  # in every frame
+        self.tags = mark.tags() if mark is not None else None  # in every frame
         self.index = start_index
         self.publish_on_close = folder is None
         self.folder = folder if folder is not None else self.pattern.parent / f".{self.pattern.name}.partial-" \
