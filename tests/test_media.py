@@ -372,6 +372,36 @@ def test_failure_mid_write_leaves_nothing(tmp_path, clips):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_encoder_failure_on_its_thread_reaches_the_caller_and_leaves_nothing(tmp_path, monkeypatch):
+    """Frames are encoded on the writer's own thread (media/encode._EncoderThread): a failure there (here a
+    full disk at the fourth frame) is raised to the caller, by a later write or by close, as the one-line
+    error naming the output, and nothing is left at the destination."""
+    import errno
+
+    from facex_video.core.errors import DiskFullError
+    from facex_video.media import encode
+
+    real = encode.VideoWriter._encode
+    done = []
+
+    def failing(self, frame):
+        if len(done) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        done.append(frame.pts)
+        real(self, frame)
+
+    monkeypatch.setattr(encode.VideoWriter, "_encode", failing)
+    dest = tmp_path / "out.mp4"
+    frame = np.zeros((240, 320, 3), np.uint8)
+    with pytest.raises(DiskFullError) as err:
+        with VideoWriter(dest, fps=Fraction(25), width=320, height=240) as writer:
+            for _ in range(30):
+                writer.write(frame)
+    assert str(dest) in str(err.value)
+    assert done == [0, 1, 2]  # in order, and nothing encoded after the failure
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------- images
 
 
