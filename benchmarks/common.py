@@ -170,23 +170,27 @@ class StageClock:
     """Exclusive wall time per stage, by wrapping functions and methods for the length of a `with` block.
 
     A wrapped call nested inside another (decoding inside the source-face stage) counts for its own stage
-    only; a generator is timed on each item it yields."""
+    only; a generator is timed on each item it yields. Each thread nests on its own (a writer's encoder
+    thread runs beside the frames' thread): stage times of several threads add up to more than the wall."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
-        self._stack: list[float] = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
         self._restore: list[tuple[Any, str, Any]] = []
 
     def _timed(self, name: str, step: Callable[[], Any]) -> Any:
-        self._stack.append(0.0)
+        stack = self._local.__dict__.setdefault("stack", [])
+        stack.append(0.0)
         start = time.perf_counter()
         try:
             return step()
         finally:
             elapsed = time.perf_counter() - start
-            self.seconds[name] += elapsed - self._stack.pop()
-            if self._stack:
-                self._stack[-1] += elapsed
+            with self._lock:
+                self.seconds[name] += elapsed - stack.pop()
+            if stack:
+                stack[-1] += elapsed
 
     def wrap(self, owner: Any, attr: str, stage: str) -> None:
         original = getattr(owner, attr)

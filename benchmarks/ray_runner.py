@@ -2,8 +2,9 @@
 
     python benchmarks/ray_runner.py [--quick]
 
-- Ray (2 edit actors) / inline wall time of a geometric swap on a 10 s and a 60 s clip (the Ray figures
-  include starting a local Ray, as a `facex swap` without a cluster does);
+- Ray (2 edit actors) / inline wall time of a geometric swap on a 10 s and a 60 s clip, the inline runner
+  on 2 threads (its default on 2 CPUs) and on 1 (shard after shard); the Ray figures include starting a
+  local Ray, as a `facex swap --runner ray` without a cluster does;
 - Ray with 2 actors / Ray with 1 actor on the same clip;
 - peak RSS of a 60 s clip / a 10 s clip (inline runner, each in a fresh process): whether memory is bounded
   by the chunk, not the video.
@@ -68,14 +69,17 @@ def run(mode: str = "full") -> dict:
         for seconds, path in clips.items():
             make_clip(path, seconds)
         job = lambda clip, runner, actors: child([str(clip), str(source), str(tmp / "out.mp4"), runner, actors])  # noqa: E731
-        inline, ray2 = job(clips[short], "inline", "0"), job(clips[short], "ray", "2")
-        ray1 = job(clips[short], "ray", "1")
-        inline_long, ray2_long = job(clips[long], "inline", "0"), job(clips[long], "ray", "2")
+        inline, ray2 = job(clips[short], "inline", "2"), job(clips[short], "ray", "2")
+        ray1, inline1 = job(clips[short], "ray", "1"), job(clips[short], "inline", "1")
+        inline_long, ray2_long = job(clips[long], "inline", "2"), job(clips[long], "ray", "2")
+        inline1_long = job(clips[long], "inline", "1")
     numbers = {
         "inline_s": round(inline["seconds"], 1), "ray_2_actors_s": round(ray2["seconds"], 1),
-        "ray_1_actor_s": round(ray1["seconds"], 1),
+        "ray_1_actor_s": round(ray1["seconds"], 1), "inline_1_thread_s": round(inline1["seconds"], 1),
         "ray_over_inline": round(ray2["seconds"] / inline["seconds"], 2),
         "ray_over_inline_long": round(ray2_long["seconds"] / inline_long["seconds"], 2),
+        "ray_over_inline_1_thread": round(ray2["seconds"] / inline1["seconds"], 2),
+        "ray_over_inline_1_thread_long": round(ray2_long["seconds"] / inline1_long["seconds"], 2),
         "two_actors_over_one": round(ray2["seconds"] / ray1["seconds"], 2),
         "peak_rss_short_mb": round(inline["peak_rss_mb"]), "peak_rss_long_mb": round(inline_long["peak_rss_mb"]),
         "rss_long_over_short": round(inline_long["peak_rss_mb"] / inline["peak_rss_mb"], 2),
@@ -83,28 +87,38 @@ def run(mode: str = "full") -> dict:
     clip = f"{SIZE[0]}x{SIZE[1]} at {FPS} fps, one face"
     return {
         "title": "The sharded video job: Ray against inline, actors, memory",
-        "notes": (f"Geometric swap of a {short:g} s clip ({clip}) by the inline runner and by the Ray runner with "
-                  f"2 and 1 edit actors, and of a {long:g} s clip by the inline runner and Ray with 2 actors, "
+        "notes": (f"Geometric swap of a {short:g} s clip ({clip}) by the inline runner on 2 threads and on 1 and "
+                  f"by the Ray runner with 2 and 1 edit actors, and of a {long:g} s clip by the inline runner "
+                  "(2 threads, 1) and Ray with 2 actors, "
                   "each in a fresh process (the Ray figures include starting a local Ray); "
                   f"peak RSS of the inline runner on a {long:g} s clip against the {short:g} s one. On 2 cores "
                   "the actors share the cores with Ray itself, so scaling shows on bigger machines."),
         "tables": [{"title": "runners", "columns": ["run", "seconds", "peak RSS, MB (Ray: the driver's)"],
-                    "rows": [["inline", numbers["inline_s"], round(inline["peak_rss_mb"])],
+                    "rows": [["inline, 2 threads", numbers["inline_s"], round(inline["peak_rss_mb"])],
+                             ["inline, 1 thread", numbers["inline_1_thread_s"], round(inline1["peak_rss_mb"])],
                              ["Ray, 2 actors", numbers["ray_2_actors_s"], round(ray2["peak_rss_mb"])],
                              ["Ray, 1 actor", numbers["ray_1_actor_s"], round(ray1["peak_rss_mb"])],
-                             [f"inline, {long:g} s clip", round(inline_long["seconds"], 1),
+                             [f"inline, 2 threads, {long:g} s clip", round(inline_long["seconds"], 1),
                               numbers["peak_rss_long_mb"]],
+                             [f"inline, 1 thread, {long:g} s clip", round(inline1_long["seconds"], 1),
+                              round(inline1_long["peak_rss_mb"])],
                              [f"Ray, 2 actors, {long:g} s clip", round(ray2_long["seconds"], 1),
                               round(ray2_long["peak_rss_mb"])]]},
                    {"title": "ratios", "columns": ["ratio", "value"],
-                    "rows": [[f"Ray (2 actors) / inline, {short:g} s clip", numbers["ray_over_inline"]],
-                             [f"Ray (2 actors) / inline, {long:g} s clip", numbers["ray_over_inline_long"]],
+                    "rows": [[f"Ray (2 actors) / inline (2 threads), {short:g} s clip", numbers["ray_over_inline"]],
+                             [f"Ray (2 actors) / inline (2 threads), {long:g} s clip",
+                              numbers["ray_over_inline_long"]],
+                             [f"Ray (2 actors) / inline (1 thread), {short:g} s clip",
+                              numbers["ray_over_inline_1_thread"]],
+                             [f"Ray (2 actors) / inline (1 thread), {long:g} s clip",
+                              numbers["ray_over_inline_1_thread_long"]],
                              ["2 actors / 1 actor", numbers["two_actors_over_one"]],
                              [f"peak RSS {long:g} s / {short:g} s clip", numbers["rss_long_over_short"]]]}],
         "plots": [{"name": "ray_scaling", "kind": "bar", "title": f"Swap of a {short:g} s clip by runner",
-                   "xlabel": "runner", "ylabel": "seconds", "x": ["inline", "Ray, 1 actor", "Ray, 2 actors"],
-                   "series": {"wall time": [numbers["inline_s"], numbers["ray_1_actor_s"],
-                                            numbers["ray_2_actors_s"]]}}],
+                   "xlabel": "runner", "ylabel": "seconds",
+                   "x": ["inline, 1 thread", "inline, 2 threads", "Ray, 1 actor", "Ray, 2 actors"],
+                   "series": {"wall time": [numbers["inline_1_thread_s"], numbers["inline_s"],
+                                            numbers["ray_1_actor_s"], numbers["ray_2_actors_s"]]}}],
         "numbers": numbers,
     }
 
@@ -118,9 +132,11 @@ def main() -> None:
     result = run("quick" if parser.parse_args().quick else "full")
     r = result["numbers"]
     print(result["notes"])
-    print(f"inline {r['inline_s']} s; Ray 2 actors {r['ray_2_actors_s']} s; Ray 1 actor {r['ray_1_actor_s']} s")
-    print(f"ratio Ray (2 actors) / inline: {r['ray_over_inline']:.2f}x (short clip), "
-          f"{r['ray_over_inline_long']:.2f}x (long clip)")
+    print(f"inline 2 threads {r['inline_s']} s, 1 thread {r['inline_1_thread_s']} s; Ray 2 actors "
+          f"{r['ray_2_actors_s']} s; Ray 1 actor {r['ray_1_actor_s']} s")
+    print(f"ratio Ray (2 actors) / inline (2 threads): {r['ray_over_inline']:.2f}x (short clip), "
+          f"{r['ray_over_inline_long']:.2f}x (long clip); / inline (1 thread): "
+          f"{r['ray_over_inline_1_thread']:.2f}x, {r['ray_over_inline_1_thread_long']:.2f}x")
     print(f"ratio 2 actors / 1 actor: {r['two_actors_over_one']:.2f}x")
     print(f"peak RSS long / short clip: {r['rss_long_over_short']:.2f}x "
           f"({r['peak_rss_long_mb']} MB / {r['peak_rss_short_mb']} MB)")

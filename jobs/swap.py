@@ -10,4 +10,4 @@ import sys
 from facex_video.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["swap", *sys.argv[1:]]))
+    sys.exit(main(["swap", "--runner", "ray", *sys.argv[1:]]))  # a later --runner wins

@@ -133,3 +133,35 @@ def test_mediapipe_inference_notices_are_dropped_and_other_stderr_kept():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == [b"something the user must see", b"after"]
+
+
+def test_fd2_stays_the_users_when_threads_infer_and_load_models_side_by_side():
+    # The inline runner's threads run MediaPipe at once: their captures of fd 2 overlap, and a model load
+    # (which silences fd 2) may come between. A race there once left fd 2 pointing at /dev/null, so the
+    # job's one-line error never reached the user (exit 2 and an empty stderr).
+    import subprocess
+    import sys
+
+    script = (
+        "import os, threading, time\n"
+        "from facex_video.faces.mp_runtime import harmless_notices_dropped, quiet_native_stderr\n"
+        "def infer():\n"
+        "    for _ in range(200):\n"
+        "        with harmless_notices_dropped():\n"
+        "            os.write(2, b'W0000 Input tensor memory is not aligned\\n')\n"
+        "            time.sleep(0.0005)\n"
+        "def load():\n"
+        "    for _ in range(50):\n"
+        "        with quiet_native_stderr():\n"
+        "            os.write(2, b'banner\\n')\n"
+        "            time.sleep(0.001)\n"
+        "threads = [threading.Thread(target=f) for f in (infer, infer, load)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "with harmless_notices_dropped():\n"
+        "    os.write(2, b'seen\\n')\n"
+        "os.write(2, b'after\\n')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [b"seen", b"after"]

@@ -14,7 +14,7 @@ from facex_video.media.synth import Shot, write_clip
 from facex_video.render import registry
 from facex_video.video.config import RunConfig
 
-INLINE = RunConfig(runner="inline", progress=False)  # the API's runner is Ray unless told
+INLINE = RunConfig(runner="inline", progress=False)  # never Ray, even where this machine would pick it
 
 
 class PaintRenderer:

@@ -69,6 +69,29 @@ def test_inline_run_links_one_track_across_chunks_and_keeps_the_timeline(inputs,
     assert not work_dir_for(tmp_path / "ref.mp4").exists()  # removed after success
 
 
+def test_the_inline_runner_gives_the_same_frames_on_one_thread_and_on_two(inputs, reference, tmp_path):
+    one = _swap(inputs, tmp_path / "one.mp4", "inline", actors=1)
+    two = _swap(inputs, tmp_path / "two.mp4", "inline", actors=2)
+    assert one["frame_digests"] == two["frame_digests"] == reference["frame_digests"]
+
+
+def test_auto_runs_inline_on_two_cpus_and_on_ray_where_a_cluster_is_named_or_more_cpus(monkeypatch):
+    from facex_video.video import config
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if no Ray ran in this process
+    monkeypatch.setattr(config, "local_cpus", lambda: 2)
+    assert RunConfig().runner_used == "inline"
+    assert RunConfig(address="10.0.0.1:6379").runner_used == "ray"
+    assert RunConfig(runner="inline", address="10.0.0.1:6379").runner_used == "inline"
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    assert RunConfig().runner_used == "ray"
+    monkeypatch.delenv("RAY_ADDRESS")
+    monkeypatch.setattr(config, "local_cpus", lambda: 8)
+    assert RunConfig().runner_used == "ray"
+    assert RunConfig(runner="inline").runner_used == "inline"
+
+
 def test_ray_runner_gives_the_inline_runners_frames(inputs, reference, ray_address, tmp_path):
     out = tmp_path / "ray.mp4"
     summary = _swap(inputs, out, "ray", actors=2)
@@ -144,11 +167,14 @@ class _FailingRenderer:
         return self.inner.render(assembled, state)
 
 
-def test_a_failing_shard_fails_the_job_naming_shard_frames_and_error(inputs, tmp_path, monkeypatch):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_failing_shard_fails_the_job_naming_shard_frames_and_error(inputs, tmp_path, monkeypatch, threads):
+    # every segment's renderer fails at its fifth frame: on two threads two shards fail side by side, and the
+    # job names the first listed, as on one
     monkeypatch.setattr(registry, "load_renderer", lambda *a, **k: _FailingRenderer())
     out = tmp_path / "failed.mp4"
     with pytest.raises(ShardError) as err:
-        _swap(inputs, out, "inline")
+        _swap(inputs, out, "inline", actors=threads)
     assert str(err.value) == "shard edit/track-0000-chunk-0000 (frames 0-5) failed: RuntimeError: renderer broke"
     assert not out.exists()
 

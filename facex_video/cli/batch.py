@@ -252,7 +252,8 @@ def _run_item(item: dict, digest: str) -> ItemStatus:
 @contextlib.contextmanager
 def _ray_session(items: list[dict]):
     """One Ray connection for the whole batch when any item runs on Ray (not one start per item)."""
-    if not any(item.get("runner", RunConfig.runner) == "ray" for item in items):
+    if not any(RunConfig(runner=item.get("runner", RunConfig.runner), address=item.get("address")).runner_used
+               == "ray" for item in items):
         yield
         return
     from ..video.runner_ray import ray_session

@@ -22,7 +22,7 @@ from ..core.options import GAZE_LIMIT_DEG, POSE_LIMIT_DEG, gaze_angle, number, p
 from ..media.formats import CODECS, X264_PRESETS
 from ..render.registry import BACKENDS
 from ..tasks.table import COMPONENTS, Task
-from ..video.config import RUNNERS, RunConfig
+from ..video.config import LOCAL_THREADS, RUNNERS, RunConfig
 
 
 @dataclass(frozen=True)
@@ -253,11 +253,13 @@ def task_flags(task: Task) -> list[Flag]:
         Flag("frames", "edit only frames START:STOP of the footage (indices from 0, STOP excluded); the output "
                        "is that clip, its audio and timecode cut to it", parse=frame_range, metavar="START:STOP"),
         *ENCODE_FLAGS,
-        Flag("runner", "ray: shards on the Ray cluster of --address / RAY_ADDRESS, else a local one (default); "
-                       "inline: one process, for debugging", default=RunConfig.runner, choices=RUNNERS,
-             group=RUN_GROUP),
+        Flag("runner", "ray: shards on the Ray cluster of --address / RAY_ADDRESS, else a local one; inline: in "
+                       "this process, on threads; auto (default): ray when a cluster is named or this machine "
+                       f"has more than {LOCAL_THREADS} CPUs, else inline", default=RunConfig.runner,
+             choices=RUNNERS, group=RUN_GROUP),
         Flag("address", "Ray cluster to join (default: RAY_ADDRESS, else start a local one)", group=RUN_GROUP),
-        Flag("actors", "edit actors (default: one per CPU of the cluster)", parse=_positive("--actors"),
+        Flag("actors", "edit actors on Ray (default: one per CPU of the cluster), threads inline (default: one "
+                       f"per CPU, at most {LOCAL_THREADS})", parse=_positive("--actors"),
              metavar="N", group=RUN_GROUP),
         Flag("gpus-per-actor", "GPUs per edit actor, 0 or more, fractional allowed (default 0: CPU)",
              parse=ranged("--gpus-per-actor", lo=0.0), default=0.0, metavar="F", group=RUN_GROUP),

@@ -31,11 +31,24 @@ def _fd2_to(fileno: int) -> Iterator[None]:
         os.close(saved)
 
 
+# fd 2 is the process's, not a thread's: every redirection of it goes through _fd2_state. Model loading
+# (quiet_native_stderr) has fd 2 to itself; inference calls (harmless_notices_dropped) share one capture,
+# counted, so the threads of the inline runner infer side by side (a lock around each call would run
+# MediaPipe one thread at a time) and only the last one out gives fd 2 back.
+_fd2_state = threading.Condition()
+_capturing = 0  # inference calls inside harmless_notices_dropped now
+_capture_file = None
+_real_fd2: int | None = None  # fd 2 as it was before the capture began
+
+
 @contextlib.contextmanager
 def quiet_native_stderr() -> Iterator[None]:
-    """Silence fd 2 while native code initialises (TFLite's 'Sparsity tensors' notice, glog banners)."""
-    with open(os.devnull, "wb") as devnull, _fd2_to(devnull.fileno()):
-        yield
+    """Silence fd 2 while native code initialises (TFLite's 'Sparsity tensors' notice, glog banners); waits
+    until no inference call holds fd 2 captured, and keeps others from starting until it is done."""
+    with _fd2_state:
+        _fd2_state.wait_for(lambda: _capturing == 0)
+        with open(os.devnull, "wb") as devnull, _fd2_to(devnull.fileno()):
+            yield
 
 
 # Notices MediaPipe's graph threads print to fd 2 *during inference*. It logs through absl before
@@ -46,33 +59,53 @@ _HARMLESS_NOTICE = re.compile(
     rb"Input tensor memory is not aligned|Feedback manager requires|Logging before InitGoogle"
     rb"|Created TensorFlow Lite XNNPACK delegate"
 )
-_capture_lock = threading.Lock()
-_capture_file = None
 
 
 @contextlib.contextmanager
 def harmless_notices_dropped() -> Iterator[None]:
-    """Catch fd 2 around an inference call; pass on every line except MediaPipe's known harmless notices.
+    """Catch fd 2 around an inference call; pass on every line except MediaPipe's known harmless notices
+    (to fd 2 as it was: what other threads print meanwhile is caught and passed on too).
 
     A file, not a pipe: a pipe could fill and block the graph thread that writes to it. Costs a few
     microseconds per call (two dup2 and an fstat) when nothing is printed.
     """
-    global _capture_file
-    with _capture_lock:
-        if _capture_file is None:
-            _capture_file = tempfile.TemporaryFile()
-        try:
-            with _fd2_to(_capture_file.fileno()):
-                yield
-        finally:  # also when the call raised: what it printed may say why
-            if os.fstat(_capture_file.fileno()).st_size:
-                _capture_file.seek(0)
-                caught = _capture_file.read()
-                _capture_file.seek(0)
-                _capture_file.truncate()
-                kept = [line for line in caught.splitlines(keepends=True) if not _HARMLESS_NOTICE.search(line)]
-                if kept:
-                    os.write(2, b"".join(kept))
+    global _capture_file, _capturing, _real_fd2
+    with _fd2_state:
+        if _capturing == 0:
+            if _capture_file is None:
+                _capture_file = tempfile.TemporaryFile()
+            try:
+                _real_fd2 = os.dup(2)
+            except OSError:  # no usable fd 2 (an embedded interpreter): nothing to redirect
+                _real_fd2 = None
+            if _real_fd2 is not None:
+                os.dup2(_capture_file.fileno(), 2)
+        _capturing += 1
+    try:
+        yield
+    finally:  # also when the call raised: what it printed may say why
+        with _fd2_state:
+            _capturing -= 1
+            if _real_fd2 is not None:
+                _pass_on_caught(_capture_file, _real_fd2)
+                if _capturing == 0:
+                    os.dup2(_real_fd2, 2)
+                    os.close(_real_fd2)
+                    _real_fd2 = None
+            if _capturing == 0:
+                _fd2_state.notify_all()
+
+
+def _pass_on_caught(capture, real_fd2: int) -> None:
+    """What was printed into the capture so far, less the harmless notices, to the real fd 2."""
+    if os.fstat(capture.fileno()).st_size:
+        capture.seek(0)
+        caught = capture.read()
+        capture.seek(0)
+        capture.truncate()
+        kept = [line for line in caught.splitlines(keepends=True) if not _HARMLESS_NOTICE.search(line)]
+        if kept:
+            os.write(real_fd2, b"".join(kept))
 
 
 def base_options(model: Path):

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..media.formats import Encoding
 
-RUNNERS = ("ray", "inline")
+RUNNERS = ("auto", "ray", "inline")
+LOCAL_THREADS = 2  # the inline runner's threads by default, at most (video/runner_inline.py)
 WORK_SUFFIX = ".facex-work"
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """How a video task runs. chunk_seconds / overlap_seconds: the time shards (video/plan.py).
-    actors / gpus_per_actor: the Ray edit pool (default: one actor per CPU; fractional GPUs allowed).
+    actors: the Ray runner's edit actors (default: one per CPU of the cluster), the inline runner's threads
+    (default: one per CPU, at most LOCAL_THREADS). gpus_per_actor: fractional GPUs allowed.
     codec / crf / preset: the output's video coding (media/formats.Encoding).
     fresh: drop the finished shards of an earlier run. keep_work: keep the work directory after success.
-    runner: "ray" by default, for the CLI and the API alike; "inline" runs every shard in this process."""
+    runner: "ray" runs the shards on a Ray cluster (--address / RAY_ADDRESS, else a local one); "inline" in
+    this process, on threads; "auto" (the default, for the CLI and the API alike) picks one: `runner_used`."""
 
-    runner: str = "ray"
+    runner: str = "auto"
     actors: int | None = None
     gpus_per_actor: float = 0.0
     chunk_seconds: float = 4.0
@@ -50,9 +55,27 @@ class RunConfig:
         self.encoding  # noqa: B018 (checks --codec, --crf and --preset now)
 
     @property
+    def runner_used(self) -> str:
+        """The runner `runner` stands for. auto: Ray where a cluster is named (address, RAY_ADDRESS), Ray
+        already runs in this process, or this machine has more CPUs than the inline runner's threads use;
+        else inline. Measured on 2 CPUs (docs/benchmarks.md): the inline runner's two threads match a local
+        Ray's two actors on a 60 s 720p swap and skip its ~8 s start, which is most of a short clip's time."""
+        if self.runner != "auto":
+            return self.runner
+        ray = sys.modules.get("ray")
+        if self.address or os.environ.get("RAY_ADDRESS") or (ray is not None and ray.is_initialized()):
+            return "ray"
+        return "ray" if local_cpus() > LOCAL_THREADS else "inline"
+
+    @property
     def encoding(self) -> Encoding:
         """The output's video coding as asked (media/formats.py)."""
         return Encoding(self.codec, self.crf, self.preset)
+
+
+def local_cpus() -> int:
+    """CPUs this process may run on (its affinity, which a container's cpuset narrows)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def work_dir_for(output: str | Path) -> Path:

@@ -115,7 +115,7 @@ def _mark(spec: EditSpec, plan: JobPlan, edited: list[int]) -> EditMark:
 
 
 def _runner(spec: EditSpec, config: RunConfig, work: JobWork) -> Runner:
-    if config.runner == "ray":
+    if config.runner_used == "ray":
         from .runner_ray import RayRunner
 
         return RayRunner(spec, config, str(work.root))
