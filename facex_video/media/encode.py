@@ -13,9 +13,7 @@ import io
 import itertools
 import logging
 import os
-import queue
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from fractions import Fraction
@@ -30,6 +28,7 @@ from ..core.atomic import partial_path, write_failed
 from ..core.errors import InputError
 from ._output import WholeOrNothing, check_output_path
 from .container import open_input
+from .encode_thread import EncoderThread
 from .formats import Encoding, VideoCoding, coding_for
 from .marks import EditMark
 from .probe import VideoInfo
@@ -130,53 +129,6 @@ def yuv_frame(rgb: np.ndarray, coding: VideoCoding) -> av.VideoFrame:
     return coded_frame(rgb_frame(rgb), coding)
 
 
-ENCODE_QUEUE = 3  # frames waiting for a writer's encoder thread: rides out one slow frame; ~8 MB at 720p
-
-
-class _EncoderThread:
-    """Converts, encodes and muxes a writer's frames on a thread of its own, in order, so the caller decodes,
-    analyses or renders the next frame meanwhile: PyAV lets go of the GIL inside swscale and the encoder
-    (measured: 100 720p frames of libx264 medium and 100 of ~20 ms NumPy/OpenCV work, 8.7 s one after the
-    other, 6.8 s side by side). The encoder's own settings, hence its bitstream, are unchanged. The first
-    error is kept and raised to the caller at its next put or at finish."""
-
-    def __init__(self, encode: Callable[[av.VideoFrame], None]):
-        self._encode = encode
-        self._queue: queue.Queue[av.VideoFrame | None] = queue.Queue(ENCODE_QUEUE)
-        self._error: BaseException | None = None
-        self._dropping = False
-        self._thread = threading.Thread(target=self._run, name="facex-encode", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (frame := self._queue.get()) is not None:
-            if self._error is None and not self._dropping:
-                try:
-                    self._encode(frame)
-                except BaseException as e:  # noqa: BLE001 (raised again on the caller's thread)
-                    self._error = e
-
-    def put(self, frame: av.VideoFrame) -> None:
-        self._raise()
-        self._queue.put(frame)
-
-    def finish(self) -> None:
-        """Wait until every frame put is encoded; raise the first error."""
-        self._queue.put(None)
-        self._thread.join()
-        self._raise()
-
-    def drop(self) -> None:
-        """Stop, leaving the frames not yet encoded."""
-        self._dropping = True
-        self._queue.put(None)  # the thread skips what is queued before it
-        self._thread.join()
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-
 @functools.cache
 def _warn_odd_size(width: int, height: int) -> None:
     """Once per size and process: a sharded job encodes every chunk with its own writer."""
@@ -260,7 +212,7 @@ class VideoWriter(WholeOrNothing):
         self._count = 0
         self._last_pts: int | None = None
         self._container: av.container.OutputContainer | None = None
-        self._encoder: _EncoderThread | None = None  # started by the first frame
+        self._encoder: EncoderThread | None = None  # started by the first frame
         try:
             self._container = av.open(str(self._temps[0]), "w", format=self._muxer)
             supported = set(self._container.supported_codecs)
@@ -300,7 +252,7 @@ class VideoWriter(WholeOrNothing):
         vf = rgb_frame(frame)  # a copy: the caller may reuse its array at once
         vf.pts, vf.time_base = int(pts), self.time_base
         if self._encoder is None:
-            self._encoder = _EncoderThread(self._encode)
+            self._encoder = EncoderThread(self._encode)
         try:
             self._encoder.put(vf)
         except OSError as e:  # disk full and the like (an earlier frame's); the caller's `with` aborts
