@@ -44,19 +44,29 @@ class FaceAnalyzer:
 
         boxes: where faces are expected (e.g. tracked from the previous frame); the detector is skipped.
         """
-        faces = []
-        for box in self.detector.detect(rgb) if boxes is None else boxes:
+        faces: list[FaceDetection] = []
+        for box in sorted(self.detector.detect(rgb) if boxes is None else boxes, key=lambda b: -box_area(b.box)):
+            if _inside_any(box.box, faces):
+                continue  # a second box on a face found already (a tile's view of part of it): drop_nested
+                # would drop its landmarks, and a landmarker call costs ~9 ms
             face = self.landmarker.landmarks(rgb, box)
             if face is not None:
                 faces.append(face)
         return sorted(drop_nested(faces), key=lambda f: f.box[0])
 
 
-def drop_nested(faces: list[FaceDetection], max_inside: float = 0.7) -> list[FaceDetection]:
+MAX_INSIDE = 0.7  # of a face's box lying inside a larger face's: the smaller is not a face of its own
+
+
+def _inside_any(box: np.ndarray, faces: list[FaceDetection]) -> bool:
+    return any(intersection_area(box, f.box) >= MAX_INSIDE * box_area(box) for f in faces)
+
+
+def drop_nested(faces: list[FaceDetection]) -> list[FaceDetection]:
     """Remove faces lying mostly inside a larger one: two detector boxes on one face, or a 'face' the
     landmarker hallucinates in a close-up's eye or glasses, which plain IoU suppression keeps."""
     kept: list[FaceDetection] = []
     for face in sorted(faces, key=lambda f: -box_area(f.box)):
-        if all(intersection_area(face.box, k.box) < max_inside * box_area(face.box) for k in kept):
+        if not _inside_any(face.box, kept):
             kept.append(face)
     return kept
