@@ -6,6 +6,8 @@ output), output, RunConfig(...))` (api/task.py), or `run_task` in one call."""
 from __future__ import annotations
 
 import json
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -68,6 +70,7 @@ def tracks(
 
 
 PASSTHROUGH = EditMark("passthrough", synthetic=False)  # faces cropped and pasted back unchanged: marked, not edited
+PASTE_AHEAD = 2  # frames a passthrough's paste thread may hold before the writer takes them
 
 def passthrough(
     input: str | Path,
@@ -109,13 +112,23 @@ def passthrough(
                 if sheet:
                     sheet.offer(frame.index, frame.rgb, frame.faces, frame.cut)
         else:
-            with frame_writer(Path(output), source, encoding, audio=True, mark=PASSTHROUGH) as writer:
+            with frame_writer(Path(output), source, encoding, audio=True, mark=PASSTHROUGH) as writer, \
+                    ThreadPoolExecutor(1, thread_name_prefix="facex-paste") as paster:
                 # a deep plate is decoded a second time at 16 bits, in step with the 8-bit frames tracked
                 deep = (rgb for _, rgb, _ in source.frames(deep=True)) if writer.deep else None
+                # faces are cropped and pasted back on a thread of their own while the next frame is
+                # tracked (and encoded on the writer's): the three keep two cores busy
+                pasting: deque[tuple[Future, int]] = deque()
                 for frame in frames:
-                    writer.write(passthrough_frame(frame, None if deep is None else next(deep)), pts=frame.pts)
+                    pasting.append((paster.submit(passthrough_frame, frame, None if deep is None else next(deep)),
+                                    frame.pts))
+                    if len(pasting) > PASTE_AHEAD:
+                        future, pts = pasting.popleft()
+                        writer.write(future.result(), pts=pts)
                     if sheet:
                         sheet.offer(frame.index, frame.rgb, frame.faces, frame.cut)
+                for future, pts in pasting:
+                    writer.write(future.result(), pts=pts)
         if sheet is not None and preview is not None:  # a sheet exists only for a preview
             save_sheet(preview, sheet.render(result.final_id))
     return track_summary(result)
