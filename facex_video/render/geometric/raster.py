@@ -62,13 +62,16 @@ class Raster:
         front = zbuf[iy * self.size + ix]
         return np.isfinite(front) & (z <= front + DEPTH_TOLERANCE)
 
-    def box(self, margin: int = 0) -> tuple[slice, slice]:
-        """(rows, cols) slices of the covered pixels' bounding box grown by `margin` px, clipped to the crop
-        (the whole crop when nothing is covered): a filter reaching `margin` px or less, run in it on an
-        image that is `fill` outside the raster, gives what it gives on the whole crop."""
+    def box(self, margin: int = 0, of: np.ndarray | None = None) -> tuple[slice, slice]:
+        """(rows, cols) slices of the covered pixels' bounding box (those at indices `of` into `pix`, when
+        given) grown by `margin` px, clipped to the crop (the whole crop when nothing is covered): a filter
+        reaching `margin` px or less, run in it on an image that is `fill` outside the raster, gives at those
+        pixels what it gives on the whole crop."""
         if len(self.pix) == 0:
             return slice(0, self.size), slice(0, self.size)
         rows, cols = self.rows_cols
+        if of is not None:
+            rows, cols = rows[of], cols[of]
         return (slice(max(int(rows.min()) - margin, 0), min(int(rows.max()) + 1 + margin, self.size)),
                 slice(max(int(cols.min()) - margin, 0), min(int(cols.max()) + 1 + margin, self.size)))
 
@@ -81,6 +84,18 @@ class Raster:
     def rows_cols(self) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols) of the covered pixels, worked out once: each sampling and blur of a frame needs them."""
         return np.divmod(self.pix, self.size)
+
+    def image_in(self, box: tuple[slice, slice], per_pixel: np.ndarray, fill: float) -> tuple[np.ndarray, np.ndarray]:
+        """`image(per_pixel, fill)[box]` and `mask()[box]`, made only inside the box."""
+        rows, cols = self.within(box)
+        h, w = box[0].stop - box[0].start, box[1].stop - box[1].start
+        keep = np.flatnonzero((rows >= 0) & (rows < h) & (cols >= 0) & (cols < w))
+        flat = rows[keep] * w + cols[keep]
+        img = np.full((h * w, per_pixel.shape[1]), fill, np.float32)
+        img[flat] = per_pixel[keep]
+        covered = np.zeros(h * w, bool)
+        covered[flat] = True
+        return img.reshape(h, w, -1), covered.reshape(h, w)
 
     def image(self, per_pixel: np.ndarray, fill: float) -> np.ndarray:
         """(size, size, k) float32 image of per-pixel values (n, k), `fill` where nothing is covered."""

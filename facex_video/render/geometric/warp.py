@@ -177,12 +177,17 @@ def soften_stretched(lit: np.ndarray, detail: np.ndarray, raster: Raster) -> np.
 
 def toward_blur(lit: np.ndarray, weight: np.ndarray, raster: Raster, sigma: float) -> np.ndarray:
     """Pixels (n, 3) moved by `weight` (n,) toward their blur over the raster (sigma px, normalised by the
-    covered area, so the mesh's edge does not darken)."""
-    if not weight.any():
+    covered area, so the mesh's edge does not darken). Blurred only around the pixels that move (often a
+    sliver of the face): the same values, a fraction of the work."""
+    moved = np.flatnonzero(weight)
+    if len(moved) == 0:
         return lit
-    box = raster.box(int(np.ceil(4 * sigma)) + 1)  # OpenCV's Gaussian kernel reaches 4 sigma
-    img = raster.image(lit, 0.0)[box]
-    inside = cv2.GaussianBlur(raster.mask()[box].astype(np.float32), (0, 0), sigma)[..., None]
+    box = raster.box(int(np.ceil(4 * sigma)) + 1, of=moved)  # OpenCV's Gaussian kernel reaches 4 sigma
+    img, covered = raster.image_in(box, lit, 0.0)
+    inside = cv2.GaussianBlur(covered.astype(np.float32), (0, 0), sigma)[..., None]
     blurred = cv2.GaussianBlur(img, (0, 0), sigma) / np.maximum(inside, 1e-3)
-    smooth = blurred[raster.within(box)]
-    return lit + weight[:, None] * (smooth - lit)
+    rows, cols = raster.rows_cols
+    smooth = blurred[rows[moved] - box[0].start, cols[moved] - box[1].start]
+    out = lit.copy()
+    out[moved] += weight[moved, None] * (smooth - lit[moved])
+    return out
