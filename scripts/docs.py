@@ -262,13 +262,14 @@ def build(out: Path, work: Path) -> list[Path]:
     commands = guide_commands()
     run_commands(commands, work)
     written = []
+    shown = set(guide_images())
     with FaceAnalyzer() as analyzer:
         for argv in commands:
             preview = _flag(argv, "--preview")
             if preview:
                 written.append(_copy_sheet(work / preview, out / Path(preview).name))
             output = _flag(argv, "-o")
-            if argv[0] in _tasks() and output and not preview:
+            if argv[0] in _tasks() and output and not preview and f"{Path(output).stem}.png" in shown:
                 figure = out / f"{Path(output).stem}.png"
                 task_figure(argv, work, figure, analyzer)
                 written.append(figure)
