@@ -4,6 +4,8 @@ Each run is `facex passthrough`, `facex swap --runner inline` or `facex swap` (t
 starts a local Ray) in its own process, on the demo clip stretched to each length. Memory is summed over the
 command's process and every process it starts (Ray's gcs_server, raylet, agents, workers and edit actors),
 sampled every 0.2 s (benchmarks/common.py peak_memory): counting only the driver hid a Ray run's growth.
+The inline runner holds a worker (models and working set) per thread that has run a shard: a clip of one 4 s
+chunk never starts the second, so the quick mode's 2 and 4 s clips show one worker and its 8 s clip two.
 
     python benchmarks/memory.py [--quick]
 """
