@@ -199,3 +199,31 @@ def test_gpus_the_cluster_lacks_are_refused(inputs, ray_address, tmp_path):
 
     with pytest.raises(ClusterError, match="--gpus-per-actor 0.5 but the Ray cluster has 0 GPUs"):
         _swap(inputs, tmp_path / "gpu.mp4", "ray", gpus_per_actor=0.5)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_threaded_inline_runner_with_one_line_and_keeps_the_work(inputs, tmp_path):
+    """The default runner on 2 CPUs: SIGTERM mid-edit ends the run like Ctrl-C once the shards on the other
+    threads are done (their models must not close under them): exit 143, one line, no output, the finished
+    shards kept for a rerun."""
+    clip, source = inputs
+    out = tmp_path / "stopped.mp4"
+    manifest = work_dir_for(out) / "manifest.json"
+    cmd = [sys.executable, "-m", "facex_video.cli", "swap", "--source", str(source), "--target", str(clip),
+           "-o", str(out), "--runner", "inline", "--actors", "2", "--chunk-seconds", "0.6", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    try:
+        while proc.poll() is None and time.time() < deadline:
+            if manifest.is_file() and any(k.startswith("edit/") for k in json.loads(manifest.read_text())["finished"]):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert err.strip().splitlines() == ["facex: terminated; no output was written"], err
+    assert not out.exists() and manifest.is_file()
