@@ -1,4 +1,5 @@
-"""The sharded job in this process: for tests, debugging (`--runner inline`) and machines without Ray. Runs
+"""The sharded job in this process: on 2-CPU machines (runner `auto` picks it there), for tests, debugging
+(`--runner inline --actors 1`) and machines without Ray. Runs
 the same ShardWorker methods as the Ray runner, so it composes the same frames (their digests are equal; the
 H.264 bitstreams are not, as x264 encodes here with its own threads).
 
