@@ -116,12 +116,19 @@ def test_paste_puts_an_edit_exactly_where_the_face_is(analyzer, astronaut):
     assert not changed[far].any()
 
 
-def test_mediapipe_inference_notices_are_dropped_and_other_stderr_kept():
-    # MediaPipe's graph threads print a memory-alignment notice to fd 2 now and then during inference
-    # (it broke a one-line-error test once); anything else printed there must still reach the user.
+def _stderr_lines(script: str) -> list[bytes]:
+    """What a fresh Python running `script` printed to fd 2, line by line (it must exit 0)."""
     import subprocess
     import sys
 
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stderr.splitlines()
+
+
+def test_mediapipe_inference_notices_are_dropped_and_other_stderr_kept():
+    # MediaPipe's graph threads print a memory-alignment notice to fd 2 now and then during inference
+    # (it broke a one-line-error test once); anything else printed there must still reach the user.
     script = (
         "import os\n"
         "from facex_video.faces.mp_runtime import harmless_notices_dropped\n"
@@ -130,18 +137,13 @@ def test_mediapipe_inference_notices_are_dropped_and_other_stderr_kept():
         "    os.write(2, b'something the user must see\\n')\n"
         "os.write(2, b'after\\n')\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines() == [b"something the user must see", b"after"]
+    assert _stderr_lines(script) == [b"something the user must see", b"after"]
 
 
 def test_fd2_stays_the_users_when_threads_infer_and_load_models_side_by_side():
     # The inline runner's threads run MediaPipe at once: their captures of fd 2 overlap, and a model load
     # (which silences fd 2) may come between. A race there once left fd 2 pointing at /dev/null, so the
     # job's one-line error never reached the user (exit 2 and an empty stderr).
-    import subprocess
-    import sys
-
     script = (
         "import os, threading, time\n"
         "from facex_video.faces.mp_runtime import harmless_notices_dropped, quiet_native_stderr\n"
@@ -162,6 +164,4 @@ def test_fd2_stays_the_users_when_threads_infer_and_load_models_side_by_side():
         "    os.write(2, b'seen\\n')\n"
         "os.write(2, b'after\\n')\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines() == [b"seen", b"after"]
+    assert _stderr_lines(script) == [b"seen", b"after"]
