@@ -1,7 +1,7 @@
 """The sharded job in this process: on 2-CPU machines (runner `auto` picks it there), for tests, debugging
-(`--runner inline --actors 1`) and machines without Ray. Runs
-the same ShardWorker methods as the Ray runner, so it composes the same frames (their digests are equal; the
-H.264 bitstreams are not, as x264 encodes here with its own threads).
+(`--runner inline --actors 1`) and machines without Ray. Runs the same ShardWorker methods as the Ray runner,
+so it composes the same frames (their digests are equal; the H.264 bitstreams are not, as x264 encodes here
+with its own threads).
 
 With one thread, shard after shard in list order. With more, shards run on that many threads, each with a
 ShardWorker (its own models) of its own, a shard as soon as the shards it `needs` are done: the heavy work
@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from ..core.errors import InputError, OutputError, ShardError
 from ..edit.spec import EditSpec
 from .config import LOCAL_THREADS, RunConfig, local_cpus
-from .shards import Shard, ShardWorker
+from .shards import Shard, ShardWorker, shard_key
 
 
 class InlineRunner:
@@ -36,7 +36,7 @@ class InlineRunner:
             return
         pending = list(work)
         order = {id(shard): i for i, shard in enumerate(work)}
-        unfinished = {f"{shard.kind}/{shard.name}" for shard in work}
+        unfinished = {shard_key(shard) for shard in work}
         running: dict[Future, Shard] = {}
         failed: list[tuple[int, Shard, Future]] = []
         with ThreadPoolExecutor(self.threads, thread_name_prefix="facex-shard") as pool:
@@ -52,23 +52,23 @@ class InlineRunner:
                 if not running:
                     raise RuntimeError(f"shards wait for shards not in the job: {[s.name for s in pending]}")
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in sorted(done, key=lambda f: order[id(running[f])]):
+                for future in done:
                     shard = running.pop(future)
                     if future.exception() is not None:
                         failed.append((order[id(shard)], shard, future))
                         continue
-                    unfinished.discard(f"{shard.kind}/{shard.name}")
+                    unfinished.discard(shard_key(shard))
                     yield shard.kind, shard.name, future.result()
         if failed:  # the first listed of those that failed, whichever thread lost the race
             _, shard, future = min(failed, key=lambda f: f[0])
             _result(shard, future.result)
 
     def _in_order(self, work: list[Shard]) -> Iterator[tuple[str, str, int | list[str]]]:
-        later = {f"{shard.kind}/{shard.name}" for shard in work}
+        later = {shard_key(shard) for shard in work}
         for shard in work:
-            later.discard(f"{shard.kind}/{shard.name}")
+            later.discard(shard_key(shard))
             if not later.isdisjoint(shard.needs):
-                raise ValueError(f"{shard.kind}/{shard.name} is listed before shards it needs")
+                raise ValueError(f"{shard_key(shard)} is listed before shards it needs")
             yield shard.kind, shard.name, _result(shard, lambda s=shard: self._run_shard(s))
 
     def _run_shard(self, shard: Shard) -> int | list[str]:
@@ -95,4 +95,4 @@ def _result(shard: Shard, get) -> int | list[str]:
     except (InputError, OutputError):
         raise  # the input is bad (a frame that does not decode) or the disk full: the user's one line
     except Exception as exc:
-        raise ShardError(f"{shard.kind}/{shard.name}", shard.frames, exc) from exc
+        raise ShardError(shard_key(shard), shard.frames, exc) from exc

@@ -28,7 +28,7 @@ from ..core.errors import ClusterError, InputError, OutputError, ShardError
 from ..edit.spec import EditSpec
 from ..media.formats import Encoding
 from .config import RunConfig
-from .shards import Shard, ShardWorker
+from .shards import Shard, ShardWorker, shard_key
 
 if TYPE_CHECKING:
     from ray.actor import ActorClass
@@ -188,7 +188,7 @@ class RayRunner:
         released at once, so its CPU takes the tasks behind it (a chunk's compose while another actor still
         edits a long segment)."""
         pending = list(work)
-        unfinished = {f"{shard.kind}/{shard.name}" for shard in work}
+        unfinished = {shard_key(shard) for shard in work}
         running: dict = {}  # ObjectRef -> (shard, actor or None)
         idle = list(self._actor_pool()) if any(shard.on_actor for shard in work) else []
         limit = IN_FLIGHT_PER_CPU * self.cpus
@@ -218,8 +218,8 @@ class RayRunner:
                     cause = original(exc)
                     if isinstance(cause, (InputError, OutputError)):  # a bad input, a full disk: the user's line
                         raise cause from None
-                    raise ShardError(f"{shard.kind}/{shard.name}", shard.frames, cause) from None
-                unfinished.discard(f"{shard.kind}/{shard.name}")
+                    raise ShardError(shard_key(shard), shard.frames, cause) from None
+                unfinished.discard(shard_key(shard))
                 if actor is not None:
                     if any(s.on_actor for s in pending):
                         idle.append(actor)

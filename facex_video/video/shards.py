@@ -152,6 +152,11 @@ class ComposeShard:
 Shard = AnalyzeShard | EditShard | ComposeShard
 
 
+def shard_key(shard: Shard) -> str:
+    """"kind/name": how the manifest, `needs` and the runners name a shard."""
+    return f"{shard.kind}/{shard.name}"
+
+
 class Runner(Protocol):
     """Runs shards and yields (kind, name, value) as each finishes, in any order, a shard only once the
     shards of the same list it `needs` have finished; raises ShardError for a shard that fails after its
