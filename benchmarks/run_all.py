@@ -42,7 +42,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-BENCHMARKS = ["passthrough", "swap", "memory", "quality", "ray_runner", "facex_renderer", "marking"]
+KEY_RERUN = "sections rerun later (--only)"
+BENCHMARKS = ["passthrough", "swap", "floors", "memory", "quality", "ray_runner", "facex_renderer", "marking"]
 
 
 def machine() -> dict[str, str]:
@@ -207,8 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     saved_json = args.md.with_suffix(".json")
     if args.only and saved_json.is_file():  # the other sections stay as the last run of this mode left them
         saved = json.loads(saved_json.read_text())
-        if saved["mode"] == mode:
-            info["sections rerun later (--only)"] = f"{', '.join(names)}, {time.strftime('%Y-%m-%d')}"
+        if saved["mode"] == mode:  # the header stays the whole run's; each rerun is listed with its own
+            rerun = KEY_RERUN
+            earlier = [r for r in saved["machine"].get(rerun, "").split("; ") if r]
+            info = {**saved["machine"], rerun: "; ".join([*earlier, (
+                f"{', '.join(names)} ({info['date (UTC)']}, commit {info['facex commit']}, "
+                f"load {info['load average at start']})")])}
             results = {**{k: v for k, v in saved["results"].items() if k not in names}, **results}
             errors = {**{k: v for k, v in saved["errors"].items() if k not in names}, **errors}
             seconds = saved["seconds"]

@@ -32,6 +32,9 @@ def test_run_all_writes_the_report_and_its_plots(tmp_path, monkeypatch) -> None:
     assert numbers["passthrough"]["ratio"] > 1  # passthrough decodes and encodes, and analyses faces
     swap = numbers["swap"]
     assert min(v for k, v in swap["stages_s"].items() if not k.startswith("other")) >= 0
+    floors = numbers["floors"]  # the least the pieces allow: at or above the bare transcode, below the real run
+    assert 1 <= floors["passthrough"] <= floors["swap"]
+    assert all(v["cpu"] > 0 for v in floors["pieces_ms"].values())
     assert all(g < 1.3 for g in numbers["memory"]["growth"].values())  # twice the clip, not twice the memory
     quality = numbers["quality"]["swap"]
     assert quality["identity distance"] < quality["identity distance (canvas)"]
