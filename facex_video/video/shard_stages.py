@@ -190,15 +190,15 @@ def _compose(source: Source, chunk: Chunk, readers: list[_SegmentReader], dest: 
         deep = writer.deep
         still = None if canvas is None else widen(canvas) if deep else canvas
         for index, rgb, pts in source.frames(start=chunk.start, stop=chunk.stop, deep=deep):
-            preview = previews is not None and index in previews
+            preview = previews.get(index) if previews else None
             # the decoder's array is this frame's own: pasted into directly unless the preview keeps it
-            out = still.copy() if still is not None else rgb.copy() if preview else rgb
+            out = still.copy() if still is not None else rgb.copy() if preview is not None else rgb
             for reader in readers:
                 reader.paste(index, out)
             writer.write(out, pts=pts)
             digests.append(frame_digest(out))
-            if preview:
-                with atomic_path(previews[index]) as temp, open(temp, "wb") as f:
+            if preview is not None:
+                with atomic_path(preview) as temp, open(temp, "wb") as f:
                     np.savez(f, before=narrow(rgb), after=narrow(out))
     return digests
 
