@@ -11,7 +11,9 @@ core busy where one thread left it idle half the time, without Ray's start-up (~
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import threading
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -27,6 +29,8 @@ class InlineRunner:
         self.threads = config.actors or min(local_cpus(), LOCAL_THREADS)
         self.workers: list[ShardWorker] = []
         self.idle: queue.SimpleQueue[ShardWorker] = queue.SimpleQueue()
+        self.halt = threading.Event()  # set when the run unwinds: the shards still running stop at a frame
+        self.running: dict[Future, Shard] = {}
 
     def run(self, work: list[Shard]) -> Iterator[tuple[str, str, int | list[str]]]:
         """In list order on one thread, which must put every shard after those it needs; on several, each
@@ -37,11 +41,13 @@ class InlineRunner:
         pending = list(work)
         order = {id(shard): i for i, shard in enumerate(work)}
         unfinished = {shard_key(shard) for shard in work}
-        running: dict[Future, Shard] = {}
+        running = self.running
         failed: list[tuple[int, Shard, Future]] = []
-        with ThreadPoolExecutor(self.threads, thread_name_prefix="facex-shard") as pool:
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="facex-shard") as pool, self._halting():
             # a failure leaves this block only once the shards still running are done (threads cannot be
-            # stopped, and their workers' models must not close under them); nothing new starts meanwhile
+            # stopped, and their workers' models must not close under them); nothing new starts meanwhile.
+            # An interrupt (Ctrl-C, SIGTERM) or the caller letting go of this generator halts them at their
+            # next frame instead
             while running or (pending and not failed):
                 while len(running) < self.threads and not failed:
                     shard = next((s for s in pending if unfinished.isdisjoint(s.needs)), None)
@@ -63,6 +69,15 @@ class InlineRunner:
             _, shard, future = min(failed, key=lambda f: f[0])
             _result(shard, future.result)
 
+    @contextlib.contextmanager
+    def _halting(self) -> Iterator[None]:
+        """Sets `halt` when the block is left by an exception (GeneratorExit included)."""
+        try:
+            yield
+        except BaseException:
+            self.halt.set()
+            raise
+
     def _in_order(self, work: list[Shard]) -> Iterator[tuple[str, str, int | list[str]]]:
         later = {shard_key(shard) for shard in work}
         for shard in work:
@@ -76,7 +91,7 @@ class InlineRunner:
         try:
             worker = self.idle.get_nowait()
         except queue.Empty:
-            worker = ShardWorker(self.spec, self.work_root, self.encoding, parallel=False)
+            worker = ShardWorker(self.spec, self.work_root, self.encoding, parallel=False, halt=self.halt)
             self.workers.append(worker)
         try:
             return shard.run(worker)
@@ -84,6 +99,10 @@ class InlineRunner:
             self.idle.put(worker)
 
     def close(self) -> None:
+        """Halts and waits for shards still running (an interrupt can land while `run` is suspended at a
+        yield, before its generator is closed), then closes the workers' models."""
+        self.halt.set()
+        wait(list(self.running))
         for worker in self.workers:
             worker.close()
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 
@@ -35,12 +37,36 @@ from .plan import Chunk, ChunkFaces, Segment
 
 SEGMENT_FILES = ("frames", "crops", "alphas", "transforms", "marks")
 
+T = TypeVar("T")
 
-def track_chunk(source: Source, chunk: Chunk, analyzer: FaceAnalyzer, dest: Path) -> int:
+
+class Halted(Exception):
+    """A shard left between two frames because its run is ending (the user stopped it, or the runner is
+    unwinding); what it wrote is removed as any failed shard's is, and a rerun does it again."""
+
+
+def until_halted(halt: threading.Event | None, frames: Iterable[T]) -> Iterator[T]:
+    """`frames`, one at a time, ending in Halted at the first frame after `halt` is set: a run stopped
+    while shards are running on other threads ends within a frame, not once their chunks are done."""
+    iterator = iter(frames)
+    try:
+        for frame in iterator:
+            if halt is not None and halt.is_set():
+                raise Halted("the run is stopping")
+            yield frame
+    finally:  # the decoder behind `frames` is let go now, not when the halted shard's traceback is
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+def track_chunk(source: Source, chunk: Chunk, analyzer: FaceAnalyzer, dest: Path,
+                halt: threading.Event | None = None) -> int:
     """Track every face of frames [lead_start, stop); writes dest (.npz). Returns the number of faces."""
     result = TrackingResult(source)
     pts, faces = {}, {}
-    for frame in track_frames(source, analyzer, result, progress=False, start=chunk.lead_start, stop=chunk.stop):
+    for frame in until_halted(halt, track_frames(source, analyzer, result, progress=False, start=chunk.lead_start,
+                                                 stop=chunk.stop)):
         pts[frame.index] = frame.pts
         if frame.faces:
             faces[frame.index] = frame.faces
@@ -95,7 +121,7 @@ def _kept_count(faces: ChunkFaces, segment: Segment) -> int:
 
 
 def edit_segment(task: LoadedTask, source: Source, faces: ChunkFaces, segment: Segment, neutral: np.ndarray,
-                 dest: Path) -> int:
+                 dest: Path, halt: threading.Event | None = None) -> int:
     """Render one track segment in frame order (the lead frames warm the track's state and are not kept);
     writes the folder dest with one .npy per SEGMENT_FILES, each face appended as it is rendered (memory
     holds one face, not the segment). Returns the number of frames kept."""
@@ -106,7 +132,7 @@ def edit_segment(task: LoadedTask, source: Source, faces: ChunkFaces, segment: S
     files: dict[str, _RowFile] = {}
     try:
         with naming_full_disk(dest):  # a full disk names the segment, not a bare errno
-            for index, rgb, pts in source.frames(start=segment.lead_start, stop=segment.stop):
+            for index, rgb, pts in until_halted(halt, source.frames(start=segment.lead_start, stop=segment.stop)):
                 face = next((f for f in faces.faces.get(index, []) if f.track_id == segment.local_id), None)
                 if face is None:
                     continue
@@ -154,7 +180,8 @@ class _SegmentReader:
 
 def compose_chunk(source: Source, chunk: Chunk, segments: list[Path], dest: Path, *, canvas: np.ndarray | None,
                   encoding: Encoding, output: Path, previews: dict[int, Path] | None = None,
-                  single_thread: bool = True, mark: EditMark | None = None) -> list[str]:
+                  single_thread: bool = True, mark: EditMark | None = None,
+                  halt: threading.Event | None = None) -> list[str]:
     """The chunk's output frames: the canvas (the frame itself, or a still for reenact) with every segment's
     crops pasted in track order, encoded to dest (the input's coding unless `encoding` says otherwise, the
     source's timestamps, no audio), or, for an image sequence `output`, as its frame files in the folder
@@ -171,7 +198,7 @@ def compose_chunk(source: Source, chunk: Chunk, segments: list[Path], dest: Path
     readers = [_SegmentReader(p) for p in segments]
     try:
         return _compose(source, chunk, readers, dest, canvas=canvas, encoding=encoding, output=output,
-                        previews=previews, single_thread=single_thread, mark=mark)
+                        previews=previews, single_thread=single_thread, mark=mark, halt=halt)
     finally:
         for reader in readers:
             reader.close()
@@ -179,7 +206,7 @@ def compose_chunk(source: Source, chunk: Chunk, segments: list[Path], dest: Path
 
 def _compose(source: Source, chunk: Chunk, readers: list[_SegmentReader], dest: Path, *,
              canvas: np.ndarray | None, encoding: Encoding, output: Path, previews: dict[int, Path] | None,
-             single_thread: bool, mark: EditMark | None) -> list[str]:
+             single_thread: bool, mark: EditMark | None, halt: threading.Event | None) -> list[str]:
     info = source.video
     if info is None:
         raise ValueError(f"{source.path}: compose needs a video source")
@@ -189,7 +216,7 @@ def _compose(source: Source, chunk: Chunk, readers: list[_SegmentReader], dest: 
                       deterministic=single_thread, mark=mark) as writer:
         deep = writer.deep
         still = None if canvas is None else widen(canvas) if deep else canvas
-        for index, rgb, pts in source.frames(start=chunk.start, stop=chunk.stop, deep=deep):
+        for index, rgb, pts in until_halted(halt, source.frames(start=chunk.start, stop=chunk.stop, deep=deep)):
             preview = previews.get(index) if previews else None
             # the decoder's array is this frame's own: pasted into directly unless the preview keeps it
             out = still.copy() if still is not None else rgb.copy() if preview is not None else rgb

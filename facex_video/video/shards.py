@@ -7,6 +7,7 @@ a ShardWorker; the runners (runner_inline.py in process, runner_ray.py on a clus
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -34,11 +35,13 @@ def still_rgb(path: str) -> np.ndarray:
 class ShardWorker:
     """Runs shards of one job in one process (the driver inline, or a Ray task or actor); loads the models
     on first use and keeps them. parallel: other processes run shards at the same time (Ray), so a chunk's
-    encoder keeps to one thread; alone (inline), it takes the threads x264 offers."""
+    encoder keeps to one thread; alone (inline), it takes the threads x264 offers. halt: once set, a running
+    shard stops at its next frame (shard_stages.Halted): the inline runner's threads when the run ends."""
 
-    def __init__(self, spec: EditSpec, work_root: str, encoding: Encoding, *, parallel: bool = True):
+    def __init__(self, spec: EditSpec, work_root: str, encoding: Encoding, *, parallel: bool = True,
+                 halt: threading.Event | None = None):
         self.spec, self.layout, self.encoding = spec, WorkLayout(work_root), encoding
-        self.parallel = parallel
+        self.parallel, self.halt = parallel, halt
         self.source = spec.open_stream()
         keep_freed_memory()
         self._faces: tuple[int, ChunkFaces] | None = None
@@ -54,14 +57,14 @@ class ShardWorker:
         return build_task(self.spec, self.analyzer)
 
     def analyze(self, chunk: Chunk) -> int:
-        return track_chunk(self.source, chunk, self.analyzer, self.layout.path("analyze", chunk.name))
+        return track_chunk(self.source, chunk, self.analyzer, self.layout.path("analyze", chunk.name), self.halt)
 
     def edit(self, segment: Segment, neutral: np.ndarray) -> int:
         if self._faces is None or self._faces[0] != segment.chunk:  # segments come grouped by chunk
             chunk = f"chunk-{segment.chunk:04d}"
             self._faces = (segment.chunk, ChunkFaces.load(self.layout.path("analyze", chunk)))
         return edit_segment(self.task, self.source, self._faces[1], segment, neutral,
-                            self.layout.path("edit", segment.name))
+                            self.layout.path("edit", segment.name), self.halt)
 
     def compose(self, chunk: Chunk, segments: list[str], previews: list[int], mark: EditMark | None = None
                 ) -> list[str]:
@@ -71,7 +74,7 @@ class ShardWorker:
                              self.layout.path("compose", chunk.name), canvas=canvas,
                              encoding=self.encoding, output=self.layout.output,
                              previews={i: self.layout.preview(i) for i in previews},
-                             single_thread=self.parallel, mark=mark)
+                             single_thread=self.parallel, mark=mark, halt=self.halt)
 
     def close(self) -> None:
         if "analyzer" in self.__dict__:
