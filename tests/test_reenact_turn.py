@@ -39,9 +39,11 @@ def turn(tmp_path_factory, analyzer, grace_hopper) -> dict:
     # the pose FORD reads from each driving frame (MediaPipe's landmarks), which the result is asked to show
     asked = np.array([euler_angles(landmark_rotation(largest_face(d, analyzer).landmarks))[:2] for d in drive])
     result = np.full_like(driving, np.nan)  # NaN: no face found in the result at all
+    read = np.full_like(driving, np.nan)  # MediaPipe's reading of the results, as FORD reads a pose
     for i, o in enumerate(out):
         try:
             p = largest_face_pose(o, analyzer)
+            read[i] = euler_angles(landmark_rotation(largest_face(o, analyzer).landmarks))[:2]
         except ValueError:
             continue
         result[i] = p.yaw, p.pitch
@@ -49,7 +51,7 @@ def turn(tmp_path_factory, analyzer, grace_hopper) -> dict:
     identity = {i: identity_distance(out[i], grace_hopper, analyzer=analyzer) for i in with_face}
     for i, (d, r) in enumerate(zip(driving, result, strict=True)):
         print(f"frame {i:2d}: driving yaw {d[0]:+6.1f} pitch {d[1]:+6.1f}, result yaw {r[0]:+6.1f} pitch {r[1]:+6.1f}")
-    return {"driving": driving, "asked": asked, "result": result, "identity": identity}
+    return {"driving": driving, "asked": asked, "result": result, "read": read, "identity": identity}
 
 
 def test_the_driving_turn_spans_more_than_30_degrees_of_yaw(turn):
@@ -72,9 +74,10 @@ def test_the_result_turns_with_the_driving_head_and_keeps_the_source_identity(tu
     assert max(d for i, d in identity.items() if within[i]) < 0.6
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 acceptance not met: median per-frame pose error 5.9-6.2 degrees (goal "
-                                       "5), while dlib+PnP and MediaPipe (whose reading FORD transfers) already "
-                                       "disagree by a median 4.6 on the driving faces themselves (docs/tuning.md)")
+@pytest.mark.xfail(strict=True, reason="issue 14 acceptance not met: median per-frame pose error 5.7-6.2 degrees (goal "
+                                       "5): within reach the picture shows 0.84 of the asked yaw by MediaPipe, 0.62 by "
+                                       "dlib+PnP (which reads real faces' yaw as MediaPipe does), and the graders "
+                                       "disagree on pitch (docs/tuning.md)")
 def test_median_pose_error_is_at_most_5_degrees(turn):
     error = np.hypot(*(turn["driving"] - turn["result"]).T)
     error[np.isnan(error)] = np.inf  # a frame that shows no face misses by any measure
@@ -84,4 +87,15 @@ def test_median_pose_error_is_at_most_5_degrees(turn):
     print(f"median per-frame pose error {np.median(error):.1f} degrees (dlib+PnP); "
           f"{np.isinf(error).sum()} of {len(error)} frames show no face; dlib+PnP and MediaPipe disagree on "
           f"the driving frames by a median {np.median(disagreement):.1f} degrees")
+    # where the miss comes from, axis by axis, on the frames within the renderer's reach: how each grader's
+    # reading of the results scales with its reading of the driving faces (1: the turn drawn in full), and
+    # how the two graders' readings scale with each other on real faces and on rendered ones
+    within = (np.abs(turn["asked"][:, 0]) <= 33) & ~np.isnan(turn["read"][:, 0])
+    for k, axis in enumerate(("yaw", "pitch")):
+        def slope(x, y, k=k):
+            return np.polyfit(x[within, k], y[within, k], 1)[0]
+        print(f"{axis}: result / driving {slope(turn['driving'], turn['result']):.2f} (dlib), "
+              f"{slope(turn['asked'], turn['read']):.2f} (MediaPipe); dlib / MediaPipe "
+              f"{slope(turn['asked'], turn['driving']):.2f} on the driving faces, "
+              f"{slope(turn['read'], turn['result']):.2f} on the results")
     assert np.median(error) <= 5.0
