@@ -126,6 +126,21 @@ def _stderr_lines(script: str) -> list[bytes]:
     return done.stderr.splitlines()
 
 
+def test_mediapipe_drawing_helpers_load_only_when_used():
+    # mediapipe's vision package imports its drawing helpers and with them matplotlib.pyplot, ~0.4 s of every
+    # process's start; faces/mp_runtime defers them to their first use, where they still work
+    script = (
+        "import os, sys\n"
+        "import facex_video.faces.mp_runtime\n"
+        "from mediapipe.tasks.python import vision\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+        "assert callable(vision.drawing_utils.draw_landmarks) and vision.drawing_styles.get_default_face_mesh_tesselation_style\n"
+        "assert 'matplotlib.pyplot' in sys.modules\n"
+        "os.write(2, b'ok\\n')\n"
+    )
+    assert _stderr_lines(script)[-1:] == [b"ok"]
+
+
 def test_mediapipe_inference_notices_are_dropped_and_other_stderr_kept():
     # MediaPipe's graph threads print a memory-alignment notice to fd 2 now and then during inference
     # (it broke a one-line-error test once); anything else printed there must still reach the user.

@@ -3,15 +3,43 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import os
 import re
+import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+import types
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 # MediaPipe's C++ core logs through glog and TFLite prints to fd 2 directly: keep the user's terminal clean.
 os.environ.setdefault("GLOG_minloglevel", "2")
+
+# mediapipe's vision package imports its drawing helpers, which import matplotlib.pyplot: ~0.4 s of every
+# process's start (each CLI run, each Ray worker) for code this project never calls
+LAZY_MODULES = frozenset({"mediapipe.tasks.python.vision.drawing_utils",
+                          "mediapipe.tasks.python.vision.drawing_styles"})
+
+
+class _LazyFinder(importlib.abc.MetaPathFinder):
+    """Finds LAZY_MODULES as the path finder does, with a LazyLoader (the standard library's: the module runs
+    on first attribute access), so anyone who does use them still gets them."""
+
+    def find_spec(self, name: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+                  ) -> importlib.machinery.ModuleSpec | None:
+        if name not in LAZY_MODULES:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
+
+
+if not any(isinstance(f, _LazyFinder) for f in sys.meta_path):
+    sys.meta_path.insert(0, _LazyFinder())
 
 
 @contextlib.contextmanager
