@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.special import gammainc, gammaincinv
 
 from ..core.constants import CROP_SIZE
 from ..faces.blend import window
@@ -105,6 +104,8 @@ def _chi2_truncation(dim: int, keep: float) -> tuple[float, float]:
     """The `keep` quantile k of chi2(`dim`) and E[d2 | d2 < k] / dim; cached: these constants cost scipy
     ~0.1 ms each, per fit of every frame. Written with the regularised gamma functions, as scipy.stats' chi2
     computes them (the same values, bit for bit): importing scipy.stats cost every process 0.29 s."""
+    from scipy.special import gammainc, gammaincinv  # here: a run that fits no skin model never loads scipy
+
     k = 2.0 * float(gammaincinv(dim / 2, keep))
     return k, float(gammainc((dim + 2) / 2, k / 2) / keep)
 
