@@ -62,11 +62,15 @@ def measure(seconds: float, size: tuple[int, int], fps: int, calls: int) -> dict
         source = open_source(src)
         n = source.frame_count
         frames = [rgb for _, rgb, _ in source.frames()]
-        out = {"bare decode + encode, a frame": tuple(v / n for v in cost(
-            lambda: bare_decode_encode(src, tmp / "bare.mp4"), 1))}
-        out["decode to RGB (PyAV), a frame"] = tuple(v / n for v in cost(lambda: list(source.frames()), 1))
-        out["encode (libx264 CRF 16 medium), a frame"] = tuple(v / n for v in cost(
-            lambda: _encode_all(frames, fps, tmp / "enc.mp4"), 1))
+
+        def per_frame(fn: Callable[[], object]) -> tuple[float, float]:
+            """(wall, CPU) ms a frame of one pass over the clip."""
+            wall, cpu = cost(fn, 1)
+            return wall / n, cpu / n
+
+        out = {"bare decode + encode, a frame": per_frame(lambda: bare_decode_encode(src, tmp / "bare.mp4")),
+               "decode to RGB (PyAV), a frame": per_frame(lambda: list(source.frames())),
+               "encode (libx264 CRF 16 medium), a frame": per_frame(lambda: _encode_all(frames, fps, tmp / "enc.mp4"))}
         with FaceAnalyzer() as analyzer:
             sample = frames[:: max(1, n // calls)][:calls]
             with_face = [(rgb, b[0]) for rgb in sample if (b := analyzer.detector.detect(rgb))]
