@@ -15,6 +15,7 @@ import numpy as np
 
 from ...core.constants import CROP_SIZE
 from ...faces.blend import erode
+from ...faces.types import MOUTH_CORNERS
 from ...ford.geometry import HEAD_CENTRE_CM, HEAD_SEMI_AXES_CM, canonical_landmarks, landmark_rotation, similarity_3d
 from ...ford.mesh import NUM_MESH_VERTICES, canonical_mesh
 from ...tasks.assemble import AssembledFace, place_like, posed_shape
@@ -22,9 +23,11 @@ from .raster import mesh_triangles, rasterise, srgb_float
 
 HEAD_RIM_PX = 4  # px: the mesh's rim whose displacement the head just outside it follows...
 HEAD_BLEND_PX = 12.0  # ...smoothed at half this scale, so the hair does not kink where the nearest rim point jumps
-HEAD_EDGE_PX = 6.0  # px: the head's displacement fades to nothing over this band outside its outline
 HEAD_BORDER_PX = 24.0  # px: the head warp fades to nothing this close to the crop's border
 HEAD_VISIBLE_PX = 0.5  # px of displacement from which the warped head is fully the result
+NECK_FALL = 2.0  # below the mouth the displacement falls over at least this many px per px of it (at most a 2x
+# stretch): the ellipsoid's outline there is its chin, a few px under the jaw, and falling to it tore the jaw
+NECK_RAMP_PX = 20.0  # px below the mouth line over which that floor comes in (none above it: hair and ears stay)
 MOVED_DEG = 3.0  # head rotation from the canvas's beyond which the canvas's occluders no longer apply
 MAX_TURN_DEG = 35.0  # the furthest this renderer turns a head from the canvas's pose: one view holds no more
 
@@ -83,12 +86,22 @@ def head_outline(a: AssembledFace) -> np.ndarray:
     return np.asarray(qb * qb - float(w @ q @ w) * qc > 0)
 
 
+def below_mouth(landmarks: np.ndarray, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    """(H, W) in [0, 1]: 0 above the line through the mouth corners (turned with the face's roll), ramping to 1
+    NECK_RAMP_PX below it."""
+    left, right = (np.asarray(landmarks, np.float64)[i, :2] for i in MOUTH_CORNERS)
+    across = (right - left) / max(float(np.linalg.norm(right - left)), 1e-6)
+    below = (xx - left[0]) * -across[1] + (yy - left[1]) * across[0]
+    return np.clip(below / NECK_RAMP_PX, 0.0, 1.0)
+
+
 def head_warp(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
     """The canvas warped so that its whole head follows the assembled face: inside the mesh each pixel
     samples the canvas where the canvas's mesh has the same point; outside it the mesh rim's displacement
-    (smoothed over HEAD_BLEND_PX) falls smoothly to nothing from the rim to the head's outline (head_outline)
-    and HEAD_EDGE_PX past it. Returns the warped canvas (float RGB) and the weight (alpha) of the area it
-    changes."""
+    (smoothed over HEAD_BLEND_PX) falls linearly to nothing from the rim to the head's outline (head_outline);
+    below the mouth, where the neck begins, over at least NECK_FALL times the displacement (a turned jaw
+    twists the top of the neck with it instead of tearing from it). Returns the warped canvas (float RGB) and
+    the weight (alpha) of the area it changes."""
     tri = mesh_triangles()
     dst = np.asarray(a.landmarks, np.float64)[:NUM_MESH_VERTICES]
     raster = rasterise(dst, tri)
@@ -115,9 +128,10 @@ def head_warp(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
     hit = head_outline(a)
     to_outline = cv2.distanceTransform((hit | covered).astype(np.uint8), cv2.DIST_L2, 5)
     beyond = cv2.distanceTransform((~(hit | covered)).astype(np.uint8), cv2.DIST_L2, 5)
-    f = np.clip(dist / np.maximum(dist + to_outline, 1e-6), 0.0, 1.0)
-    f = np.where(hit | covered, f, 1.0)
-    fall = (1 - f) * (1 - f) * (1 + 2 * f) * np.clip(1.0 - beyond / HEAD_EDGE_PX, 0.0, 1.0)
+    # linearly: an even stretch of the near side's band (a smoothstep tripled it mid-band, drawing streaks)
+    span = dist + to_outline - beyond  # rim to outline through this pixel
+    neck = NECK_FALL * np.linalg.norm(rim, axis=2) * below_mouth(a.landmarks, xx, yy)
+    fall = 1.0 - np.clip(dist / np.maximum(np.maximum(span, neck), 1e-6), 0.0, 1.0)
     extended = rim * fall[..., None]
     border = np.minimum.reduce([xx, yy, CROP_SIZE - 1 - xx, CROP_SIZE - 1 - yy])
     extended *= np.clip(border / HEAD_BORDER_PX, 0.0, 1.0)[..., None]
