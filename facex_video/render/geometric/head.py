@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ...core.constants import CROP_SIZE
-from ...faces.blend import erode
+from ...faces.blend import dilate, erode, fill_holes
 from ...faces.types import MOUTH_CORNERS
 from ...ford.geometry import HEAD_CENTRE_CM, HEAD_SEMI_AXES_CM, canonical_landmarks, landmark_rotation, similarity_3d
 from ...ford.mesh import NUM_MESH_VERTICES, canonical_mesh
@@ -28,6 +28,8 @@ HEAD_VISIBLE_PX = 0.5  # px of displacement from which the warped head is fully 
 NECK_FALL = 2.0  # below the mouth the displacement falls over at least this many px per px of it (at most a 2x
 # stretch): the ellipsoid's outline there is its chin, a few px under the jaw, and falling to it tore the jaw
 NECK_RAMP_PX = 20.0  # px below the mouth line over which that floor comes in (none above it: hair and ears stay)
+VACATED_PX = 2  # px: a vacated area is grown by this much, so no rim of the old face's edge is left
+VACATED_RING_PX = 24  # px: it is filled from the scene this close around it
 MOVED_DEG = 3.0  # head rotation from the canvas's beyond which the canvas's occluders no longer apply
 MAX_TURN_DEG = 35.0  # the furthest this renderer turns a head from the canvas's pose: one view holds no more
 
@@ -143,4 +145,12 @@ def head_warp(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
     moving = np.clip(np.linalg.norm(field, axis=2) / HEAD_VISIBLE_PX, 0.0, 1.0)
     reach = np.maximum(moving, covered.astype(np.float32))
     layer = np.where(reach[..., None] > 0, layer, canvas)
+    # what the canvas's face covered and neither the turned face nor its head covers now (a profile's nose and
+    # lips beyond a face turned toward the camera, outside every head outline): the scene behind, from around
+    old = rasterise(np.asarray(a.canvas_landmarks, np.float64)[:NUM_MESH_VERTICES], tri).mask()
+    vacated = dilate(old & ~covered & ~hit, VACATED_PX) & ~covered
+    if vacated.any():
+        scene = dilate(vacated, VACATED_RING_PX) & ~(old | covered | hit | vacated)
+        layer = fill_holes(layer, vacated, scene)
+        reach = np.maximum(reach, vacated)
     return layer, reach.astype(np.float32)
