@@ -75,11 +75,10 @@ def test_the_result_turns_with_the_driving_head_and_keeps_the_source_identity(tu
     assert max(d for i, d in identity.items() if within[i]) < 0.6
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 acceptance not met: median per-frame pose error 5.7-6.2 degrees (goal "
-                                       "5): within reach the picture shows 0.80 of the asked yaw by MediaPipe, 0.55 by "
-                                       "dlib+PnP (which reads real faces' yaw as MediaPipe does), and the graders "
-                                       "disagree on pitch (docs/tuning.md)")
 def test_median_pose_error_is_at_most_5_degrees(turn):
+    """Issue 14's acceptance. Measured 4.9 degrees since 2026-12-05 (tenth session), when a turned head's face
+    took its colour and light from the canvas moved with the head instead of the still canvas (5.7-6.2
+    before): a close pass, within a few tenths of the goal (docs/tuning.md)."""
     error = np.hypot(*(turn["driving"] - turn["result"]).T)
     error[np.isnan(error)] = np.inf  # a frame that shows no face misses by any measure
     # how far the two landmark models already disagree on the driving faces themselves: the result is asked

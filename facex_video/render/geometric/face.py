@@ -3,6 +3,7 @@ of the package's docstring in order, the colour match along the track, and the b
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from ...core.constants import CROP_SIZE
@@ -14,7 +15,7 @@ from ...tasks.assemble import AssembledFace
 from ..base import TrackState
 from .gaze import apply_gaze
 from .hair import bald_canvas, carry_head
-from .head import head_moved, head_warp, within_reach
+from .head import HeadLayer, head_moved, head_warp, within_reach
 from .openings import CANVAS, MOUTH, TEXTURE, mouth_cavity, plan_openings
 from .raster import Sampler, mesh_triangles, rasterise, srgb_float, to_uint8
 from .texture import TrackMemory, prepared_texture
@@ -74,14 +75,22 @@ def render_warped(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarr
                                            keyframe=None if state.keyframe else memory.cover)
     openings = plan_openings(a)
     pix_donor = openings.donor[raster.tri]
+    # a head turned from the canvas's takes the canvas head around it along (head_warp); its colour and
+    # light are matched to that moved canvas, so the face meets the moved forehead, cheeks and jaw around it
+    # without a seam (matched to the still canvas, a forehead's highlight stayed where the head had been)
+    head = head_warp(a) if moved else None
+    reference = canvas if head is None else head.layer
+    canvas_skin = a.canvas_masks["skin"] & ~dilate(canvas_cover.over(with_glasses=True), 3)
+    if head is not None:
+        canvas_skin = head.moved(canvas_skin.astype(np.uint8), cv2.INTER_NEAREST) > 0
 
     # 1-2. warp and relight; colour: the warped skin matched to the canvas skin it lands on, smoothed
     # along the track
     warped = warp_face(a, raster, tex, hide_hair, moved)
     lit, seen, skin, hidden_hair = warped.lit, warped.seen, warped.skin, warped.hidden_hair
     skin &= pix_donor == TEXTURE
-    skin &= (a.canvas_masks["skin"] & ~dilate(canvas_cover.over(with_glasses=True), 3)).reshape(-1)[raster.pix]
-    target = canvas.reshape(-1, 3)[raster.pix[skin]]
+    skin &= canvas_skin.reshape(-1)[raster.pix]
+    target = reference.reshape(-1, 3)[raster.pix[skin]]
     transfer = match_statistics(lit[skin], target, max_chroma_gain=CHROMA_GAIN)
     transfer = memory.colour = transfer.smoothed(memory.colour, COLOUR_KEEP)
     textured = pix_donor == TEXTURE
@@ -89,7 +98,7 @@ def render_warped(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarr
     face: np.ndarray = canvas.reshape(-1, 3).copy()  # (CROP_SIZE * CROP_SIZE, 3), then (CROP_SIZE, CROP_SIZE, 3)
     face[raster.pix] = lit
     if textured.any():  # the canvas's light layout, which the SH ratio only approximates
-        shaded = match_shading(face.reshape(CROP_SIZE, CROP_SIZE, 3), canvas, raster.mask(skin),
+        shaded = match_shading(face.reshape(CROP_SIZE, CROP_SIZE, 3), reference, raster.mask(skin),
                                SHADING_SIGMA * CROP_SIZE)
         face[raster.pix[textured]] = shaded.reshape(-1, 3)[raster.pix[textured]]
 
@@ -112,30 +121,31 @@ def render_warped(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarr
     face = apply_gaze(face, a, openings.donor, warped.mirrored_eyes)
 
     # 5. blend
-    return blend_face(a, face, covered, hidden_hair, openings.kept, canvas_cover, other, moved)
+    return blend_face(a, face, covered, hidden_hair, openings.kept, canvas_cover, other, head)
 
 
 def blend_face(a: AssembledFace, face: np.ndarray, covered: np.ndarray, hidden_hair: np.ndarray,
-               kept: np.ndarray, canvas_cover: Cover, other: bool, moved: bool) -> tuple[np.ndarray, np.ndarray]:
+               kept: np.ndarray, canvas_cover: Cover, other: bool, head: HeadLayer | None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Step 5: the rendered face (float RGB) blended into the canvas over the assembled face (plus, for
-    a moved head, the canvas head around it warped along with the face, and the carried head of a headswap),
-    minus what covers the canvas face and the openings it keeps; returns the crop and its alpha."""
+    a moved head, `head`: the canvas head around it warped along with the face, and the carried head of a
+    headswap), minus what covers the canvas face and the openings it keeps; returns the crop and its alpha."""
     canvas = srgb_float(a.canvas_crop)
     # the mesh's silhouette, not its oval contour: on a face turned past ~30 degrees the nose, lips and chin
     # stand out beyond the far cheek's contour, and left to the canvas they keep its profile and identity
     weight = (blurred_mask(erode(covered, OVAL_MARGIN), OVAL_MARGIN / 2)
               * (1 - blurred_mask(dilate(hidden_hair > 0.05, 3), 3.0)))
     new = covered
-    if moved:  # the head around the face (outline, hair, ears, neck) moves with it, fading into the scene
-        layer, reach = head_warp(a)
-        face = weight[..., None] * face + (1 - weight[..., None]) * layer
-        weight = np.maximum(weight, reach)
-        new = new | (reach > 0.5)
+    moved = head is not None
+    if head is not None:  # the head around the face (outline, hair, ears, neck) moves with it, fading out
+        face = weight[..., None] * face + (1 - weight[..., None]) * head.layer
+        weight = np.maximum(weight, head.reach)
+        new = new | (head.reach > 0.5)
     if a.hair == "texture":
-        layer, head = carry_head(a)
+        layer, carried = carry_head(a)
         face = weight[..., None] * face + (1 - weight[..., None]) * layer
-        weight = np.maximum(weight, head)
-        new = new | (head > 0.5)
+        weight = np.maximum(weight, carried)
+        new = new | (carried > 0.5)
     front = kept.copy()
     if not moved:  # what covers the canvas face stays in front of it (not the hair a headswap replaces)
         front |= canvas_cover.over(with_glasses=not other, with_hair=a.hair != "texture")
@@ -149,8 +159,8 @@ def blend_face(a: AssembledFace, face: np.ndarray, covered: np.ndarray, hidden_h
     face = np.where(weight[..., None] > 1e-3, face, base)
     out = laplacian_blend(face, base, weight, levels=5)
     alpha = np.maximum(np.clip(blurred_mask(weight, 6.0) * 2.0, 0, 1), blurred_mask(dilate(gap, 3), 2.0))
-    if moved:  # the warped head reaches its own edge: it already meets the canvas there, no feather needed
-        alpha = np.maximum(alpha, reach)
+    if head is not None:  # the warped head reaches its own edge: it meets the canvas there, no feather needed
+        alpha = np.maximum(alpha, head.reach)
     inner = erode(front, 1)
     alpha[inner] = np.minimum(alpha[inner], weight[inner])
     alpha[erode(front, 2)] = 0.0

@@ -9,6 +9,7 @@ the far side, and no old head is left beside the new one."""
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -97,13 +98,28 @@ def below_mouth(landmarks: np.ndarray, xx: np.ndarray, yy: np.ndarray) -> np.nda
     return np.clip(below / NECK_RAMP_PX, 0.0, 1.0)
 
 
-def head_warp(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class HeadLayer:
+    """The canvas with its whole head moved along with the assembled face (`head_warp`): `layer` (float RGB),
+    `reach` (the weight of the area it changes) and the sampling field that made it (crop px, (H, W, 2))."""
+
+    layer: np.ndarray
+    reach: np.ndarray
+    field: np.ndarray
+
+    def moved(self, image: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+        """Any image in the canvas crop's frame (a mask as uint8 or float) moved as the head layer was."""
+        yy, xx = np.mgrid[:CROP_SIZE, :CROP_SIZE].astype(np.float32)
+        return cv2.remap(image, xx + self.field[..., 0], yy + self.field[..., 1], interpolation,
+                         borderMode=cv2.BORDER_REPLICATE)
+
+
+def head_warp(a: AssembledFace) -> HeadLayer:
     """The canvas warped so that its whole head follows the assembled face: inside the mesh each pixel
     samples the canvas where the canvas's mesh has the same point; outside it the mesh rim's displacement
     (smoothed over HEAD_BLEND_PX) falls linearly to nothing from the rim to the head's outline (head_outline);
     below the mouth, where the neck begins, over at least NECK_FALL times the displacement (a turned jaw
-    twists the top of the neck with it instead of tearing from it). Returns the warped canvas (float RGB) and
-    the weight (alpha) of the area it changes."""
+    twists the top of the neck with it instead of tearing from it)."""
     tri = mesh_triangles()
     dst = np.asarray(a.landmarks, np.float64)[:NUM_MESH_VERTICES]
     raster = rasterise(dst, tri)
@@ -153,4 +169,4 @@ def head_warp(a: AssembledFace) -> tuple[np.ndarray, np.ndarray]:
         scene = dilate(vacated, VACATED_RING_PX) & ~(old | covered | hit | vacated)
         layer = fill_holes(layer, vacated, scene)
         reach = np.maximum(reach, vacated)
-    return layer, reach.astype(np.float32)
+    return HeadLayer(layer, reach.astype(np.float32), field)
