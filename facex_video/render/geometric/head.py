@@ -148,7 +148,8 @@ def head_warp(a: AssembledFace) -> HeadLayer:
     beyond = cv2.distanceTransform((~(hit | covered)).astype(np.uint8), cv2.DIST_L2, 5)
     # linearly: an even stretch of the near side's band (a smoothstep tripled it mid-band, drawing streaks)
     span = dist + to_outline - beyond  # rim to outline through this pixel
-    neck = NECK_FALL * np.linalg.norm(rim, axis=2) * below_mouth(a.landmarks, xx, yy)
+    low = below_mouth(a.landmarks, xx, yy)
+    neck = NECK_FALL * np.linalg.norm(rim, axis=2) * low
     fall = 1.0 - np.clip(dist / np.maximum(np.maximum(span, neck), 1e-6), 0.0, 1.0)
     extended = rim * fall[..., None]
     border = np.minimum.reduce([xx, yy, CROP_SIZE - 1 - xx, CROP_SIZE - 1 - yy])
@@ -162,11 +163,13 @@ def head_warp(a: AssembledFace) -> HeadLayer:
     reach = np.maximum(moving, covered.astype(np.float32))
     layer = np.where(reach[..., None] > 0, layer, canvas)
     # what the canvas's face covered and neither the turned face nor its head covers now (a profile's nose and
-    # lips beyond a face turned toward the camera, outside every head outline): the scene behind, from around
+    # lips beyond a face turned toward the camera, outside every head outline): the scene behind, filled from
+    # the canvas's own scene around it. Not below the mouth: behind a chin is the neck, which the neck's fall
+    # above already moves (a fill there drew a grey bib over a collar when a head rolled)
     old = rasterise(np.asarray(a.canvas_landmarks, np.float64)[:NUM_MESH_VERTICES], tri).mask()
-    vacated = dilate(old & ~covered & ~hit, VACATED_PX) & ~covered
+    vacated = dilate(old & ~covered & ~hit & (low < 1.0), VACATED_PX) & ~covered
     if vacated.any():
         scene = dilate(vacated, VACATED_RING_PX) & ~(old | covered | hit | vacated)
-        layer = fill_holes(layer, vacated, scene)
+        layer[vacated] = fill_holes(canvas, vacated, scene)[vacated]
         reach = np.maximum(reach, vacated)
     return HeadLayer(layer, reach.astype(np.float32), field)
