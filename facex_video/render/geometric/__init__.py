@@ -18,7 +18,8 @@ aligned crop:
    normal; then a Lab match on skin against the canvas skin it replaces, smoothed along the track so the
    tone does not flicker; then the canvas's low frequencies (a skin-masked blur at ~7% of the face's
    width) replace the texture's, so a donor lit from one side brings no bright forehead or cheek onto a
-   face in shade.
+   face in shade. For a turned head both matches are against the canvas moved with the head (step 4), so
+   the face meets the moved forehead and cheeks around it without a seam.
 3. parts the texture may not show: the mouth interior is the canvas's own when the assembled mouth is the
    canvas's (swap, headswap, an edit that keeps the expression: alpha 0 there, its teeth stay); when the
    geometry opens a mouth, it is warped from whichever input shows one open (the texture, the canvas, or
@@ -31,8 +32,10 @@ aligned crop:
    and its glasses unless the identity changes: glasses go with the person), so the jaw and hairline carry
    no seam and the skin tone meets the neck's. A head turned away from the canvas's takes the canvas's
    whole head with it (outline, hair, ears, neck): the canvas is warped by the mesh rim's displacement
-   carried outward, deeper points moving more, fading into the untouched scene, so no old head is left to
-   fill; where the rim moves outward the band beside it is squeezed against the head's outline instead.
+   carried outward, falling linearly to nothing at the head's outline (below the mouth, over at least twice
+   the displacement: the top of the neck twists with the jaw), so no old head is left to fill; where the
+   rim moves outward the band beside it is squeezed against the outline instead. What the old face covered
+   outside every new outline (a profile's nose, turned back toward the camera) is filled from the scene.
    Headswap (and reenact) also carry the texture's hair and forehead by a similarity, hairswap only its
    hair, and both fill the canvas hair the new hair does not cover.
 5. inpaint: the masked area is regenerated from the face's mirror image (MediaPipe's mesh is symmetric:
