@@ -78,7 +78,7 @@ def render_warped(assembled: AssembledFace, state: TrackState) -> tuple[np.ndarr
     # a head turned from the canvas's takes the canvas head around it along (head_warp); its colour and
     # light are matched to that moved canvas, so the face meets the moved forehead, cheeks and jaw around it
     # without a seam (matched to the still canvas, a forehead's highlight stayed where the head had been)
-    head = head_warp(a) if moved else None
+    head = head_warp(a, raster) if moved else None
     reference = canvas if head is None else head.layer
     canvas_skin = a.canvas_masks["skin"] & ~dilate(canvas_cover.over(with_glasses=True), 3)
     if head is not None:
