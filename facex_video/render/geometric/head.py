@@ -9,6 +9,7 @@ the far side, and no old head is left beside the new one."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -98,6 +99,19 @@ def below_mouth(landmarks: np.ndarray, xx: np.ndarray, yy: np.ndarray) -> np.nda
     return np.clip(below / NECK_RAMP_PX, 0.0, 1.0)
 
 
+def mesh_silhouette(landmarks: np.ndarray) -> np.ndarray:
+    """bool (512, 512), read-only: what a face's mesh covers. Cached by the landmarks' values: a reenactment's
+    canvas is one still photo, the same face every frame."""
+    return _silhouette(np.ascontiguousarray(np.asarray(landmarks, np.float64)[:NUM_MESH_VERTICES]).tobytes())
+
+
+@functools.lru_cache(maxsize=4)
+def _silhouette(landmarks: bytes) -> np.ndarray:
+    mask = rasterise(np.frombuffer(landmarks, np.float64).reshape(NUM_MESH_VERTICES, -1), mesh_triangles()).mask()
+    mask.flags.writeable = False
+    return mask
+
+
 @dataclass(frozen=True)
 class HeadLayer:
     """The canvas with its whole head moved along with the assembled face (`head_warp`): `layer` (float RGB),
@@ -167,7 +181,7 @@ def head_warp(a: AssembledFace, raster: Raster | None = None) -> HeadLayer:
     # lips beyond a face turned toward the camera, outside every head outline): the scene behind, filled from
     # the canvas's own scene around it. Not below the mouth: behind a chin is the neck, which the neck's fall
     # above already moves (a fill there drew a grey bib over a collar when a head rolled)
-    old = rasterise(np.asarray(a.canvas_landmarks, np.float64)[:NUM_MESH_VERTICES], tri).mask()
+    old = mesh_silhouette(a.canvas_landmarks)
     vacated = dilate(old & ~covered & ~hit & (low < 1.0), VACATED_PX) & ~covered
     if vacated.any():
         scene = dilate(vacated, VACATED_RING_PX) & ~(old | covered | hit | vacated)
