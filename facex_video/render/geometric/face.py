@@ -136,7 +136,6 @@ def blend_face(a: AssembledFace, face: np.ndarray, covered: np.ndarray, hidden_h
     weight = (blurred_mask(erode(covered, OVAL_MARGIN), OVAL_MARGIN / 2)
               * (1 - blurred_mask(dilate(hidden_hair > 0.05, 3), 3.0)))
     new = covered
-    moved = head is not None
     if head is not None:  # the head around the face (outline, hair, ears, neck) moves with it, fading out
         face = weight[..., None] * face + (1 - weight[..., None]) * head.layer
         weight = np.maximum(weight, head.reach)
@@ -147,7 +146,7 @@ def blend_face(a: AssembledFace, face: np.ndarray, covered: np.ndarray, hidden_h
         weight = np.maximum(weight, carried)
         new = new | (carried > 0.5)
     front = kept.copy()
-    if not moved:  # what covers the canvas face stays in front of it (not the hair a headswap replaces)
+    if head is None:  # what covers the canvas face stays in front of it (not the hair a headswap replaces)
         front |= canvas_cover.over(with_glasses=not other, with_hair=a.hair != "texture")
     weight *= 1 - blurred_mask(dilate(front, 3), 1.0)
     base = canvas
