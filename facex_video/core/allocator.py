@@ -4,8 +4,10 @@ Every frame allocates and frees dozens of crop-sized float arrays (3 MB each). g
 size with mmap (or returns the freed top of its heap to the system), so each fresh array is page-faulted in
 again: a 4 s 720p swap took 600-700k minor faults. With the thresholds raised, freed blocks are reused:
 125k faults, 17.8 -> 16.4 s inline, peak resident memory 648 -> 714 MiB (still bounded by the largest frame's
-working set, not the clip's length). No environment variable would reach Ray's workers or a library user's
-process, hence mallopt, called once by each process that renders (video/shards.ShardWorker)."""
+working set, not the clip's length). No environment variable would reach a library user's process, hence
+mallopt, called once by each process that renders (video/shards.ShardWorker); Ray's workers also get
+MALLOC_ARENA_MAX when they start (video/runner_ray.WORKER_ENV), as their heap limit is fixed before the
+mallopt runs."""
 
 from __future__ import annotations
 
