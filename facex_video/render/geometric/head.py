@@ -128,16 +128,14 @@ class HeadLayer:
                          borderMode=cv2.BORDER_REPLICATE)
 
 
-def head_warp(a: AssembledFace, raster: Raster | None = None) -> HeadLayer:
+def head_warp(a: AssembledFace, raster: Raster) -> HeadLayer:
     """The canvas warped so that its whole head follows the assembled face: inside the mesh each pixel
     samples the canvas where the canvas's mesh has the same point; outside it the mesh rim's displacement
     (smoothed over HEAD_BLEND_PX) falls linearly to nothing from the rim to the head's outline (head_outline);
     below the mouth, where the neck begins, over at least NECK_FALL times the displacement (a turned jaw
-    twists the top of the neck with it instead of tearing from it). raster: the assembled mesh's, when the
-    caller has it already."""
+    twists the top of the neck with it instead of tearing from it). raster: the assembled mesh's (the
+    renderer has it already)."""
     tri = mesh_triangles()
-    dst = np.asarray(a.landmarks, np.float64)[:NUM_MESH_VERTICES]
-    raster = rasterise(dst, tri) if raster is None else raster
     covered = raster.mask()
     yy, xx = np.mgrid[:CROP_SIZE, :CROP_SIZE].astype(np.float32)
     src = raster.interpolate(np.asarray(a.canvas_landmarks, np.float64)[:NUM_MESH_VERTICES, :2], tri)
