@@ -72,6 +72,11 @@ MIRROR_68 = np.array(
      54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65]
 )
 MODEL_POINTS = np.array(list(MODEL_68.values()), np.float64)
+# MODEL_68's points as MediaPipe mesh landmarks at the same places (a brow's end: the mean of its upper and
+# lower contours' ends), so a geometry given as MediaPipe's points (a renderer's asked face) can be read by
+# this grader without any image: how it reads the asked shape, beside how it reads the picture drawn of it
+MEDIAPIPE_OF_68 = {17: (70, 46), 21: (107, 55), 22: (336, 285), 26: (300, 276), 36: (33,), 39: (133,), 42: (362,),
+                   45: (263,), 31: (98,), 35: (327,), 48: (61,), 54: (291,), 57: (17,), 8: (152,)}
 HOG_FACE_PX = 160  # px the face's box is scaled to before dlib's HOG detector looks (its window is 80 px)
 HOG_MIN_OVERLAP = 0.3  # of the given box covered by the HOG box for the two to be the same face
 NOMINAL_DISTANCE_CM = 50.0  # the nearest a face is assumed to be from the lens (a selfie at arm's length)
@@ -221,6 +226,16 @@ def pose_from_landmarks(landmarks68: np.ndarray, image_shape: tuple[int, ...]) -
     cyaw, cpitch, croll = euler_angles(r_camera)
     return PnpPose(yaw=yaw, pitch=pitch, roll=roll, camera_yaw=cyaw, camera_pitch=cpitch, camera_roll=croll,
                    rotation=r_view, translation_cm=_HEAD_TO_CV @ t_cv, focal_px=f, reprojection_px=rms)
+
+
+def landmarks68_of_mediapipe(points: np.ndarray) -> np.ndarray:
+    """(68, k) of MediaPipe-indexed (478, k) points (image px, or 3D): MODEL_68's rows filled (MEDIAPIPE_OF_68),
+    the rest 0 (pose_from_landmarks reads only those rows)."""
+    p = np.asarray(points, np.float64)
+    out = np.zeros((68, p.shape[1]))
+    for k, ids in MEDIAPIPE_OF_68.items():
+        out[k] = p[list(ids)].mean(axis=0)
+    return out
 
 
 def pnp_head_pose(rgb: np.ndarray, box: np.ndarray) -> PnpPose:
