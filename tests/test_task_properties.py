@@ -137,8 +137,8 @@ def test_edit_yaw_turns_held_out_heads_by_what_is_asked_by_an_independent_grader
     errors = np.abs(np.array(list(moved.values())) - delta)
     assert np.median(errors) <= 3.0, moved
     assert (errors <= 3.0).mean() >= 0.7, moved
-    # the picture reads as the geometry asked of it (measured: median 0.8 / 1.2 degrees apart at +10 / -10,
-    # at most 3.1: dlib's points and MediaPipe's at MODEL_68's places are not quite the same points)
+    # the picture reads as the geometry asked of it (measured: median 1.65 / 1.8 degrees apart at +10 / -10,
+    # at most 3.2: dlib's points and MediaPipe's at MODEL_68's places are not quite the same points)
     assert np.median(np.abs([moved[k] - geometry[k] for k in moved])) <= 2.0, (moved, geometry)
     assert max(distances) < 0.45
     if grained:  # measured: +0.01 to +0.09, median +0.03, on these ~150 px faces

@@ -20,6 +20,8 @@ from .texture import RimDepth, Texture
 
 MIRROR_DETAIL = (0.3, 0.6)  # detail ratio (texture vs its mirror) from which on the mirror is blended in, and
 # under which it is all mirror
+MIRROR_SWITCH_PX = 4.0  # px: the switch between the texture and its mirror is softened over this, and a point
+# the texture hides takes its source as the seen points this close around it do (hidden_as_around)
 STRETCH_BLUR = 4.0  # px: the blur of a warped pixel the texture stretched (STRETCHED)
 PUSH_BLUR = 8.0  # px: the blur of what the push drew, reached in full where it pushed this far
 EDGE_ON_BAND = 0.08  # of the texture face's width: the rim band of the texture mesh a single view shows edge-on
@@ -99,8 +101,26 @@ def mirror_weight(direct: Sampling, mirror: Sampling, in_part: np.ndarray) -> np
     none in the eyes and mouth, whose mirror would swap gaze and asymmetric expressions."""
     ratio = direct.detail / np.maximum(mirror.detail, 1e-6)
     w = np.clip((MIRROR_DETAIL[1] - ratio) / (MIRROR_DETAIL[1] - MIRROR_DETAIL[0]), 0.0, 1.0)
+    w *= stretched(direct.detail)
     w = np.where(direct.seen, w * ~in_part, 1.0)
     return w * mirror.seen
+
+
+def hidden_as_around(w: np.ndarray, seen: np.ndarray, raster: Raster) -> np.ndarray:
+    """Mirror weights `w` (n,) with each point the texture hides (not `seen`) taking its source as the seen
+    points around it do: the mirror where they mostly take it, or where few points around are seen (inside
+    a large hidden area: a donor's far cheek), else none, so it is filled from around (fill_holes). A sliver
+    hidden inside a well-drawn face (a nostril's far wing behind the nose tip, seen from the side) drawn from
+    its partner was a dark line: the partner's crease and shadow, in the middle of the side's own light."""
+    hidden = ~seen
+    if not hidden.any():
+        return w
+    around = cv2.GaussianBlur(raster.image(np.column_stack([w * seen, seen]), 0.0), (0, 0), MIRROR_SWITCH_PX)
+    around = around.reshape(-1, 2)[raster.pix[hidden]]
+    share, support = around[:, 0] / np.maximum(around[:, 1], 1e-6), around[:, 1]
+    out = w.copy()
+    out[hidden] *= (share >= 0.5) | (support < 0.5)
+    return out
 
 
 @dataclass(frozen=True)
@@ -136,14 +156,14 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool, m
         direct = dataclasses.replace(direct, xy=xy)
     parts = part_triangles()
     in_part = np.any(list(parts.values()), axis=0)[raster.tri]
-    w_mirror = mirror_weight(direct, mirror, in_part)
+    w_mirror = hidden_as_around(mirror_weight(direct, mirror, in_part), direct.seen, raster)
     free = mirror_weight(direct, mirror, np.zeros_like(in_part))
     eyes = {name: parts[name][raster.tri] for name in ("right_eye", "left_eye")}
     mirrored_eyes = frozenset(name for name, eye in eyes.items() if eye.any() and free[eye].mean() >= 0.5)
     for name in mirrored_eyes:
         w_mirror[eyes[name]] = mirror.seen[eyes[name]]
     if w_mirror.any():  # soften the switch between the two sources over a few pixels
-        smooth = blurred_mask(raster.image(w_mirror[:, None], 0.0)[..., 0], 4.0).reshape(-1)[raster.pix]
+        smooth = blurred_mask(raster.image(w_mirror[:, None], 0.0)[..., 0], MIRROR_SWITCH_PX).reshape(-1)[raster.pix]
         w_mirror = np.where(direct.seen, np.minimum(smooth, mirror.seen), w_mirror)
     hair = (tex.cover.hair & hide_hair).astype(np.float32)
     skin_map = (a.texture_masks["skin"] & ~dilate(tex.hidden | tex.cover.glasses, 3)).astype(np.uint8)
@@ -171,8 +191,13 @@ def soften_stretched(lit: np.ndarray, detail: np.ndarray, raster: Raster) -> np.
     """Relit pixels (n, 3) blurred where the texture is stretched (`detail` under STRETCHED[0]), fully at
     STRETCHED[1]: a few texture pixels drawn across many carry no detail, only their gradient, which the
     stretch draws out into streaks (the cheek a frontal donor shows at a grazing angle, on a turned face)."""
-    weight = np.clip((STRETCHED[0] - detail) / (STRETCHED[0] - STRETCHED[1]), 0.0, 1.0)
-    return toward_blur(lit, weight, raster, STRETCH_BLUR)
+    return toward_blur(lit, stretched(detail), raster, STRETCH_BLUR)
+
+
+def stretched(detail: np.ndarray) -> np.ndarray:
+    """(n,) how far below the detail a texture point carries (STRETCHED) its `detail` lies: 0 above
+    STRETCHED[0], 1 at STRETCHED[1] and under."""
+    return np.clip((STRETCHED[0] - detail) / (STRETCHED[0] - STRETCHED[1]), 0.0, 1.0)
 
 
 def toward_blur(lit: np.ndarray, weight: np.ndarray, raster: Raster, sigma: float) -> np.ndarray:
