@@ -94,16 +94,29 @@ def _area(points: np.ndarray, tri: np.ndarray) -> np.ndarray:
     return np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
 
 
-def mirror_weight(direct: Sampling, mirror: Sampling, in_part: np.ndarray) -> np.ndarray:
-    """(n,) how much of each pixel to take from the mirror image: all of it where the texture hides the
-    point and shows its partner; a smooth share where the texture shows the point much more foreshortened
-    than its partner (the far cheek of a head turned 30 degrees: a few texture pixels stretched over many),
-    none in the eyes and mouth, whose mirror would swap gaze and asymmetric expressions."""
+def mirror_share(direct: Sampling, mirror: Sampling) -> np.ndarray:
+    """(n,) how much better the mirror image shows each point: all of it where the texture hides the point
+    and shows its partner, a smooth share where the texture shows the point much more foreshortened than
+    its partner (MIRROR_DETAIL), none where the texture shows it about as well or the partner is hidden too.
+    Whether an eye is drawn whole from its partner goes by this (warp_face)."""
     ratio = direct.detail / np.maximum(mirror.detail, 1e-6)
     w = np.clip((MIRROR_DETAIL[1] - ratio) / (MIRROR_DETAIL[1] - MIRROR_DETAIL[0]), 0.0, 1.0)
-    w *= stretched(direct.detail)
-    w = np.where(direct.seen, w * ~in_part, 1.0)
-    return w * mirror.seen
+    return np.where(direct.seen, w, 1.0) * mirror.seen
+
+
+def mirror_weight(direct: Sampling, mirror: Sampling, in_part: np.ndarray, own_light: bool) -> np.ndarray:
+    """(n,) how much of each pixel to take from the mirror image: its `mirror_share`, none in the eyes and
+    mouth, whose mirror would swap gaze and asymmetric expressions. `own_light`: the face keeps its own photo
+    (an edit, a reenactment of a portrait), so a point the texture shows takes its mirror only where it is
+    stretched past the detail it carries (STRETCHED: what would otherwise be blurred, the far cheek of a head
+    turned 30 degrees); taken from the partner because the partner was sharper still, the far side of a face
+    turned ~20 degrees wore the near side's light (a bright band down the nose, a dark one at the face's
+    edge). A face from another photo (a swap) takes the canvas's light anyway (match_shading), and its
+    sharper side's mirror carries more of the identity (dlib's distance to the donor on t1 face 0 swapped
+    with Tom Hanks: 0.616 with the mirror, 0.649 with the far side's own stretched texture)."""
+    share = mirror_share(direct, mirror)
+    keep = stretched(direct.detail) if own_light else 1.0
+    return np.where(direct.seen, share * keep * ~in_part, share)
 
 
 def hidden_as_around(w: np.ndarray, seen: np.ndarray, raster: Raster) -> np.ndarray:
@@ -156,8 +169,8 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool, m
         direct = dataclasses.replace(direct, xy=xy)
     parts = part_triangles()
     in_part = np.any(list(parts.values()), axis=0)[raster.tri]
-    w_mirror = hidden_as_around(mirror_weight(direct, mirror, in_part), direct.seen, raster)
-    free = mirror_weight(direct, mirror, np.zeros_like(in_part))
+    w_mirror = hidden_as_around(mirror_weight(direct, mirror, in_part, not a.changes_identity), direct.seen, raster)
+    free = mirror_share(direct, mirror)
     eyes = {name: parts[name][raster.tri] for name in ("right_eye", "left_eye")}
     mirrored_eyes = frozenset(name for name, eye in eyes.items() if eye.any() and free[eye].mean() >= 0.5)
     for name in mirrored_eyes:
