@@ -312,16 +312,16 @@ def test_a_face_keeping_its_photo_takes_its_mirror_only_where_its_own_texture_is
     """Measured on held-out faces turned ~20 degrees and edited --yaw +-10: the far side seen directly at
     detail 0.73 (a 1.2x stretch) while its partner showed 2.3. Taken from the partner, that far side wore the
     near side's light; a swap (another photo's face, relit to the canvas anyway) still takes it."""
-    from facex_video.render.geometric.warp import mirror_weight
+    from facex_video.render.geometric.warp import mirror_share, mirror_weight
 
     direct = _sampling(np.array([0.73, 0.4, 0.1, 0.0]), [True, True, True, False])
-    mirror = _sampling(np.full(4, 2.3), [True] * 4)
+    share = mirror_share(direct, _sampling(np.full(4, 2.3), [True] * 4))
     no_part = np.zeros(4, bool)
-    own = mirror_weight(direct, mirror, no_part, own_light=True)
-    other = mirror_weight(direct, mirror, no_part, own_light=False)
+    own = mirror_weight(share, direct, no_part, own_light=True)
+    other = mirror_weight(share, direct, no_part, own_light=False)
     assert own[0] == 0.0 and 0.2 < own[1] < 0.4 and own[2] == 1.0 and own[3] == 1.0  # hidden: the mirror
     assert other[0] > 0.9 and np.all(other[1:] == 1.0)
-    assert np.all(mirror_weight(direct, mirror, np.ones(4, bool), own_light=False)[:3] == 0.0)  # eyes, mouth
+    assert np.all(mirror_weight(share, direct, np.ones(4, bool), own_light=False)[:3] == 0.0)  # eyes, mouth
 
 
 def test_a_hidden_sliver_inside_a_well_drawn_face_is_filled_and_a_wide_hidden_area_mirrored():

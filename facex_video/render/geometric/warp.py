@@ -104,7 +104,7 @@ def mirror_share(direct: Sampling, mirror: Sampling) -> np.ndarray:
     return np.where(direct.seen, w, 1.0) * mirror.seen
 
 
-def mirror_weight(direct: Sampling, mirror: Sampling, in_part: np.ndarray, own_light: bool) -> np.ndarray:
+def mirror_weight(share: np.ndarray, direct: Sampling, in_part: np.ndarray, own_light: bool) -> np.ndarray:
     """(n,) how much of each pixel to take from the mirror image: its `mirror_share`, none in the eyes and
     mouth, whose mirror would swap gaze and asymmetric expressions. `own_light`: the face keeps its own photo
     (an edit, a reenactment of a portrait), so a point the texture shows takes its mirror only where it is
@@ -114,7 +114,6 @@ def mirror_weight(direct: Sampling, mirror: Sampling, in_part: np.ndarray, own_l
     edge). A face from another photo (a swap) takes the canvas's light anyway (match_shading), and its
     sharper side's mirror carries more of the identity (dlib's distance to the donor on t1 face 0 swapped
     with Tom Hanks: 0.616 with the mirror, 0.649 with the far side's own stretched texture)."""
-    share = mirror_share(direct, mirror)
     keep = stretched(direct.detail) if own_light else 1.0
     return np.where(direct.seen, share * keep * ~in_part, share)
 
@@ -125,11 +124,14 @@ def hidden_as_around(w: np.ndarray, seen: np.ndarray, raster: Raster) -> np.ndar
     a large hidden area: a donor's far cheek), else none, so it is filled from around (fill_holes). A sliver
     hidden inside a well-drawn face (a nostril's far wing behind the nose tip, seen from the side) drawn from
     its partner was a dark line: the partner's crease and shadow, in the middle of the side's own light."""
-    hidden = ~seen
-    if not hidden.any():
+    hidden = np.flatnonzero(~seen)
+    if len(hidden) == 0:
         return w
-    around = cv2.GaussianBlur(raster.image(np.column_stack([w * seen, seen]), 0.0), (0, 0), MIRROR_SWITCH_PX)
-    around = around.reshape(-1, 2)[raster.pix[hidden]]
+    box = raster.box(int(np.ceil(4 * MIRROR_SWITCH_PX)) + 1, of=hidden)  # the blur's reach: as on the whole crop
+    img, _ = raster.image_in(box, np.column_stack([w * seen, seen]), 0.0)
+    around = cv2.GaussianBlur(img, (0, 0), MIRROR_SWITCH_PX)
+    rows, cols = raster.rows_cols
+    around = around[rows[hidden] - box[0].start, cols[hidden] - box[1].start]
     share, support = around[:, 0] / np.maximum(around[:, 1], 1e-6), around[:, 1]
     out = w.copy()
     out[hidden] *= (share >= 0.5) | (support < 0.5)
@@ -169,10 +171,10 @@ def warp_face(a: AssembledFace, raster: Raster, tex: Texture, hide_hair: bool, m
         direct = dataclasses.replace(direct, xy=xy)
     parts = part_triangles()
     in_part = np.any(list(parts.values()), axis=0)[raster.tri]
-    w_mirror = hidden_as_around(mirror_weight(direct, mirror, in_part, not a.changes_identity), direct.seen, raster)
-    free = mirror_share(direct, mirror)
+    share = mirror_share(direct, mirror)
+    w_mirror = hidden_as_around(mirror_weight(share, direct, in_part, not a.changes_identity), direct.seen, raster)
     eyes = {name: parts[name][raster.tri] for name in ("right_eye", "left_eye")}
-    mirrored_eyes = frozenset(name for name, eye in eyes.items() if eye.any() and free[eye].mean() >= 0.5)
+    mirrored_eyes = frozenset(name for name, eye in eyes.items() if eye.any() and share[eye].mean() >= 0.5)
     for name in mirrored_eyes:
         w_mirror[eyes[name]] = mirror.seen[eyes[name]]
     if w_mirror.any():  # soften the switch between the two sources over a few pixels
