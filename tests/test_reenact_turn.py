@@ -6,23 +6,17 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import cv2
 import numpy as np
 import pytest
+from asked import asked_pose, record_asked
 
 from facex_video import api
-from facex_video.eval.head_pose import (
-    euler_angles,
-    landmarks68_of_mediapipe,
-    largest_face_pose,
-    pose_from_landmarks,
-)
+from facex_video.eval.head_pose import euler_angles, largest_face_pose
 from facex_video.eval.metrics import identity_distance, largest_face
 from facex_video.eval.turn import turn_faces, turn_shots
 from facex_video.ford.geometry import landmark_rotation
 from facex_video.media import iter_chunks, write_image
 from facex_video.media.synth import write_clip
-from facex_video.render.geometric.renderer import GeometricRenderer
 from facex_video.video.config import RunConfig
 
 pytestmark = pytest.mark.slow
@@ -38,15 +32,8 @@ def turn(tmp_path_factory, analyzer, grace_hopper) -> dict:
     tmp = tmp_path_factory.mktemp("turn")
     write_image(tmp / "source.png", grace_hopper)
     write_clip(tmp / "drive.mp4", turn_shots(turn_faces(analyzer, 256), 0.4), size=(256, 256), fps=Fraction(10))
-    asked_faces = []  # (track, frame of the track, the assembled face the renderer was asked to draw)
-    render = GeometricRenderer.render
-
-    def recording(self, assembled, state):
-        asked_faces.append((state.track_id, state.frames, assembled))
-        return render(self, assembled, state)
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(GeometricRenderer, "render", recording)
+        asked_faces = record_asked(patch)
         api.run_task("reenact", tmp / "out.mp4", source=tmp / "source.png", driving=tmp / "drive.mp4",
                      config=RunConfig(runner="inline", progress=False))
     drive, out = _frames(tmp / "drive.mp4"), _frames(tmp / "out.mp4")
@@ -54,7 +41,7 @@ def turn(tmp_path_factory, analyzer, grace_hopper) -> dict:
     # how each frame's asked geometry itself reads (a picture adds dlib's own placement of its points): the
     # same PnP on the assembled landmarks at its model's places, no image; each shot is a track, in time order
     ordered = [a for *_, a in sorted(asked_faces, key=lambda t: t[:2])]
-    geometry = np.array([_geometry_pose(a, grace_hopper.shape) for a in ordered])
+    geometry = np.array([[(p := asked_pose(a, a.landmarks, grace_hopper.shape)).yaw, p.pitch] for a in ordered])
     driving = np.array([[(p := largest_face_pose(d, analyzer)).yaw, p.pitch] for d in drive])
     # the pose FORD reads from each driving frame (MediaPipe's landmarks), which the result is asked to show
     asked = np.array([euler_angles(landmark_rotation(largest_face(d, analyzer).landmarks))[:2] for d in drive])
@@ -73,14 +60,6 @@ def turn(tmp_path_factory, analyzer, grace_hopper) -> dict:
         print(f"frame {i:2d}: driving yaw {d[0]:+6.1f} pitch {d[1]:+6.1f}, result yaw {r[0]:+6.1f} pitch {r[1]:+6.1f}")
     return {"driving": driving, "asked": asked, "result": result, "read": read, "identity": identity,
             "geometry": geometry}
-
-
-def _geometry_pose(assembled, shape: tuple[int, ...]) -> tuple[float, float]:
-    """(yaw, pitch) by dlib's PnP model of the assembled landmarks, in the canvas frame's pixels."""
-    to_frame = cv2.invertAffineTransform(assembled.crop_transform)
-    points = assembled.landmarks[:, :2] @ to_frame[:, :2].T + to_frame[:, 2]
-    pose = pose_from_landmarks(landmarks68_of_mediapipe(points), shape)
-    return pose.yaw, pose.pitch
 
 
 def test_the_driving_turn_spans_more_than_30_degrees_of_yaw(turn):

@@ -102,28 +102,17 @@ def test_edit_yaw_turns_held_out_heads_by_what_is_asked_by_an_independent_grader
 
     The renderer is measured without the invisible watermark; what the watermark's grain costs in identity
     distance (dlib reads a face under it as a little less itself) is measured beside it and bounded."""
-    from facex_video.eval.head_pose import landmarks68_of_mediapipe, largest_face_pose, pose_from_landmarks
-    from facex_video.render.geometric.renderer import GeometricRenderer
+    from asked import asked_pose, record_asked
 
-    asked_faces = []
-    render = GeometricRenderer.render
+    from facex_video.eval.head_pose import largest_face_pose
 
-    def recording(self, assembled, state):
-        asked_faces.append(assembled)
-        return render(self, assembled, state)
-
-    monkeypatch.setattr(GeometricRenderer, "render", recording)
-
-    def geometry_yaw(assembled, crop_points: np.ndarray, shape: tuple[int, ...]) -> float:
-        to_image = cv2.invertAffineTransform(assembled.crop_transform)
-        points = crop_points[:, :2] @ to_image[:, :2].T + to_image[:, 2]
-        return pose_from_landmarks(landmarks68_of_mediapipe(points), shape).yaw
+    asked_faces = record_asked(monkeypatch)
 
     moved, geometry, distances, grained = {}, {}, [], []
     for name, (path, img) in held_out.items():
         result = _run(tmp_path, "edit", target=path, edits=Edits(yaw=delta), watermark=False)
-        a = asked_faces[-1]
-        geometry[name] = geometry_yaw(a, a.landmarks, img.shape) - geometry_yaw(a, a.canvas_landmarks, img.shape)
+        a = asked_faces[-1][2]
+        geometry[name] = asked_pose(a, a.landmarks, img.shape).yaw - asked_pose(a, a.canvas_landmarks, img.shape).yaw
         moved[name] = largest_face_pose(result, analyzer).yaw - largest_face_pose(img, analyzer).yaw
         mediapipe = (head_pose(largest_face(result, analyzer).pose_matrix).yaw
                      - head_pose(largest_face(img, analyzer).pose_matrix).yaw)

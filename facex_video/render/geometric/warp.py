@@ -127,11 +127,7 @@ def hidden_as_around(w: np.ndarray, seen: np.ndarray, raster: Raster) -> np.ndar
     hidden = np.flatnonzero(~seen)
     if len(hidden) == 0:
         return w
-    box = raster.box(int(np.ceil(4 * MIRROR_SWITCH_PX)) + 1, of=hidden)  # the blur's reach: as on the whole crop
-    img, _ = raster.image_in(box, np.column_stack([w * seen, seen]), 0.0)
-    around = cv2.GaussianBlur(img, (0, 0), MIRROR_SWITCH_PX)
-    rows, cols = raster.rows_cols
-    around = around[rows[hidden] - box[0].start, cols[hidden] - box[1].start]
+    around = blurred_at(raster, np.column_stack([w * seen, seen]), MIRROR_SWITCH_PX, hidden)
     share, support = around[:, 0] / np.maximum(around[:, 1], 1e-6), around[:, 1]
     out = w.copy()
     out[hidden] *= (share >= 0.5) | (support < 0.5)
@@ -215,19 +211,25 @@ def stretched(detail: np.ndarray) -> np.ndarray:
     return np.clip((STRETCHED[0] - detail) / (STRETCHED[0] - STRETCHED[1]), 0.0, 1.0)
 
 
+def blurred_at(raster: Raster, values: np.ndarray, sigma: float, at: np.ndarray) -> np.ndarray:
+    """(len(at), k): per-pixel `values` (n, k), 0 outside the raster, blurred by a Gaussian of `sigma` px and
+    read at the raster pixels `at` (indices into its pixels). Blurred only in the box the kernel reaches from
+    those pixels (often a sliver of the face): the same values, a fraction of the work."""
+    box = raster.box(int(np.ceil(4 * sigma)) + 1, of=at)  # OpenCV's Gaussian kernel reaches 4 sigma
+    img, _ = raster.image_in(box, values, 0.0)
+    blurred = cv2.GaussianBlur(img, (0, 0), sigma).reshape(img.shape)
+    rows, cols = raster.rows_cols
+    return blurred[rows[at] - box[0].start, cols[at] - box[1].start]
+
+
 def toward_blur(lit: np.ndarray, weight: np.ndarray, raster: Raster, sigma: float) -> np.ndarray:
     """Pixels (n, 3) moved by `weight` (n,) toward their blur over the raster (sigma px, normalised by the
-    covered area, so the mesh's edge does not darken). Blurred only around the pixels that move (often a
-    sliver of the face): the same values, a fraction of the work."""
+    covered area, so the mesh's edge does not darken), only around the pixels that move (blurred_at)."""
     moved = np.flatnonzero(weight)
     if len(moved) == 0:
         return lit
-    box = raster.box(int(np.ceil(4 * sigma)) + 1, of=moved)  # OpenCV's Gaussian kernel reaches 4 sigma
-    img, covered = raster.image_in(box, lit, 0.0)
-    inside = cv2.GaussianBlur(covered.astype(np.float32), (0, 0), sigma)[..., None]
-    blurred = cv2.GaussianBlur(img, (0, 0), sigma) / np.maximum(inside, 1e-3)
-    rows, cols = raster.rows_cols
-    smooth = blurred[rows[moved] - box[0].start, cols[moved] - box[1].start]
+    blurred = blurred_at(raster, np.column_stack([lit, np.ones(len(lit), np.float32)]), sigma, moved)
+    smooth = blurred[:, :-1] / np.maximum(blurred[:, -1:], 1e-3)
     out = lit.copy()
     out[moved] += weight[moved, None] * (smooth - lit[moved])
     return out
